@@ -1,0 +1,79 @@
+package pipeline
+
+import "context"
+
+// Source produces messages. Run emits until ctx is cancelled or the source is
+// exhausted, then returns; a nil error means a clean end. A source that loses
+// its connection reconnects by itself and only returns an error it cannot
+// recover from.
+//
+// A source that needs acknowledgements calls Message.Track before emitting;
+// its SettleFunc then learns each message's fate.
+type Source interface {
+	Run(ctx context.Context, out SourceOutput) error
+}
+
+// SourceOutput is what a running source emits into.
+type SourceOutput interface {
+	// Emit hands m to the pipeline, blocking while an edge applies
+	// backpressure. A source that is asked to stop still has its last
+	// message taken: downstream drains. Emit fails only when the pipeline
+	// aborts (the drain timeout ran out); m is then settled with ErrAborted.
+	Emit(m *Message) error
+	// DeadLetter sends m, which the source could not turn into a message
+	// (say, a payload that does not decode), to the dead-letter sink.
+	DeadLetter(m *Message, reason error)
+}
+
+// Processor is a stage that handles one message at a time. It may emit m
+// (changed in place), messages derived from m (Message.Derive, Merge), or
+// nothing (m is filtered out, and acknowledged). Returning an error sends m
+// to the dead-letter sink with that error.
+//
+// A processor used with workers > 1 must be safe for concurrent use.
+type Processor interface {
+	Process(ctx context.Context, m *Message, out Emitter) error
+}
+
+// BatchProcessor is a stage that handles several messages in one call, such
+// as a model run over a micro-batch. The engine gathers batches as the node's
+// batch options say. ProcessBatch returns nil when every message succeeded,
+// or a slice as long as batch whose non-nil entries fail those messages.
+type BatchProcessor interface {
+	ProcessBatch(ctx context.Context, batch []*Message, out Emitter) []error
+}
+
+// Emitter sends messages to the downstream edges of a node. Emit blocks while
+// a downstream edge applies backpressure. It is safe for concurrent use.
+type Emitter interface {
+	Emit(m *Message)
+}
+
+// Sink delivers messages out of the pipeline. Write returns nil only once the
+// message is delivered (written and flushed, or confirmed by the broker): its
+// source is acknowledged on that word. An error nacks the source.
+type Sink interface {
+	Write(ctx context.Context, m *Message) error
+}
+
+// BatchSink is a sink that can deliver several messages at once, for example
+// with one flush. The engine hands it whatever is queued, up to the node's
+// batch size. An error fails every message of the batch.
+type BatchSink interface {
+	Sink
+	WriteBatch(ctx context.Context, batch []*Message) error
+}
+
+// Flusher is implemented by stages that hold messages (a window). Flush is
+// called once, after the stage's input has ended, while its downstream edges
+// are still open: the stage emits what it can and Releases what it still
+// holds.
+type Flusher interface {
+	Flush(ctx context.Context, out Emitter) error
+}
+
+// Closer is implemented by components that hold resources: connections,
+// files, model sessions. Close is called once, when the node has finished.
+type Closer interface {
+	Close(ctx context.Context) error
+}

@@ -1,0 +1,209 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kind says what role a node plays in the graph.
+type Kind int
+
+const (
+	KindSource Kind = iota
+	KindStage
+	KindSink
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindSource:
+		return "source"
+	case KindStage:
+		return "stage"
+	default:
+		return "sink"
+	}
+}
+
+// NodeOptions tune how the engine runs one node. The zero value is usable:
+// it takes the pipeline's default buffer, blocks on overflow and runs one
+// worker.
+type NodeOptions struct {
+	// Buffer is the capacity of the node's input queue (all edges into the
+	// node share it). Zero means the pipeline's default.
+	Buffer int
+	// Overflow is what the input queue does when full.
+	Overflow Overflow
+	// Workers is how many goroutines process the input. Zero means one.
+	Workers int
+	// Ordered keeps output in input order when Workers > 1.
+	Ordered bool
+	// BatchSize is the largest batch handed to a BatchProcessor or BatchSink.
+	// Zero means 1 for a BatchProcessor and 64 for a BatchSink.
+	BatchSize int
+	// BatchDelay is how long a BatchProcessor waits for a batch to fill
+	// before it runs a partial one. Zero runs whatever is queued at once.
+	BatchDelay time.Duration
+	// Retries is how often a sink retries a failed write before the
+	// message is nacked; negative retries until the pipeline aborts.
+	Retries int
+	// RetryBackoff is the first pause between retries; it doubles up to 30s.
+	RetryBackoff time.Duration
+}
+
+// nodeStats are the per-node counters behind the metrics. They are plain
+// atomics so the hot path pays no label lookups.
+type nodeStats struct {
+	received atomic.Uint64
+	emitted  atomic.Uint64
+	errors   atomic.Uint64
+	acked    atomic.Uint64 // sources: messages settled without error
+	nacked   atomic.Uint64 // sources: messages settled with an error
+}
+
+// Stats is a snapshot of one node's counters.
+type Stats struct {
+	Received, Emitted, Dropped, Errors uint64
+	// Acked and Nacked count settled source messages (sources only).
+	Acked, Nacked uint64
+	// QueueDepth and QueueCapacity describe the node's input queue.
+	QueueDepth, QueueCapacity int
+}
+
+type node struct {
+	p      *Pipeline
+	name   string
+	kind   Kind
+	inputs []string
+	opts   NodeOptions
+
+	source Source
+	proc   Processor
+	batch  BatchProcessor
+	sink   Sink
+	impl   any // the component, for Flusher and Closer
+
+	in      *queue
+	outs    []*queue
+	stats   nodeStats
+	latency prometheus.Observer
+}
+
+func (n *node) String() string { return fmt.Sprintf("%s %q", n.kind, n.name) }
+
+// emit sends m, which the caller holds a reference to, to every downstream
+// queue. Extra branches get clones, made before m is handed over so that no
+// consumer can change m while it is copied.
+func (n *node) emit(m *Message) {
+	n.stats.emitted.Add(1)
+	abort := n.p.abort
+	m.add(int32(len(n.outs)))
+	for i := len(n.outs) - 1; i > 0; i-- {
+		n.outs[i].push(abort, m.Clone())
+	}
+	n.outs[0].push(abort, m)
+}
+
+// Emit implements Emitter for the node's component.
+func (n *node) Emit(m *Message) { n.emit(m) }
+
+// fail ends the node's reference to m with err: to the dead-letter sink when
+// the pipeline has one, else as a nack.
+func (n *node) fail(m *Message, err error) {
+	n.stats.errors.Add(1)
+	dl := n.p.deadLetter
+	if dl == nil || n == dl {
+		n.p.log.Warn().Str("node", n.name).Err(err).Msg("message failed")
+		m.release(fmt.Errorf("%s: %w", n.name, err))
+		return
+	}
+	n.p.log.Debug().Str("node", n.name).Err(err).Msg("message dead-lettered")
+	if m.Meta == nil {
+		m.Meta = make(map[string]string, 2)
+	}
+	m.Meta[MetaDeadLetterNode] = n.name
+	m.Meta[MetaDeadLetterError] = err.Error()
+	// The reference this node holds passes to the dead-letter queue.
+	dl.in.push(n.p.abort, m)
+}
+
+// Metadata keys set on dead letters.
+const (
+	MetaDeadLetterNode  = "edgeflow_failed_node"
+	MetaDeadLetterError = "edgeflow_error"
+)
+
+// process calls the processor, turning a panic into an error so that one bad
+// message cannot take the process down.
+func (n *node) process(ctx context.Context, m *Message, out Emitter) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in %s: %v", n, r)
+		}
+	}()
+	return n.proc.Process(ctx, m, out)
+}
+
+func (n *node) processBatch(ctx context.Context, b []*Message) (errs []error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("panic in %s: %v", n, r)
+			errs = make([]error, len(b))
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+	}()
+	return n.batch.ProcessBatch(ctx, b, n)
+}
+
+func (n *node) writeSink(ctx context.Context, b []*Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in %s: %v", n, r)
+		}
+	}()
+	if len(b) == 1 {
+		return n.sink.Write(ctx, b[0])
+	}
+	return n.sink.(BatchSink).WriteBatch(ctx, b)
+}
+
+// sourceOutput is what a source emits into.
+type sourceOutput struct{ n *node }
+
+func (o sourceOutput) Emit(m *Message) error {
+	n := o.n
+	if !m.tracked() {
+		m.Track(nil, nil)
+	}
+	if m.ref == &m.own {
+		m.own.stats = &n.stats
+	}
+	n.stats.received.Add(1)
+	select {
+	case <-n.p.abort:
+		m.release(ErrAborted)
+		return ErrAborted
+	default:
+	}
+	n.emit(m)
+	m.release(nil) // the source's own reference
+	return nil
+}
+
+func (o sourceOutput) DeadLetter(m *Message, reason error) {
+	n := o.n
+	if !m.tracked() {
+		m.Track(nil, nil)
+	}
+	if m.ref == &m.own {
+		m.own.stats = &n.stats
+	}
+	n.stats.received.Add(1)
+	n.fail(m, reason)
+}

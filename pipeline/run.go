@@ -1,0 +1,262 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// The run loops of the three kinds of node. Each returns when its input has
+// closed (or, for a source, when it stops), after which the caller closes the
+// node's outputs.
+
+func (n *node) runSource(ctx context.Context) error {
+	err := n.source.Run(ctx, sourceOutput{n})
+	if err != nil && ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
+		err = nil // stopped on request
+	}
+	return err
+}
+
+func (n *node) runStage(ctx context.Context) {
+	workers := max(n.opts.Workers, 1)
+	switch {
+	case n.batch != nil:
+		n.runWorkers(ctx, workers, n.batchLoop)
+	case workers > 1 && n.opts.Ordered:
+		n.orderedLoop(ctx, workers)
+	default:
+		n.runWorkers(ctx, workers, n.stageLoop)
+	}
+	if f, ok := n.impl.(Flusher); ok {
+		if err := f.Flush(ctx, n); err != nil {
+			n.p.log.Error().Err(err).Str("node", n.name).Msg("flush failed")
+		}
+	}
+}
+
+func (n *node) runWorkers(ctx context.Context, workers int, loop func(context.Context)) {
+	if workers == 1 {
+		loop(ctx)
+		return
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { loop(ctx) })
+	}
+	wg.Wait()
+}
+
+func (n *node) stageLoop(ctx context.Context) {
+	for m := range n.in.ch {
+		n.stats.received.Add(1)
+		if ctx.Err() != nil {
+			m.release(ErrAborted)
+			continue
+		}
+		start := time.Now()
+		err := n.process(ctx, m, n)
+		n.latency.Observe(time.Since(start).Seconds())
+		if err != nil {
+			n.fail(m, err)
+		} else {
+			m.release(nil)
+		}
+	}
+}
+
+// gather fills b with the next batch: it blocks for the first message, then
+// takes what is queued, waiting up to BatchDelay for more. ok is false once
+// the input has closed and nothing was gathered.
+func (n *node) gather(b []*Message, size int, delay time.Duration, timer *time.Timer) ([]*Message, bool) {
+	m, ok := <-n.in.ch
+	if !ok {
+		return b, false
+	}
+	b = append(b, m)
+	var deadline <-chan time.Time
+	if delay > 0 {
+		timer.Reset(delay)
+		deadline = timer.C
+		defer timer.Stop()
+	}
+	for len(b) < size {
+		select {
+		case m, ok := <-n.in.ch:
+			if !ok {
+				return b, true
+			}
+			b = append(b, m)
+			continue
+		default:
+		}
+		if deadline == nil {
+			break
+		}
+		select {
+		case m, ok := <-n.in.ch:
+			if !ok {
+				return b, true
+			}
+			b = append(b, m)
+		case <-deadline:
+			return b, true
+		}
+	}
+	return b, true
+}
+
+func (n *node) batchLoop(ctx context.Context) {
+	size := max(n.opts.BatchSize, 1)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	b := make([]*Message, 0, size)
+	for {
+		var ok bool
+		if b, ok = n.gather(b[:0], size, n.opts.BatchDelay, timer); !ok {
+			return
+		}
+		n.stats.received.Add(uint64(len(b)))
+		if ctx.Err() != nil {
+			releaseAll(b, ErrAborted)
+			continue
+		}
+		start := time.Now()
+		errs := n.processBatch(ctx, b)
+		n.latency.Observe(time.Since(start).Seconds())
+		for i, m := range b {
+			if errs != nil && i < len(errs) && errs[i] != nil {
+				n.fail(m, errs[i])
+			} else {
+				m.release(nil)
+			}
+		}
+		clear(b)
+	}
+}
+
+func releaseAll(b []*Message, err error) {
+	for _, m := range b {
+		m.release(err)
+	}
+}
+
+// job carries one message through an ordered worker pool.
+type job struct {
+	m    *Message
+	out  []*Message
+	err  error
+	done chan struct{}
+}
+
+// Emit collects a worker's output until the collector forwards it in order.
+func (j *job) Emit(m *Message) { j.out = append(j.out, m) }
+
+// orderedLoop runs workers in parallel but emits in input order: a
+// dispatcher hands out jobs and queues them, in order, to one collector that
+// waits for each in turn.
+func (n *node) orderedLoop(ctx context.Context, workers int) {
+	pool := sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
+	jobs := make(chan *job, workers)
+	order := make(chan *job, 2*workers)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(order)
+		defer close(jobs)
+		for m := range n.in.ch {
+			n.stats.received.Add(1)
+			j := pool.Get().(*job)
+			j.m = m
+			order <- j
+			jobs <- j
+		}
+	})
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				if ctx.Err() != nil {
+					j.err = ErrAborted
+				} else {
+					start := time.Now()
+					j.err = n.process(ctx, j.m, j)
+					n.latency.Observe(time.Since(start).Seconds())
+				}
+				j.done <- struct{}{}
+			}
+		})
+	}
+	for j := range order {
+		<-j.done
+		for _, m := range j.out {
+			n.emit(m)
+		}
+		switch {
+		case j.err == ErrAborted:
+			j.m.release(ErrAborted)
+		case j.err != nil:
+			n.fail(j.m, j.err)
+		default:
+			j.m.release(nil)
+		}
+		clear(j.out)
+		j.m, j.out, j.err = nil, j.out[:0], nil
+		pool.Put(j)
+	}
+	wg.Wait()
+}
+
+func (n *node) runSink(ctx context.Context) {
+	n.runWorkers(ctx, max(n.opts.Workers, 1), n.sinkLoop)
+}
+
+func (n *node) sinkLoop(ctx context.Context) {
+	size := 1
+	if _, ok := n.sink.(BatchSink); ok {
+		size = n.opts.BatchSize
+		if size <= 0 {
+			size = 64
+		}
+	}
+	b := make([]*Message, 0, size)
+	for {
+		var ok bool
+		if b, ok = n.gather(b[:0], size, 0, nil); !ok {
+			return
+		}
+		n.stats.received.Add(uint64(len(b)))
+		if ctx.Err() != nil {
+			releaseAll(b, ErrAborted)
+			continue
+		}
+		start := time.Now()
+		err := n.writeWithRetry(ctx, b)
+		n.latency.Observe(time.Since(start).Seconds())
+		if err != nil {
+			n.stats.errors.Add(uint64(len(b)))
+			n.p.log.Warn().Str("node", n.name).Err(err).Int("messages", len(b)).Msg("delivery failed")
+		}
+		releaseAll(b, err)
+		clear(b)
+	}
+}
+
+func (n *node) writeWithRetry(ctx context.Context, b []*Message) error {
+	backoff := n.opts.RetryBackoff
+	if backoff <= 0 {
+		backoff = 100 * time.Millisecond
+	}
+	for attempt := 0; ; attempt++ {
+		err := n.writeSink(ctx, b)
+		if err == nil || (n.opts.Retries >= 0 && attempt >= n.opts.Retries) {
+			return err
+		}
+		n.p.log.Warn().Str("node", n.name).Err(err).Int("attempt", attempt+1).
+			Dur("backoff", backoff).Msg("delivery failed, retrying")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
