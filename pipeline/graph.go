@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/edgeflow/edgeflow/internal/didyoumean"
 )
 
 // GraphError is a problem with the shape of a pipeline, tied to the node
@@ -46,7 +48,7 @@ func (p *Pipeline) Validate() error {
 			up, ok := p.nodes[in]
 			switch {
 			case !ok:
-				bad(n.name, in, "no source or stage is named %q%s", in, suggest(in, p.producerNames()))
+				bad(n.name, in, "no source or stage is named %q%s", in, didyoumean.Suggest(in, p.producerNames()))
 			case up.kind == KindSink:
 				bad(n.name, in, "%q is a sink; only sources and stages can be inputs", in)
 			case in == n.name:
@@ -127,38 +129,4 @@ func formatCycle(c []string) string {
 		s += c[i] + " -> "
 	}
 	return s + c[len(c)-1]
-}
-
-// suggest returns ` (did you mean "x"?)` for the closest name, if any is close.
-func suggest(name string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -1,0 +1,101 @@
+// Package component describes edgeflow's components: each source, stage and
+// sink type registers one Spec, and that spec alone drives how its YAML is
+// parsed, defaulted and validated, the reference docs and the JSON Schema.
+package component
+
+import (
+	"time"
+
+	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/rs/zerolog"
+)
+
+// Type is the type of a config field.
+type Type int
+
+const (
+	String Type = iota
+	Int
+	Float
+	Bool
+	Duration   // a Go duration string: "250ms", "1m30s"
+	StringList // a list of strings (a single string is accepted as a list of one)
+	FloatList  // a list of numbers
+	StringMap  // a map of string to string
+	Object     // a nested map with its own Fields
+	ObjectList // a list of nested maps with the same Fields
+	Any        // anything; the component checks it
+)
+
+var typeNames = [...]string{
+	String: "string", Int: "int", Float: "float", Bool: "bool", Duration: "duration",
+	StringList: "list of strings", FloatList: "list of numbers", StringMap: "map of strings",
+	Object: "object", ObjectList: "list of objects", Any: "any",
+}
+
+func (t Type) String() string { return typeNames[t] }
+
+// Field is one config key of a component.
+type Field struct {
+	Name        string
+	Type        Type
+	Description string
+	// Default is used when the key is absent. A field with no default and
+	// Optional false is required.
+	Default any
+	// Optional fields may be absent and have no default; Config.Has tells.
+	Optional bool
+	// Enum lists the allowed values of a String field.
+	Enum []string
+	// Min and Max bound Int and Float fields when non-nil.
+	Min, Max *float64
+	// Fields are the keys of an Object or ObjectList field.
+	Fields []Field
+	// Example is a value shown in the docs.
+	Example string
+}
+
+// Required reports whether the field must be given.
+func (f Field) Required() bool { return f.Default == nil && !f.Optional }
+
+// Spec describes one component type.
+type Spec struct {
+	Kind        pipeline.Kind
+	Name        string // the value of `type:` in YAML
+	Summary     string // one line
+	Description string // Markdown, may be several paragraphs
+	Fields      []Field
+	// Example is a YAML snippet showing the component in a pipeline.
+	Example string
+	// Batching says whether the component handles batches (a
+	// BatchProcessor or BatchSink), so that `batch:` is accepted for it.
+	Batching bool
+	// New builds the component from its parsed config: a pipeline.Source,
+	// a pipeline.Processor or BatchProcessor, or a pipeline.Sink.
+	New func(conf *Config, res *Resources) (any, error)
+}
+
+// Resources is what a component may use besides its own config.
+type Resources struct {
+	// Logger is the component's logger, already labelled with its node.
+	Logger zerolog.Logger
+	// Dir is the directory of the pipeline file; relative paths in a
+	// component's config are taken from there.
+	Dir string
+	// Node is the component's node name.
+	Node string
+	// Pipeline is the pipeline's name.
+	Pipeline string
+}
+
+// Min and Max helpers for Field bounds.
+func Bound(v float64) *float64 { return &v }
+
+// Dur is a helper for Duration defaults.
+func Dur(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
