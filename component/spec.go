@@ -86,6 +86,9 @@ type Resources struct {
 	Node string
 	// Pipeline is the pipeline's name.
 	Pipeline string
+	// Connections are the pipeline's shared connections by name; use
+	// Resources.Connection to look one up.
+	Connections map[string]Connection
 }
 
 // Min and Max helpers for Field bounds.
