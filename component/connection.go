@@ -81,3 +81,12 @@ func (r *Resources) Connection(name string) (Connection, error) {
 	}
 	return c, nil
 }
+
+// Starter is implemented by connections that do I/O to come up: dial a
+// broker, or start an embedded one. Constructors (Spec.New,
+// ConnectionSpec.New) must do no network I/O and write nothing, so that
+// `edgeflow validate` can build a pipeline safely; Start is called only when
+// the pipeline is about to run.
+type Starter interface {
+	Start(ctx context.Context) error
+}
