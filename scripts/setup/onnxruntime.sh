@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Fetches the ONNX Runtime shared library for this machine's architecture into
+# the repo-local cache .cache/onnxruntime/lib/libonnxruntime.so.1.
+#
+# The library ships inside the npm package onnxruntime-node; `npm pack` only
+# downloads the tarball (no install scripts run), and we extract the one file
+# we need. Idempotent and quiet when the library is already there.
+set -euo pipefail
+
+VERSION="${ONNXRUNTIME_NODE_VERSION:-1.24.3}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="$ROOT/.cache/onnxruntime"
+LIB="$CACHE/lib/libonnxruntime.so.1"
+STAMP="$CACHE/lib/VERSION"
+
+if [[ -s "$LIB" && -f "$STAMP" && "$(cat "$STAMP")" == "$VERSION" ]]; then
+	exit 0
+fi
+
+case "$(uname -m)" in
+x86_64 | amd64) arch=x64 ;;
+aarch64 | arm64) arch=arm64 ;;
+*)
+	echo "onnxruntime.sh: no prebuilt ONNX Runtime in onnxruntime-node for $(uname -m); set ONNXRUNTIME_LIB to a libonnxruntime.so you built" >&2
+	exit 1
+	;;
+esac
+
+if ! command -v npm >/dev/null 2>&1; then
+	if command -v apt-get >/dev/null 2>&1; then
+		echo "onnxruntime.sh: installing npm (apt-get)" >&2
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+	else
+		echo "onnxruntime.sh: npm is needed to fetch onnxruntime-node@$VERSION" >&2
+		exit 1
+	fi
+fi
+
+mkdir -p "$CACHE/lib"
+tmp="$(mktemp -d "$CACHE/tmp.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+echo "onnxruntime.sh: fetching onnxruntime-node@$VERSION ($arch)" >&2
+tarball="$(cd "$tmp" && npm pack --silent "onnxruntime-node@$VERSION" | tail -n1)"
+member="package/bin/napi-v6/linux/$arch/libonnxruntime.so.1"
+tar -xzf "$tmp/$tarball" -C "$tmp" "$member"
+# Rename into place so that a half-written file is never seen as the library.
+mv -f "$tmp/$member" "$LIB.partial"
+mv -f "$LIB.partial" "$LIB"
+echo "$VERSION" >"$STAMP"
+echo "onnxruntime.sh: $LIB ready" >&2
