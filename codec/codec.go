@@ -1,0 +1,99 @@
+// Package codec turns message payloads into fields and back.
+//
+// A Decoder fills Message.Fields from a payload (sources and the decode stage
+// use it); an Encoder renders a message as bytes for a sink. Codecs are
+// chosen by name in pipeline YAML, so the names here are part of the config
+// language: json, raw, csv and float32le decode; json and raw encode.
+//
+// Decoders and encoders are safe for concurrent use and never panic on bad
+// input: a payload that does not decode is an error, which the caller turns
+// into a dead letter.
+package codec
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/edgeflow/edgeflow/pipeline"
+)
+
+// Decoder fills m.Fields from payload. It replaces m.Fields and leaves the
+// rest of m, including m.Payload, alone.
+type Decoder interface {
+	Decode(payload []byte, m *pipeline.Message) error
+}
+
+// Encoder renders m as the bytes a sink writes. The result is owned by the
+// caller.
+type Encoder interface {
+	Encode(m *pipeline.Message) ([]byte, error)
+}
+
+// DecoderNames lists the names NewDecoder accepts.
+func DecoderNames() []string { return []string{"csv", "float32le", "json", "raw"} }
+
+// EncoderNames lists the names NewEncoder accepts.
+func EncoderNames() []string { return []string{"json", "raw"} }
+
+// NewDecoder returns the decoder called name:
+//
+//   - json: a JSON object becomes Fields (numbers are float64); any other JSON
+//     value (a bare number, string, array) becomes Fields["value"].
+//   - raw: Fields["value"] is the payload as a string.
+//   - csv: one CSV record; numeric columns become float64, others strings.
+//     Columns are named col0..colN (use NewCSVDecoder to name them); a record
+//     of a single column is Fields["value"].
+//   - float32le: packed little-endian float32 values become
+//     Fields["values"] as []float32.
+func NewDecoder(name string) (Decoder, error) {
+	switch name {
+	case "json":
+		return jsonDecoder{}, nil
+	case "raw":
+		return rawDecoder{}, nil
+	case "csv":
+		return NewCSVDecoder(nil), nil
+	case "float32le":
+		return float32Decoder{}, nil
+	}
+	return nil, fmt.Errorf("unknown decoder %q (want one of %s)", name, strings.Join(DecoderNames(), ", "))
+}
+
+// NewEncoder returns the encoder called name:
+//
+//   - json: Fields as one JSON object with sorted keys. []float32 and
+//     []float64 become arrays, time.Time an RFC 3339 string, and NaN or
+//     ±Inf become null so that one bad reading cannot break a sink. A
+//     message without Fields is written as its payload when that is valid
+//     JSON, and is an error otherwise.
+//   - raw: the payload as is.
+func NewEncoder(name string) (Encoder, error) {
+	switch name {
+	case "json":
+		return jsonEncoder{}, nil
+	case "raw":
+		return rawEncoder{}, nil
+	}
+	return nil, fmt.Errorf("unknown encoder %q (want one of %s)", name, strings.Join(EncoderNames(), ", "))
+}
+
+// IsDecoder reports whether name is a known decoder; config validation uses
+// it for error messages before building anything.
+func IsDecoder(name string) bool { return slices.Contains(DecoderNames(), name) }
+
+// IsEncoder reports whether name is a known encoder.
+func IsEncoder(name string) bool { return slices.Contains(EncoderNames(), name) }
+
+type rawDecoder struct{}
+
+func (rawDecoder) Decode(payload []byte, m *pipeline.Message) error {
+	m.Fields = map[string]any{"value": string(payload)}
+	return nil
+}
+
+type rawEncoder struct{}
+
+func (rawEncoder) Encode(m *pipeline.Message) ([]byte, error) {
+	return slices.Clone(m.Payload), nil
+}
