@@ -31,7 +31,7 @@ type tracker struct {
 
 func (t *tracker) release(err error) {
 	if err != nil {
-		t.failure.CompareAndSwap(nil, &err)
+		t.fail(err)
 	}
 	switch n := t.pending.Add(-1); {
 	case n > 0:
@@ -56,3 +56,7 @@ func (t *tracker) release(err error) {
 		t.settle(t.token, final)
 	}
 }
+
+// fail records the first failure. It is apart from release so that only a
+// failing release moves its error to the heap.
+func (t *tracker) fail(err error) { t.failure.CompareAndSwap(nil, &err) }

@@ -48,15 +48,18 @@ func (n *node) runWorkers(ctx context.Context, workers int, loop func(context.Co
 }
 
 func (n *node) stageLoop(ctx context.Context) {
+	sw := stopwatch{hist: n.latency}
 	for m := range n.in.ch {
 		n.stats.received.Add(1)
 		if ctx.Err() != nil {
 			m.release(ErrAborted)
 			continue
 		}
-		start := time.Now()
+		timed := sw.begin()
 		err := n.process(ctx, m, n)
-		n.latency.Observe(time.Since(start).Seconds())
+		if timed {
+			sw.end()
+		}
 		if err != nil {
 			n.fail(m, err)
 		} else {
@@ -111,6 +114,7 @@ func (n *node) batchLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	b := make([]*Message, 0, size)
+	sw := stopwatch{hist: n.latency}
 	for {
 		var ok bool
 		if b, ok = n.gather(b[:0], size, n.opts.BatchDelay, timer); !ok {
@@ -121,9 +125,11 @@ func (n *node) batchLoop(ctx context.Context) {
 			releaseAll(b, ErrAborted)
 			continue
 		}
-		start := time.Now()
+		timed := sw.begin()
 		errs := n.processBatch(ctx, b)
-		n.latency.Observe(time.Since(start).Seconds())
+		if timed {
+			sw.end()
+		}
 		for i, m := range b {
 			if errs != nil && i < len(errs) && errs[i] != nil {
 				n.fail(m, errs[i])
@@ -173,13 +179,16 @@ func (n *node) orderedLoop(ctx context.Context, workers int) {
 	})
 	for range workers {
 		wg.Go(func() {
+			sw := stopwatch{hist: n.latency}
 			for j := range jobs {
 				if ctx.Err() != nil {
 					j.err = ErrAborted
 				} else {
-					start := time.Now()
+					timed := sw.begin()
 					j.err = n.process(ctx, j.m, j)
-					n.latency.Observe(time.Since(start).Seconds())
+					if timed {
+						sw.end()
+					}
 				}
 				j.done <- struct{}{}
 			}
@@ -218,6 +227,7 @@ func (n *node) sinkLoop(ctx context.Context) {
 		}
 	}
 	b := make([]*Message, 0, size)
+	sw := stopwatch{hist: n.latency}
 	for {
 		var ok bool
 		if b, ok = n.gather(b[:0], size, 0, nil); !ok {
@@ -228,9 +238,11 @@ func (n *node) sinkLoop(ctx context.Context) {
 			releaseAll(b, ErrAborted)
 			continue
 		}
-		start := time.Now()
+		timed := sw.begin()
 		err := n.writeWithRetry(ctx, b)
-		n.latency.Observe(time.Since(start).Seconds())
+		if timed {
+			sw.end()
+		}
 		if err != nil {
 			n.stats.errors.Add(uint64(len(b)))
 			n.p.log.Warn().Str("node", n.name).Err(err).Int("messages", len(b)).Msg("delivery failed")
