@@ -1,0 +1,7 @@
+// Package sources registers edgeflow's built-in sources: import it for its
+// side effects.
+package sources
+
+import (
+	_ "github.com/edgeflow/edgeflow/sources/generate"
+)
