@@ -1,0 +1,242 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Tensor is a dense float32 tensor in row-major order, the form in which
+// edgeflow passes model inputs and outputs around.
+type Tensor struct {
+	Shape []int64
+	Data  []float32
+}
+
+// Elements returns the number of elements the shape holds.
+func Elements(shape []int64) int64 {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// ShapeError reports an input that does not fit the model.
+type ShapeError struct {
+	Input string
+	Msg   string
+}
+
+func (e *ShapeError) Error() string { return fmt.Sprintf("input %q: %s", e.Input, e.Msg) }
+
+// Session is one loaded model: an ONNX Runtime session plus its description.
+// It is safe for concurrent use (ORT's Run is thread-safe on one session).
+type Session struct {
+	info *Info
+	sess *ort.DynamicAdvancedSession
+	// prealloc[i] says whether output i's shape is known before a run once
+	// the batch size is, so that ORT can write straight into Go memory.
+	prealloc []bool
+}
+
+// NewSession loads a serialised model into ONNX Runtime.
+func NewSession(data []byte, opts Options) (*Session, error) {
+	if err := Init(""); err != nil {
+		return nil, err
+	}
+	info, err := InspectBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	so, err := opts.sessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(data, info.InputNames(), info.OutputNames(), so)
+	if err != nil {
+		return nil, fmt.Errorf("create ONNX Runtime session: %w", err)
+	}
+	s := &Session{info: info, sess: sess, prealloc: make([]bool, len(info.Outputs))}
+	batchName := ""
+	for _, in := range info.Inputs {
+		if in.DynamicBatch() {
+			batchName = in.DimNames[0]
+			break
+		}
+	}
+	for i, out := range info.Outputs {
+		s.prealloc[i] = out.Float32() && knownShape(out, batchName)
+	}
+	return s, nil
+}
+
+// knownShape reports whether an output's shape is fixed, or fixed but for a
+// leading dimension that shares the inputs' batch dimension's name.
+func knownShape(out IO, batchName string) bool {
+	for i, d := range out.Shape {
+		if d >= 0 {
+			continue
+		}
+		if i == 0 && batchName != "" && out.DimNames[0] == batchName {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Info describes the session's model. Treat it as read-only.
+func (s *Session) Info() *Info { return s.info }
+
+// Close releases the ONNX Runtime session.
+func (s *Session) Close() error {
+	if err := s.sess.Destroy(); err != nil {
+		return fmt.Errorf("destroy session: %w", err)
+	}
+	return nil
+}
+
+// Run runs the model on inputs, given in the model's input order, and
+// returns its outputs in the model's output order. Inputs must be float32
+// and fit the model's shapes (dynamic dimensions take any size); a misfit
+// returns a *ShapeError. Every ORT value is released before Run returns; the
+// output data is Go memory that the caller owns.
+func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
+	if len(inputs) != len(s.info.Inputs) {
+		return nil, fmt.Errorf("model takes %d inputs, got %d", len(s.info.Inputs), len(inputs))
+	}
+	batch := int64(-1)
+	for i, in := range inputs {
+		if err := checkInput(s.info.Inputs[i], in); err != nil {
+			return nil, err
+		}
+		if batch < 0 && s.info.Inputs[i].DynamicBatch() {
+			batch = in.Shape[0]
+		}
+	}
+	values := make([]ort.Value, 0, len(inputs)+len(s.info.Outputs))
+	defer func() {
+		for _, v := range values {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	ins := make([]ort.Value, len(inputs))
+	for i, in := range inputs {
+		t, err := ort.NewTensor(ort.Shape(in.Shape), in.Data)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", s.info.Inputs[i].Name, err)
+		}
+		ins[i] = t
+		values = append(values, t)
+	}
+	outs := make([]ort.Value, len(s.info.Outputs))
+	for i, out := range s.info.Outputs {
+		if !s.prealloc[i] {
+			continue // ORT allocates; onnxruntime_go copies it into Go memory
+		}
+		shape := ort.Shape(out.Shape).Clone()
+		if len(shape) > 0 && shape[0] < 0 {
+			shape[0] = batch
+		}
+		if shape.Validate() != nil {
+			continue
+		}
+		t, err := ort.NewEmptyTensor[float32](shape)
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %w", out.Name, err)
+		}
+		outs[i] = t
+		values = append(values, t)
+	}
+	err := s.sess.Run(ins, outs)
+	for i, v := range outs {
+		if v != nil && !s.prealloc[i] {
+			values = append(values, v) // allocated by Run, ours to destroy
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	result := make([]Tensor, len(outs))
+	for i, v := range outs {
+		t, err := toTensor(v)
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
+		}
+		result[i] = t
+	}
+	return result, nil
+}
+
+func checkInput(io IO, in Tensor) error {
+	if !io.Float32() {
+		return &ShapeError{io.Name, fmt.Sprintf("model wants %s %s; only float32 tensors are supported", io.Kind, io.Type)}
+	}
+	if len(in.Shape) != len(io.Shape) {
+		return &ShapeError{io.Name, fmt.Sprintf("shape %v has rank %d, model wants %s", in.Shape, len(in.Shape), io.ShapeString())}
+	}
+	for i, d := range in.Shape {
+		if d <= 0 || (io.Shape[i] >= 0 && io.Shape[i] != d) {
+			return &ShapeError{io.Name, fmt.Sprintf("shape %v does not fit the model's %s", in.Shape, io.ShapeString())}
+		}
+	}
+	if n := Elements(in.Shape); n != int64(len(in.Data)) {
+		return &ShapeError{io.Name, fmt.Sprintf("shape %v needs %d values, got %d", in.Shape, n, len(in.Data))}
+	}
+	return nil
+}
+
+// toTensor takes the data of an output value as float32. The Go slice
+// behind an onnxruntime_go tensor outlives the tensor's Destroy, so float32
+// outputs are not copied.
+func toTensor(v ort.Value) (Tensor, error) {
+	if v == nil {
+		return Tensor{}, errors.New("missing output value")
+	}
+	shape := []int64(v.GetShape())
+	switch t := v.(type) {
+	case *ort.Tensor[float32]:
+		return Tensor{Shape: shape, Data: t.GetData()}, nil
+	case *ort.Tensor[float64]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[int64]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[int32]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[int16]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[int8]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[uint8]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[uint16]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[uint32]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[uint64]:
+		return Tensor{Shape: shape, Data: convert(t.GetData())}, nil
+	case *ort.Tensor[bool]:
+		data := t.GetData()
+		out := make([]float32, len(data))
+		for i, b := range data {
+			if b {
+				out[i] = 1
+			}
+		}
+		return Tensor{Shape: shape, Data: out}, nil
+	}
+	return Tensor{}, fmt.Errorf("output of type %T cannot be turned into float32", v)
+}
+
+func convert[T int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64 | float64](in []T) []float32 {
+	out := make([]float32, len(in))
+	for i, x := range in {
+		out[i] = float32(x)
+	}
+	return out
+}
