@@ -50,7 +50,9 @@ func (p *parser) checkGraph(f *File, root *yaml.Node, sections map[string][2]*ya
 		all[f.DeadLetter.Name] = f.DeadLetter
 	}
 	fed := map[string]bool{}
-	var typos []string // unknown input names, to spare their likely targets an "unfed" error
+	// The nodes that unknown input names probably meant: an "unfed" error
+	// for them would only repeat the typo.
+	meant := map[string]bool{}
 	for _, n := range f.Nodes {
 		if n.Kind == pipeline.KindSource {
 			continue
@@ -70,7 +72,7 @@ func (p *parser) checkGraph(f *File, root *yaml.Node, sections map[string][2]*ya
 					hint = " (" + quote(in) + " is a connection; name the source or stage that uses it)"
 				}
 				p.errorf(at, key, "no source or stage is named %q%s", in, hint)
-				typos = append(typos, in)
+				meant[closest(in, producerNames)] = true
 			case up.Kind == pipeline.KindSink:
 				p.errorf(at, key, "%q is a sink; only sources and stages can be inputs", in)
 			case in == n.Name:
@@ -84,7 +86,7 @@ func (p *parser) checkGraph(f *File, root *yaml.Node, sections map[string][2]*ya
 	}
 	if sinks > 0 {
 		for _, n := range f.Nodes {
-			if n.Kind == pipeline.KindSink || fed[n.Name] || nearAny(n.Name, typos) {
+			if n.Kind == pipeline.KindSink || fed[n.Name] || meant[n.Name] {
 				continue
 			}
 			p.errorf(p.nodeKey(n), n.path, "the %s's output goes nowhere: no stage or sink names it as input", n.Kind)
@@ -155,13 +157,15 @@ func (n *Node) inputAt(i int) *yaml.Node {
 	return &yaml.Node{Line: n.Line, Column: n.Column}
 }
 
-func nearAny(name string, candidates []string) bool {
+// closest is the name didyoumean.Suggest would suggest for name, or "".
+func closest(name string, candidates []string) string {
+	best, bestD := "", 3
 	for _, c := range candidates {
-		if didyoumean.Distance(name, c) <= 2 {
-			return true
+		if d := didyoumean.Distance(name, c); d < bestD {
+			best, bestD = c, d
 		}
 	}
-	return false
+	return best
 }
 
 func quote(s string) string { return `"` + s + `"` }

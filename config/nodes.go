@@ -229,9 +229,9 @@ func (p *parser) unknownType(t *yaml.Node, path, what, typ string, known []strin
 
 func knownList(what string, known []string) string {
 	if len(known) == 0 {
-		return fmt.Sprintf(" (no %s types are registered)", what)
+		return fmt.Sprintf("; no %s types are registered", what)
 	}
-	return fmt.Sprintf(" (known %s types: %s)", what, strings.Join(known, ", "))
+	return fmt.Sprintf("; known %s types: %s", what, strings.Join(known, ", "))
 }
 
 func batchingHint(kind pipeline.Kind) string {

@@ -38,6 +38,7 @@ func Load(path string) (*File, error) {
 func Parse(data []byte, path string) (*File, error) {
 	p := &parser{file: path, names: map[string]*Node{}}
 	f := p.parse(data)
+	p.dropEcho()
 	if len(p.errs) > 0 {
 		sortErrors(p.errs)
 		return nil, errors.Join(p.errs...)
@@ -54,6 +55,30 @@ type parser struct {
 	// broken lists nodes whose `input:` could not be read, so that the
 	// graph check does not also call them unfed.
 	broken map[*Node]bool
+	// envErrs counts the leading errors that are about ${VAR} expansion.
+	envErrs int
+}
+
+// dropEcho removes errors about a scalar whose ${VAR} could not be
+// expanded: "want an integer, got the string "${PORT}"" only repeats it.
+func (p *parser) dropEcho() {
+	if p.envErrs == 0 {
+		return
+	}
+	at := map[[2]int]bool{}
+	for _, e := range p.errs[:p.envErrs] {
+		if ce, ok := e.(*component.Error); ok {
+			at[[2]int{ce.Line, ce.Column}] = true
+		}
+	}
+	out := p.errs[:p.envErrs]
+	for _, e := range p.errs[p.envErrs:] {
+		if ce, ok := e.(*component.Error); ok && at[[2]int{ce.Line, ce.Column}] {
+			continue
+		}
+		out = append(out, e)
+	}
+	p.errs = out
 }
 
 func (p *parser) errorf(n *yaml.Node, key, format string, args ...any) {
@@ -70,6 +95,7 @@ func (p *parser) parse(data []byte) *File {
 		return nil
 	}
 	expandEnv(root, p.file, "", &p.errs)
+	p.envErrs = len(p.errs)
 
 	f := &File{Path: p.file}
 	top, errs := component.Parse(TopLevelFields(), root, p.file, "", sectionKeys)
@@ -161,18 +187,38 @@ func safeDecode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
+// parserProblems are the messages of yaml.v3's parser (as opposed to its
+// scanner). For these it prints the 0-based line of a mark, so the 1-based
+// line is one more; for scanner problems it adds the one itself.
+var parserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected ',' or ']'":       true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+	"found undefined tag handle":             true,
+}
+
 // syntaxError turns a yaml.v3 error ("yaml: line 3: mapping values are not
 // allowed in this context") into a positioned error. yaml.v3 gives no
-// column, so the position is the start of the line; its line is the one
-// where the parser noticed the problem, which can be a line before the
-// actual mistake.
+// column, so the position is the start of the line, and the line is where
+// the parser noticed the problem, which can be after the actual mistake
+// (an unclosed bracket is noticed where the text ends).
 func (p *parser) syntaxError(err error) {
 	msg := err.Error()
 	e := &component.Error{File: p.file}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		msg = msg[len(m[0]):]
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Column = 1
-		msg = msg[len(m[0]):]
+		if parserProblems[msg] {
+			e.Line++
+		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
