@@ -70,8 +70,8 @@ type Node struct {
 	// Line and Column locate the node's name in the file.
 	Line, Column int
 
-	path     string           // dotted key, e.g. stages.win
-	inputsAt []inputRef       // where each input entry is written
+	path     string     // dotted key, e.g. stages.win
+	inputsAt []inputRef // where each input entry is written
 }
 
 // inputRef is one entry of a node's `input:` with its position, so that

@@ -137,7 +137,7 @@ func (c *testConn) Close(context.Context) error { c.closed = true; return nil }
 type closeRecorder struct{ closed *counter }
 
 func (c *closeRecorder) Write(context.Context, *pipeline.Message) error { return nil }
-func (c *closeRecorder) Close(context.Context) error                  { c.closed.add(1); return nil }
+func (c *closeRecorder) Close(context.Context) error                    { c.closed.add(1); return nil }
 
 func init() {
 	component.Register(component.Spec{Kind: pipeline.KindSource, Name: "test_gen", Summary: "test source",

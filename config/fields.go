@@ -80,7 +80,7 @@ func NodeFields(kind pipeline.Kind, batching bool) []component.Field {
 		{Name: "buffer", Type: component.Int, Optional: true, Min: component.Bound(1),
 			Description: "Capacity of this node's input queue (shared by all its inputs). Defaults to the pipeline's `buffer`."},
 		{Name: "overflow", Type: component.String, Default: "block",
-			Enum: []string{"block", "drop_oldest", "drop_newest"},
+			Enum:        []string{"block", "drop_oldest", "drop_newest"},
 			Description: "What the input queue does when full: block (backpressure up to the source), drop_oldest (keep the newest, for cameras) or drop_newest."},
 		{Name: "workers", Type: component.Int, Default: 1, Min: component.Bound(1),
 			Description: "How many goroutines process this node's input."},
