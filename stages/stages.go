@@ -1,0 +1,8 @@
+// Package stages registers edgeflow's built-in stages: import it for its
+// side effects.
+package stages
+
+import (
+	_ "github.com/edgeflow/edgeflow/stages/filter"
+	_ "github.com/edgeflow/edgeflow/stages/mapping"
+)
