@@ -5,4 +5,5 @@ package stages
 import (
 	_ "github.com/edgeflow/edgeflow/stages/filter"
 	_ "github.com/edgeflow/edgeflow/stages/mapping"
+	_ "github.com/edgeflow/edgeflow/stages/window"
 )

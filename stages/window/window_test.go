@@ -1,0 +1,217 @@
+package window
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeflow/edgeflow/pipeline"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// readings returns n readings alternating over keys; reading i has value i
+// and source time t0+i seconds.
+func readings(n int, keys ...string) []*pipeline.Message {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var out []*pipeline.Message
+	for i := range n {
+		out = append(out, &pipeline.Message{Key: keys[i%len(keys)],
+			Fields: map[string]any{"value": float64(i)}, SourceTime: t0.Add(time.Duration(i) * time.Second)})
+	}
+	return out
+}
+
+func windows(msgs []*pipeline.Message) map[string][]string {
+	out := map[string][]string{}
+	for _, m := range msgs {
+		out[m.Key] = append(out[m.Key], fmt.Sprint(m.Fields["window"]))
+	}
+	return out
+}
+
+func TestSlidingPerKey(t *testing.T) {
+	st := mustBuild(t, pipeline.KindStage, "window", "size: 3")
+	res := runStages(t, newTrackSource(readings(10, "a", "b")...), st)
+	got := windows(res.out)
+	want := map[string][]string{
+		"a": {"[0 2 4]", "[2 4 6]", "[4 6 8]"},
+		"b": {"[1 3 5]", "[3 5 7]", "[5 7 9]"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	m := res.out[0]
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	if m.Fields["key"] != "a" || m.Fields["count"] != 3 || m.Key != "a" ||
+		!m.Fields["start"].(time.Time).Equal(t0) || !m.Fields["end"].(time.Time).Equal(t0.Add(4*time.Second)) {
+		t.Fatalf("fields %v", m.Fields)
+	}
+	if _, ok := m.Fields["window"].([]float32); !ok {
+		t.Fatalf("window is %T", m.Fields["window"])
+	}
+}
+
+func TestStep(t *testing.T) {
+	st := mustBuild(t, pipeline.KindStage, "window", "size: 4\nstep: 2\nfield: v\noutput: x")
+	var msgs []*pipeline.Message
+	for i := range 9 {
+		msgs = append(msgs, &pipeline.Message{Key: "k", Fields: map[string]any{"v": i}})
+	}
+	res := runStages(t, newTrackSource(msgs...), st)
+	var got []string
+	for _, m := range res.out {
+		got = append(got, fmt.Sprint(m.Fields["x"]))
+	}
+	if want := "[0 1 2 3] [2 3 4 5] [4 5 6 7]"; strings.Join(got, " ") != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+}
+
+// checkSink asserts, as each window is written, that none of the readings
+// in it has been acknowledged yet.
+type checkSink struct {
+	src    *trackSource
+	mu     sync.Mutex
+	n      int
+	errs   []error
+	failOn int // 1-based index of the window to fail, 0 = none
+}
+
+func (c *checkSink) Write(_ context.Context, m *pipeline.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	for _, v := range m.Fields["window"].([]float32) {
+		if at := c.src.settledAt[int(v)].Load(); at != 0 {
+			c.errs = append(c.errs, fmt.Errorf("window %d: reading %v settled before the window was delivered", c.n, v))
+		}
+	}
+	if c.n == c.failOn {
+		return errors.New("sink down")
+	}
+	return nil
+}
+
+func runWithSink(t *testing.T, src *trackSource, st any, sink pipeline.Sink) {
+	t.Helper()
+	p := pipeline.New(pipeline.Options{Buffer: 2})
+	err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
+		p.AddStage("w", st, []string{"src"}, pipeline.NodeOptions{}),
+		p.AddSink("out", sink, []string{"w"}, pipeline.NodeOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAcksWaitForWindowDelivery(t *testing.T) {
+	for _, cfg := range []string{"size: 5", "size: 5\nstep: 5", "size: 3\nstep: 2"} {
+		t.Run(cfg, func(t *testing.T) {
+			src := newTrackSource(readings(200, "a", "b", "c")...)
+			sink := &checkSink{src: src}
+			runWithSink(t, src, mustBuild(t, pipeline.KindStage, "window", cfg), sink)
+			if err := errors.Join(sink.errs...); err != nil {
+				t.Fatal(err)
+			}
+			if sink.n == 0 {
+				t.Fatal("no windows")
+			}
+			if src.acked.Load() != 200 || src.nacked.Load() != 0 {
+				t.Fatalf("acked %d nacked %d", src.acked.Load(), src.nacked.Load())
+			}
+		})
+	}
+}
+
+func TestFailedWindowNacksItsReadings(t *testing.T) {
+	// Tumbling windows of 4 on one key: the second window (readings 4-7)
+	// fails to deliver, so exactly those readings are nacked.
+	src := newTrackSource(readings(12, "a")...)
+	sink := &checkSink{src: src, failOn: 2}
+	runWithSink(t, src, mustBuild(t, pipeline.KindStage, "window", "size: 4\nstep: 4"), sink)
+	if src.acked.Load() != 8 || src.nacked.Load() != 4 {
+		t.Fatalf("acked %d nacked %d", src.acked.Load(), src.nacked.Load())
+	}
+}
+
+func TestNonNumericDeadLettered(t *testing.T) {
+	msgs := readings(4, "a")
+	msgs[1].Fields["value"] = "hot"
+	delete(msgs[2].Fields, "value")
+	src := newTrackSource(msgs...)
+	res := runStages(t, src, mustBuild(t, pipeline.KindStage, "window", "size: 2\nemit_partial: true"))
+	if len(res.dead) != 2 || !strings.Contains(res.dead[0].Meta[pipeline.MetaDeadLetterError], "want a number") {
+		t.Fatalf("dead %v", res.dead)
+	}
+	if got := windows(res.out)["a"]; !slices.Equal(got, []string{"[0 3]"}) {
+		t.Fatalf("windows %v", got)
+	}
+	if src.acked.Load() != 4 {
+		t.Fatalf("acked %d", src.acked.Load())
+	}
+}
+
+func TestFlushPartial(t *testing.T) {
+	// 5 readings per key with size 3, step 3: one full window each, then 2
+	// readings not yet in a window; the final window is the last 3.
+	for _, partial := range []bool{false, true} {
+		src := newTrackSource(readings(10, "a", "b")...)
+		st := mustBuild(t, pipeline.KindStage, "window", fmt.Sprintf("size: 3\nstep: 3\nemit_partial: %v", partial))
+		res := runStages(t, src, st)
+		got := windows(res.out)
+		want := map[string][]string{"a": {"[0 2 4]"}, "b": {"[1 3 5]"}}
+		if partial {
+			want = map[string][]string{"a": {"[0 2 4]", "[4 6 8]"}, "b": {"[1 3 5]", "[5 7 9]"}}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("partial=%v: got %v, want %v", partial, got, want)
+		}
+		if src.acked.Load() != 10 {
+			t.Fatalf("partial=%v: acked %d", partial, src.acked.Load())
+		}
+	}
+}
+
+func TestFlushPartialShort(t *testing.T) {
+	src := newTrackSource(readings(2, "a")...)
+	res := runStages(t, src, mustBuild(t, pipeline.KindStage, "window", "size: 5\nemit_partial: true"))
+	if got := windows(res.out)["a"]; !slices.Equal(got, []string{"[0 1]"}) || res.out[0].Fields["count"] != 2 {
+		t.Fatalf("windows %v", got)
+	}
+	if src.acked.Load() != 2 {
+		t.Fatalf("acked %d", src.acked.Load())
+	}
+}
+
+func TestMaxKeys(t *testing.T) {
+	// Two keys alternating with room for one: each evicts the other, so no
+	// window of 2 ever fills, and every reading is still acknowledged.
+	src := newTrackSource(readings(20, "a", "b")...)
+	res := runStages(t, src, mustBuild(t, pipeline.KindStage, "window", "size: 2\nmax_keys: 1"))
+	if len(res.out) != 0 || src.acked.Load() != 20 {
+		t.Fatalf("out %d acked %d", len(res.out), src.acked.Load())
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for cfg, want := range map[string]string{
+		"step: 2":                "size",
+		"size: 0":                "minimum",
+		"size: 3\noutput: count": "clashes",
+	} {
+		if _, err := build(t, pipeline.KindStage, "window", cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", cfg, err, want)
+		}
+	}
+}
