@@ -6,4 +6,5 @@ import (
 	_ "github.com/edgeflow/edgeflow/stages/filter"
 	_ "github.com/edgeflow/edgeflow/stages/mapping"
 	_ "github.com/edgeflow/edgeflow/stages/window"
+	_ "github.com/edgeflow/edgeflow/stages/onnx"
 )

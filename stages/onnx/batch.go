@@ -1,0 +1,363 @@
+package onnx
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/pipeline"
+)
+
+// mode is how a model's batch dimension lets messages share a run.
+type mode int
+
+const (
+	// modeDynamic: dimension 0 of every input is dynamic; any number of
+	// same-shaped samples stack into one run.
+	modeDynamic mode = iota
+	// modeFixed: dimension 0 of every input is the same fixed k; messages
+	// run in groups of k, the last one padded with zeros.
+	modeFixed
+	// modeWhole: no batch dimension; each message is one whole input.
+	modeWhole
+)
+
+func planMode(info *models.Info) (mode, int64) {
+	dynamic, k := true, int64(-1)
+	for _, in := range info.Inputs {
+		dynamic = dynamic && in.DynamicBatch()
+		if len(in.Shape) < 2 || in.Shape[0] <= 0 || (k > 0 && in.Shape[0] != k) {
+			k = 0
+		} else if k < 0 {
+			k = in.Shape[0]
+		}
+	}
+	switch {
+	case dynamic:
+		return modeDynamic, 0
+	case k > 0:
+		return modeFixed, k
+	}
+	return modeWhole, 0
+}
+
+// sample is one message's inputs in model input order; in the batching
+// modes the shapes leave out the batch dimension.
+type sample struct {
+	idx    int // in the batch
+	data   [][]float32
+	shapes [][]int64
+	key    string // the shapes, to group samples that can stack
+}
+
+// runBatch runs every message of batch, recording per-message errors.
+func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs []error) {
+	info := sess.Info()
+	md, k := planMode(info)
+	samples := make([]sample, 0, len(batch))
+	for i, m := range batch {
+		smp, err := s.extract(info, md, m)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		smp.idx = i
+		samples = append(samples, smp)
+	}
+	if md == modeWhole {
+		for _, smp := range samples {
+			s.runGroup(sess, []sample{smp}, 0, false, batch, errs)
+		}
+		return
+	}
+	for _, group := range groupByShape(samples) {
+		step := len(group)
+		if md == modeFixed {
+			step = int(k)
+		}
+		for lo := 0; lo < len(group); lo += step {
+			s.runGroup(sess, group[lo:min(lo+step, len(group))], k, true, batch, errs)
+		}
+	}
+}
+
+// groupByShape splits samples into runs of one shape, keeping batch order
+// inside each group. The common case, one shape, allocates nothing.
+func groupByShape(samples []sample) [][]sample {
+	if len(samples) == 0 {
+		return nil
+	}
+	same := true
+	for _, smp := range samples[1:] {
+		if smp.key != samples[0].key {
+			same = false
+			break
+		}
+	}
+	if same {
+		return [][]sample{samples}
+	}
+	var order []string
+	groups := map[string][]sample{}
+	for _, smp := range samples {
+		if _, seen := groups[smp.key]; !seen {
+			order = append(order, smp.key)
+		}
+		groups[smp.key] = append(groups[smp.key], smp)
+	}
+	out := make([][]sample, len(order))
+	for i, key := range order {
+		out[i] = groups[key]
+	}
+	return out
+}
+
+// runGroup runs samples together (stacked along dimension 0 when batched,
+// padded to pad samples when pad > 0) and writes each message's outputs. A
+// failed run of several samples is retried one by one, so that only the
+// sample at fault fails.
+func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batched bool, batch []*pipeline.Message, errs []error) {
+	info := sess.Info()
+	size := int64(len(group))
+	if pad > 0 {
+		size = pad
+	}
+	inputs := make([]models.Tensor, len(info.Inputs))
+	for j := range info.Inputs {
+		first := group[0]
+		if !batched {
+			inputs[j] = models.Tensor{Shape: first.shapes[j], Data: first.data[j]}
+			continue
+		}
+		shape := make([]int64, 0, len(first.shapes[j])+1)
+		shape = append(append(shape, size), first.shapes[j]...)
+		if size == 1 {
+			inputs[j] = models.Tensor{Shape: shape, Data: first.data[j]} // no copy
+			continue
+		}
+		per := len(first.data[j])
+		data := make([]float32, int(size)*per)
+		for i, smp := range group {
+			copy(data[i*per:], smp.data[j])
+		}
+		inputs[j] = models.Tensor{Shape: shape, Data: data}
+	}
+	start := time.Now()
+	outs, err := sess.Run(inputs)
+	s.metrics.inference.Observe(time.Since(start).Seconds())
+	s.metrics.batch.Observe(float64(len(group)))
+	if err != nil {
+		if len(group) > 1 {
+			for _, smp := range group {
+				s.runGroup(sess, []sample{smp}, pad, batched, batch, errs)
+			}
+			return
+		}
+		errs[group[0].idx] = err
+		return
+	}
+	// Check every output can be split before writing any field.
+	split := batched && size > 1
+	for j, t := range outs {
+		if split && (len(t.Shape) == 0 || t.Shape[0] != size) {
+			err := fmt.Errorf("output %q has shape %v: dimension 0 is not the batch size %d, so it cannot be split per message",
+				info.Outputs[j].Name, t.Shape, size)
+			for _, smp := range group {
+				errs[smp.idx] = err
+			}
+			return
+		}
+	}
+	for i, smp := range group {
+		m := batch[smp.idx]
+		if m.Fields == nil {
+			m.Fields = make(map[string]any, 2*len(outs))
+		}
+		for j, t := range outs {
+			field := s.outputField(info.Outputs[j].Name)
+			if field == "" {
+				continue
+			}
+			data, shape := t.Data, t.Shape
+			if split {
+				per := len(t.Data) / int(size)
+				data = t.Data[i*per : (i+1)*per : (i+1)*per]
+				shape = make([]int64, len(t.Shape))
+				shape[0] = 1
+				copy(shape[1:], t.Shape[1:])
+			}
+			m.Fields[field] = data
+			m.Fields[field+s.suffix] = shape
+		}
+	}
+}
+
+func (s *Stage) outputField(name string) string {
+	if s.outputs == nil {
+		return name
+	}
+	return s.outputs[name]
+}
+
+// extract reads a message's inputs and fits them to the model's shapes.
+func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message) (sample, error) {
+	smp := sample{data: make([][]float32, len(info.Inputs)), shapes: make([][]int64, len(info.Inputs))}
+	var key []byte
+	for j, in := range info.Inputs {
+		field := s.inputs[in.Name]
+		v, ok := m.Fields[field]
+		if !ok || v == nil {
+			return smp, fmt.Errorf("model input %q: field %q is %w", in.Name, field, errNoValue)
+		}
+		data, shape, err := toFloat32(v)
+		if err != nil {
+			return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, field, err)
+		}
+		if shape == nil {
+			if sv, ok := m.Fields[field+s.suffix]; ok {
+				if shape, err = toShape(sv); err != nil {
+					return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, field+s.suffix, err)
+				}
+			}
+		}
+		want := in.Shape
+		if md != modeWhole {
+			want = in.Shape[1:]
+		}
+		shape, err = fitShape(want, shape, len(data), md != modeWhole)
+		if err != nil {
+			return smp, fmt.Errorf("model input %q (%s): field %q: %w", in.Name, in.ShapeString(), field, err)
+		}
+		smp.data[j], smp.shapes[j] = data, shape
+		for _, d := range shape {
+			key = strconv.AppendInt(key, d, 10)
+			key = append(key, ',')
+		}
+		key = append(key, ';')
+	}
+	smp.key = string(key)
+	return smp, nil
+}
+
+// fitShape returns the shape of n values for a model shape want (-1 for a
+// dynamic dimension). given, if not nil, is the shape the message states;
+// in a batching mode it may carry a leading batch dimension of 1.
+func fitShape(want, given []int64, n int, batched bool) ([]int64, error) {
+	if given != nil {
+		if batched && len(given) == len(want)+1 && given[0] == 1 {
+			given = given[1:]
+		}
+		if len(given) != len(want) {
+			return nil, fmt.Errorf("shape %v has rank %d, want %d", given, len(given), len(want))
+		}
+		for i, d := range given {
+			if d <= 0 || (want[i] >= 0 && want[i] != d) {
+				return nil, fmt.Errorf("shape %v does not fit %v", given, want)
+			}
+		}
+		if models.Elements(given) != int64(n) {
+			return nil, fmt.Errorf("shape %v needs %d values, got %d", given, models.Elements(given), n)
+		}
+		return given, nil
+	}
+	known, dynamic := int64(1), -1
+	for i, d := range want {
+		if d >= 0 {
+			known *= d
+			continue
+		}
+		if dynamic >= 0 {
+			return nil, fmt.Errorf("the shape has several dynamic dimensions; give it in the shape field")
+		}
+		dynamic = i
+	}
+	if dynamic < 0 {
+		if known != int64(n) {
+			return nil, fmt.Errorf("got %d values, want %d", n, known)
+		}
+		return want, nil
+	}
+	if known == 0 || n == 0 || int64(n)%known != 0 {
+		return nil, fmt.Errorf("%d values do not fill whole rows of %d", n, known)
+	}
+	out := append([]int64(nil), want...)
+	out[dynamic] = int64(n) / known
+	return out, nil
+}
+
+// toFloat32 accepts the forms a tensor takes in a message.
+func toFloat32(v any) ([]float32, []int64, error) {
+	switch x := v.(type) {
+	case []float32:
+		return x, nil, nil
+	case models.Tensor:
+		return x.Data, x.Shape, nil
+	case *models.Tensor:
+		return x.Data, x.Shape, nil
+	case []float64:
+		out := make([]float32, len(x))
+		for i, f := range x {
+			out[i] = float32(f)
+		}
+		return out, nil, nil
+	case []any:
+		out := make([]float32, len(x))
+		for i, e := range x {
+			f, ok := number(e)
+			if !ok {
+				return nil, nil, fmt.Errorf("element %d is %T, not a number", i, e)
+			}
+			out[i] = float32(f)
+		}
+		return out, nil, nil
+	case []int:
+		out := make([]float32, len(x))
+		for i, f := range x {
+			out[i] = float32(f)
+		}
+		return out, nil, nil
+	}
+	return nil, nil, fmt.Errorf("holds %T, want a list of numbers ([]float32) or a models.Tensor", v)
+}
+
+func toShape(v any) ([]int64, error) {
+	switch x := v.(type) {
+	case []int64:
+		return x, nil
+	case []int:
+		out := make([]int64, len(x))
+		for i, d := range x {
+			out[i] = int64(d)
+		}
+		return out, nil
+	case []any:
+		out := make([]int64, len(x))
+		for i, e := range x {
+			f, ok := number(e)
+			if !ok || f != math.Trunc(f) {
+				return nil, fmt.Errorf("shape element %d is %v, not an integer", i, e)
+			}
+			out[i] = int64(f)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("shape holds %T, want a list of integers", v)
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case float32:
+		return float64(n), true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case int32:
+		return float64(n), true
+	}
+	return 0, false
+}
