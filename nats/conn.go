@@ -1,0 +1,349 @@
+// Package natsbus is edgeflow's shared NATS connection: the `nats`
+// connection type that the nats source and sink refer to by name, and the
+// embedded nats-server (with JetStream) that `url: embedded` starts in
+// process.
+//
+// The package lives in the nats/ directory but is called natsbus, so that it
+// never shadows nats.go's package `nats` in files that use both.
+//
+// A Conn does no I/O when it is built: it dials (or starts the embedded
+// server) in Start, so that `edgeflow validate` stays side-effect free.
+// Once started it reconnects by itself, forever by default; sources and sinks
+// see a disconnected client and wait or fail their writes, never a nil one.
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeflow/edgeflow/component"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+)
+
+// EmbeddedURL is the `url:` value that starts nats-server in process.
+const EmbeddedURL = "embedded"
+
+func init() {
+	component.RegisterConnection(component.ConnectionSpec{
+		Name:    "nats",
+		Summary: "A NATS client connection, or an embedded nats-server with JetStream.",
+		Description: "One client connection shared by every `nats` source and sink that names it. " +
+			"It connects when the pipeline starts (never during `validate`) and reconnects by itself, " +
+			"without limit by default; while it is down, JetStream sources stop receiving and sinks fail " +
+			"their writes (the engine's retries and backpressure take over).\n\n" +
+			"`url: embedded` runs nats-server inside edgeflow with JetStream enabled, storing streams under " +
+			"`store_dir` and listening on `embedded_listen` so that other programs on the box can connect. " +
+			"See docs/nats.md for delivery semantics.",
+		Fields:  fields,
+		Example: example,
+		New: func(conf *component.Config, res *component.Resources) (component.Connection, error) {
+			return New(conf, res)
+		},
+	})
+}
+
+const example = `connections:
+  bus:
+    type: nats
+    url: nats://10.0.0.5:4222,nats://10.0.0.6:4222
+    creds_file: /etc/edgeflow/plant.creds
+  local:
+    type: nats
+    url: embedded
+    store_dir: /var/lib/edgeflow/jetstream
+    embedded_listen: 127.0.0.1:4222`
+
+// Conn is a started or not yet started NATS connection. It is safe for
+// concurrent use.
+type Conn struct {
+	log      zerolog.Logger
+	name     string // the client name the server sees
+	servers  []string
+	embedded *embeddedConfig // nil unless url is embedded
+	auth     authConfig
+	tls      *tlsConfig
+	opts     []nats.Option // reconnect tuning; auth and TLS are added in Start
+
+	mu      sync.Mutex
+	nc      *nats.Conn
+	srv     *server.Server
+	started bool
+
+	reconnects    atomic.Uint64
+	disconnects   atomic.Uint64
+	slowConsumers atomic.Uint64
+}
+
+// ErrNotStarted is returned by Client before Start has succeeded.
+var ErrNotStarted = errors.New("nats connection not started")
+
+// New builds a Conn from its config. It checks everything it can without
+// touching the network or the disk.
+func New(conf *component.Config, res *component.Resources) (*Conn, error) {
+	c := &Conn{log: res.Logger.With().Str("connection", "nats").Logger()}
+	c.name = conf.String("name")
+	if c.name == "" {
+		c.name = "edgeflow"
+		if res.Pipeline != "" {
+			c.name += "/" + res.Pipeline
+		}
+	}
+
+	url := strings.TrimSpace(conf.String("url"))
+	if url == EmbeddedURL {
+		e, err := parseEmbedded(conf, res)
+		if err != nil {
+			return nil, err
+		}
+		c.embedded = e
+	} else {
+		servers, err := parseServers(url)
+		if err != nil {
+			return nil, conf.Errorf("url", "%v", err)
+		}
+		c.servers = servers
+		for _, f := range []string{"store_dir", "embedded_listen"} {
+			if conf.Given(f) {
+				return nil, conf.Errorf(f, "only applies to `url: embedded`")
+			}
+		}
+	}
+
+	auth, err := parseAuth(conf, res.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c.auth = auth
+	if c.tls, err = parseTLS(conf, res.Dir); err != nil {
+		return nil, err
+	}
+	if c.embedded != nil && (c.tls != nil || !auth.empty()) {
+		return nil, conf.Errorf("url", "the embedded server runs without auth or TLS; credentials and tls apply only to a remote server")
+	}
+
+	maxRec := conf.Int("max_reconnects")
+	c.opts = []nats.Option{
+		nats.Name(c.name),
+		nats.Timeout(conf.Duration("connect_timeout")),
+		nats.ReconnectWait(conf.Duration("reconnect_wait")),
+		nats.ReconnectJitter(conf.Duration("reconnect_jitter"), conf.Duration("reconnect_jitter")),
+		nats.MaxReconnects(maxRec),
+		nats.ReconnectBufSize(conf.Int("reconnect_buffer")),
+		nats.PingInterval(conf.Duration("ping_interval")),
+		nats.RetryOnFailedConnect(conf.Bool("retry_on_failed_connect")),
+		nats.DisconnectErrHandler(c.onDisconnect),
+		nats.ReconnectHandler(c.onReconnect),
+		nats.ConnectHandler(c.onConnect),
+		nats.ClosedHandler(c.onClosed),
+		nats.ErrorHandler(c.onError),
+	}
+	return c, nil
+}
+
+// parseServers splits a comma-separated server list and checks each entry.
+func parseServers(url string) ([]string, error) {
+	var out []string
+	for s := range strings.SplitSeq(url, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if s == EmbeddedURL {
+			return nil, errors.New("`embedded` cannot be combined with other servers")
+		}
+		scheme, rest, ok := strings.Cut(s, "://")
+		if !ok {
+			return nil, fmt.Errorf("server %q: want a URL such as nats://host:4222", s)
+		}
+		switch scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return nil, fmt.Errorf("server %q: unknown scheme %q (want nats, tls, ws or wss)", s, scheme)
+		}
+		if rest == "" || strings.HasPrefix(rest, ":") {
+			return nil, fmt.Errorf("server %q has no host", s)
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no server given")
+	}
+	return out, nil
+}
+
+// Start dials the servers, or starts the embedded server and connects to it
+// in process. With retry_on_failed_connect (the default) an unreachable
+// server is not an error: the connection keeps trying in the background, as
+// it does after any later disconnect. Start is idempotent.
+func (c *Conn) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		return nil
+	}
+	opts := append([]nats.Option(nil), c.opts...)
+	url := strings.Join(c.servers, ",")
+	if c.embedded != nil {
+		srv, err := c.embedded.start(ctx, c.log)
+		if err != nil {
+			return err
+		}
+		c.srv = srv
+		// In-process: no socket between edgeflow and its own server.
+		opts = append(opts, nats.InProcessServer(srv))
+		url = srv.ClientURL()
+	} else {
+		authOpts, err := c.auth.options()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, authOpts...)
+		if c.tls != nil {
+			opts = append(opts, c.tls.options()...)
+		}
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		c.shutdownServer()
+		return fmt.Errorf("nats connect %s: %w", redact(url), err)
+	}
+	c.nc, c.started = nc, true
+	if nc.IsConnected() {
+		c.log.Info().Str("server", nc.ConnectedUrlRedacted()).Str("name", c.name).Msg("nats connected")
+	} else {
+		c.log.Warn().Str("servers", redact(url)).Msg("nats server unreachable; retrying in the background")
+	}
+	return nil
+}
+
+// Client returns the underlying nats.go connection. It fails before Start.
+func (c *Conn) Client() (*nats.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nc == nil {
+		return nil, ErrNotStarted
+	}
+	return c.nc, nil
+}
+
+// EmbeddedServer returns the in-process server of a `url: embedded`
+// connection once started, and nil otherwise.
+func (c *Conn) EmbeddedServer() *server.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.srv
+}
+
+// Stats are counters of connection events since Start.
+type Stats struct {
+	Reconnects, Disconnects, SlowConsumers uint64
+}
+
+// Stats returns the connection's event counters.
+func (c *Conn) Stats() Stats {
+	return Stats{Reconnects: c.reconnects.Load(), Disconnects: c.disconnects.Load(),
+		SlowConsumers: c.slowConsumers.Load()}
+}
+
+// Close flushes what is buffered (acknowledgements above all), closes the
+// client and stops the embedded server. ctx bounds the flush.
+func (c *Conn) Close(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	if c.nc != nil {
+		if c.nc.IsConnected() {
+			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if ferr := c.nc.FlushWithContext(fctx); ferr != nil {
+				err = fmt.Errorf("nats flush on close: %w", ferr)
+			}
+			cancel()
+		}
+		c.nc.Close()
+		c.nc = nil
+	}
+	c.shutdownServer()
+	c.started = false
+	return err
+}
+
+func (c *Conn) shutdownServer() {
+	if c.srv == nil {
+		return
+	}
+	c.srv.Shutdown()
+	c.srv.WaitForShutdown()
+	c.log.Info().Msg("embedded nats-server stopped")
+	c.srv = nil
+}
+
+func (c *Conn) onDisconnect(nc *nats.Conn, err error) {
+	c.disconnects.Add(1)
+	ev := c.log.Warn()
+	if err == nil {
+		ev = c.log.Debug() // a deliberate close
+	}
+	ev.Err(err).Msg("nats disconnected")
+}
+
+func (c *Conn) onReconnect(nc *nats.Conn) {
+	n := c.reconnects.Add(1)
+	c.log.Info().Str("server", nc.ConnectedUrlRedacted()).Uint64("reconnects", n).Msg("nats reconnected")
+}
+
+func (c *Conn) onConnect(nc *nats.Conn) {
+	// Only called when the first connect succeeded after retries.
+	c.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("nats connected")
+}
+
+func (c *Conn) onClosed(*nats.Conn) { c.log.Debug().Msg("nats connection closed") }
+
+func (c *Conn) onError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		c.slowConsumers.Add(1)
+		subj := ""
+		if sub != nil {
+			subj = sub.Subject
+		}
+		c.log.Warn().Str("subject", subj).Msg("nats slow consumer: the server or client dropped messages")
+		return
+	}
+	c.log.Error().Err(err).Msg("nats async error")
+}
+
+// redact hides passwords and tokens in server URLs for logs and errors.
+func redact(url string) string {
+	parts := strings.Split(url, ",")
+	for i, p := range parts {
+		scheme, rest, ok := strings.Cut(p, "://")
+		if !ok {
+			continue
+		}
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			parts[i] = scheme + "://[redacted]@" + rest[at+1:]
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// readSecret reads a token or password file, trimming the final newline
+// that editors add.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
