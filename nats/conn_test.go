@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
-	natsbus "github.com/edgeflow/edgeflow/nats"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
+	natsbus "github.com/edgeflow/edgeflow/nats"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
