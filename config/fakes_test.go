@@ -3,7 +3,6 @@ package config_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 
@@ -209,5 +208,3 @@ func connNamed(name string) *testConn {
 	defer registryMu.Unlock()
 	return conns[name]
 }
-
-var _ = fmt.Sprint
