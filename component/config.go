@@ -13,7 +13,13 @@ type Error struct {
 	Line, Column int
 	Key          string // dotted path of the key at fault, e.g. sources.temp.rate
 	Msg          string
+	// Err is the underlying error, if the problem came from one; Msg
+	// already includes its text.
+	Err error
 }
+
+// Unwrap returns the underlying error, so errors.Is and errors.As see it.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	loc := e.File
