@@ -1,0 +1,72 @@
+# edgeflow: `make help` lists the targets.
+
+GO          ?= go
+BIN         ?= bin/edgeflow
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X main.version=$(VERSION)
+# Generous: the race detector on a shared 2-core box is slow, and broker
+# tests start real mosquitto and nats-server processes.
+TEST_TIMEOUT ?= 30m
+FUZZTIME    ?= 10s
+DEMO        ?= examples/generate/pipeline.yaml
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: help build deps test demo bench lint docs fuzz clean
+
+help:
+	@echo "make build   build $(BIN) (version $(VERSION))"
+	@echo "make deps    install what the tests and demo need (scripts/setup/*.sh)"
+	@echo "make test    deps, go vet, go test -race"
+	@echo "make demo    run $(DEMO)"
+	@echo "make bench   run the benchmarks"
+	@echo "make lint    gofmt, go vet, staticcheck"
+	@echo "make docs    regenerate docs/components.md and docs/edgeflow.schema.json"
+	@echo "make fuzz    run each fuzz target for FUZZTIME ($(FUZZTIME))"
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
+
+deps:
+	@scripts/setup/run-all
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Port 0: the demo never collides with a running edgeflow; the log says
+# where the admin server listens.
+demo: deps build
+	$(BIN) run --metrics-listen 127.0.0.1:0 $(DEMO)
+
+# Benchmarks of every package that has some, then the programs under bench/.
+bench:
+	@pkgs=$$(grep -rl --include='*_test.go' '^func Benchmark' . | grep -v '^./.cache/' | xargs -r -n1 dirname | sort -u); \
+	if [ -n "$$pkgs" ]; then \
+		echo "$(GO) test -run='^$$' -bench=. -benchmem $$pkgs"; \
+		$(GO) test -run='^$$' -bench=. -benchmem $$pkgs || exit 1; \
+	fi; \
+	for d in $$(find bench -name main.go -exec dirname {} \; 2>/dev/null | sort); do \
+		echo "$(GO) run ./$$d"; $(GO) run ./$$d || exit 1; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$out" ]; then echo "gofmt -w needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+docs:
+	$(GO) generate ./component/reference/
+
+# go test -fuzz takes one target in one package at a time.
+fuzz:
+	@grep -rn --include='*_test.go' '^func Fuzz' . | grep -v '^./.cache/' | \
+	while IFS=: read -r file _ decl; do \
+		name=$$(echo "$$decl" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); \
+		dir=$$(dirname "$$file"); \
+		echo "$(GO) test -run='^$$' -fuzz='^$$name$$' -fuzztime=$(FUZZTIME) $$dir"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir" || exit 1; \
+	done
+
+clean:
+	rm -rf bin

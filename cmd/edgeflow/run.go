@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/edgeflow/edgeflow/admin"
+	"github.com/edgeflow/edgeflow/config"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+)
+
+// exitAborted is the exit status after a second signal cut the drain short.
+const exitAborted = 130
+
+var runFlags struct {
+	metricsListen string
+	noMetrics     bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a pipeline until its sources end or it is told to stop",
+		Long: `run loads and builds the pipeline, starts the admin HTTP server (/metrics,
+/healthz, /readyz; loopback by default) unless metrics are disabled, and runs
+until every source has finished and everything has drained.
+
+SIGINT or SIGTERM stops the sources and drains in-flight messages (bounded by
+drain_timeout), then exits 0. A second signal aborts at once, exit status 130:
+undelivered messages were never acknowledged, so brokers redeliver them.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runPipeline(cmd, args[0]) },
+	}
+	cmd.Flags().StringVar(&runFlags.metricsListen, "metrics-listen", "",
+		"host:port of the admin server, overriding the file's metrics.listen (port 0 picks one)")
+	cmd.Flags().BoolVar(&runFlags.noMetrics, "no-metrics", false, "do not start the admin server")
+	rootCmd.AddCommand(cmd)
+}
+
+func runPipeline(cmd *cobra.Command, path string) error {
+	f, err := config.Load(path)
+	if err != nil {
+		printErrors(cmd.ErrOrStderr(), err)
+		return exitError{1}
+	}
+	log, err := logger(f.Logging.Level, f.Logging.Format)
+	if err != nil {
+		return err
+	}
+	log = log.With().Str("pipeline", f.Name).Logger()
+
+	ctx, stop := context.WithCancel(cmd.Context())
+	defer stop()
+	signals := newSignalWatcher(stop, log)
+	defer signals.Close()
+
+	built, err := f.Build(ctx, config.BuildOptions{Logger: log})
+	if err != nil {
+		printErrors(cmd.ErrOrStderr(), err)
+		return exitError{1}
+	}
+	defer func() {
+		// The pipeline's own components are closed by Run; these are the
+		// shared connections.
+		if err := built.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Error().Err(err).Msg("closing connections")
+		}
+	}()
+
+	enabled, addr := f.Metrics.Enabled, f.Metrics.Listen
+	if runFlags.metricsListen != "" {
+		enabled, addr = true, runFlags.metricsListen
+	}
+	if runFlags.noMetrics {
+		enabled = false
+	}
+	if enabled {
+		srv, err := admin.New(built.Pipeline, admin.Options{Addr: addr, Version: versionString(), Logger: &log})
+		if err != nil {
+			return err
+		}
+		// The admin server outlives the drain, so that /readyz can be seen
+		// going down and the last metrics scraped; it stops after Run.
+		adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+		if err := srv.Start(adminCtx); err != nil {
+			stopAdmin()
+			return err
+		}
+		defer func() {
+			stopAdmin()
+			if err := srv.Wait(); err != nil {
+				log.Error().Err(err).Msg("admin server")
+			}
+		}()
+	}
+
+	log.Info().Str("file", path).Msg("starting pipeline")
+	if err := built.Pipeline.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("pipeline failed")
+		return exitError{1}
+	}
+	log.Info().Msg("pipeline finished")
+	return nil
+}
+
+// signalWatcher turns the first SIGINT or SIGTERM into a graceful stop and
+// a second into an abort. Its goroutine ends on Close.
+type signalWatcher struct {
+	ch   chan os.Signal
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newSignalWatcher(stop context.CancelFunc, log zerolog.Logger) *signalWatcher {
+	w := &signalWatcher{ch: make(chan os.Signal, 2), done: make(chan struct{})}
+	signal.Notify(w.ch, syscall.SIGINT, syscall.SIGTERM)
+	w.wg.Go(func() {
+		select {
+		case sig := <-w.ch:
+			log.Info().Str("signal", sig.String()).Msg("stopping: draining in-flight messages (signal again to abort)")
+			stop()
+		case <-w.done:
+			return
+		}
+		select {
+		case sig := <-w.ch:
+			log.Warn().Str("signal", sig.String()).Msg("aborting without draining")
+			fmt.Fprintln(os.Stderr, "edgeflow: aborted")
+			os.Exit(exitAborted)
+		case <-w.done:
+		}
+	})
+	return w
+}
+
+// Close stops watching; signals are handled by the Go runtime again.
+func (w *signalWatcher) Close() {
+	signal.Stop(w.ch)
+	close(w.done)
+	w.wg.Wait()
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/edgeflow/edgeflow/config"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	rootCmd.AddCommand(&cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check pipeline files and report every problem",
+		Long: `validate parses each pipeline file, checks every key, type, component option and
+the graph, then builds the pipeline without starting anything (no connection is
+dialled, no file written), so that errors from the components' constructors show
+too. It prints "ok", or every problem, one per line, as file:line:col: key: message,
+and exits with status 1.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			failed := false
+			for _, path := range args {
+				if err := validateFile(cmd, path); err != nil {
+					printErrors(cmd.ErrOrStderr(), err)
+					failed = true
+					continue
+				}
+				if len(args) == 1 {
+					fmt.Fprintln(cmd.OutOrStdout(), "ok")
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+				}
+			}
+			if failed {
+				return exitError{1}
+			}
+			return nil
+		},
+	})
+}
+
+// validateFile loads path and builds it dry.
+func validateFile(cmd *cobra.Command, path string) error {
+	f, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	log, err := logger(f.Logging.Level, f.Logging.Format)
+	if err != nil {
+		return err
+	}
+	built, err := f.Build(cmd.Context(), config.BuildOptions{Logger: log, DryRun: true})
+	if err != nil {
+		return err
+	}
+	return built.Close(cmd.Context())
+}
+
+// printErrors writes each error of a (possibly nested) errors.Join on a
+// line of its own.
+func printErrors(w io.Writer, err error) {
+	for _, e := range flatten(err) {
+		fmt.Fprintln(w, e)
+	}
+}
+
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	var exit exitError
+	if errors.As(err, &exit) {
+		return nil
+	}
+	return []error{err}
+}
