@@ -5,6 +5,7 @@ package stages
 import (
 	_ "github.com/edgeflow/edgeflow/stages/filter"
 	_ "github.com/edgeflow/edgeflow/stages/mapping"
+	_ "github.com/edgeflow/edgeflow/stages/throttle"
 	_ "github.com/edgeflow/edgeflow/stages/window"
 	_ "github.com/edgeflow/edgeflow/stages/onnx"
 )
