@@ -34,7 +34,7 @@ type Encoder interface {
 func DecoderNames() []string { return []string{"csv", "float32le", "json", "raw"} }
 
 // EncoderNames lists the names NewEncoder accepts.
-func EncoderNames() []string { return []string{"json", "raw"} }
+func EncoderNames() []string { return []string{"envelope", "json", "raw"} }
 
 // NewDecoder returns the decoder called name:
 //
@@ -67,9 +67,15 @@ func NewDecoder(name string) (Decoder, error) {
 //     ±Inf become null so that one bad reading cannot break a sink. A
 //     message without Fields is written as its payload when that is valid
 //     JSON, and is an error otherwise.
+//   - envelope: the whole message as one JSON object: key, topic,
+//     source_time, ingest_time, meta and fields (empty ones left out), plus
+//     the payload as a string when the message has no fields. Used for
+//     logs and dead letters, where the context matters.
 //   - raw: the payload as is.
 func NewEncoder(name string) (Encoder, error) {
 	switch name {
+	case "envelope":
+		return envelopeEncoder{}, nil
 	case "json":
 		return jsonEncoder{}, nil
 	case "raw":

@@ -140,6 +140,21 @@ func TestJSONEncode(t *testing.T) {
 	}
 }
 
+func TestEnvelopeEncode(t *testing.T) {
+	enc, _ := NewEncoder("envelope")
+	ts := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	out, err := enc.Encode(&pipeline.Message{Key: "k", SourceTime: ts, Meta: map[string]string{"e": "x"},
+		Fields: map[string]any{"v": 1.5}})
+	want := `{"key":"k","source_time":"2024-01-01T00:00:00Z","meta":{"e":"x"},"fields":{"v":1.5}}`
+	if err != nil || string(out) != want {
+		t.Fatalf("got %s, %v\nwant %s", out, err, want)
+	}
+	out, _ = enc.Encode(&pipeline.Message{Topic: "t", Payload: []byte("a\"b")})
+	if want := `{"topic":"t","payload":"a\"b"}`; string(out) != want {
+		t.Fatalf("got %s, want %s", out, want)
+	}
+}
+
 func TestRawEncode(t *testing.T) {
 	enc, _ := NewEncoder("raw")
 	p := []byte("abc")

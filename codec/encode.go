@@ -25,6 +25,52 @@ func (jsonEncoder) Encode(m *pipeline.Message) ([]byte, error) {
 	return AppendJSON(make([]byte, 0, 64+32*len(m.Fields)), m.Fields)
 }
 
+type envelopeEncoder struct{}
+
+func (envelopeEncoder) Encode(m *pipeline.Message) ([]byte, error) {
+	b := make([]byte, 0, 128+32*len(m.Fields)+len(m.Payload))
+	b = append(b, '{')
+	sep := func(name string) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendString(b, name)
+		b = append(b, ':')
+	}
+	if m.Key != "" {
+		sep("key")
+		b = appendString(b, m.Key)
+	}
+	if m.Topic != "" {
+		sep("topic")
+		b = appendString(b, m.Topic)
+	}
+	for _, t := range []struct {
+		name string
+		t    time.Time
+	}{{"source_time", m.SourceTime}, {"ingest_time", m.IngestTime}} {
+		if !t.t.IsZero() {
+			sep(t.name)
+			b, _ = AppendJSON(b, t.t)
+		}
+	}
+	if len(m.Meta) > 0 {
+		sep("meta")
+		b, _ = AppendJSON(b, m.Meta)
+	}
+	if m.Fields != nil {
+		sep("fields")
+		var err error
+		if b, err = AppendJSON(b, m.Fields); err != nil {
+			return nil, fmt.Errorf("envelope: fields: %w", err)
+		}
+	} else if len(m.Payload) > 0 {
+		sep("payload")
+		b = appendString(b, string(m.Payload))
+	}
+	return append(b, '}'), nil
+}
+
 // AppendJSON appends v as JSON to b. It is encoding/json with the changes
 // sensors need: NaN and ±Inf are null instead of an error, []float32 keeps
 // float32 precision, map keys are sorted, and time.Time is RFC 3339 in UTC
