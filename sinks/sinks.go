@@ -1,0 +1,8 @@
+// Package sinks registers edgeflow's built-in sinks: import it for its side
+// effects.
+package sinks
+
+import (
+	_ "github.com/edgeflow/edgeflow/sinks/mqtt"
+	_ "github.com/edgeflow/edgeflow/sinks/nats"
+)

@@ -1,0 +1,199 @@
+package mqtt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/edgeflow/edgeflow/component"
+	mqttconn "github.com/edgeflow/edgeflow/mqtt"
+	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
+)
+
+func testLogger(t *testing.T) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+}
+
+// newConn returns an unstarted connection with short test timings, closed
+// at the end of the test.
+func newConn(t *testing.T, url, clientID string) *mqttconn.Conn {
+	t.Helper()
+	c, err := mqttconn.New(clientID, mqttconn.Options{
+		URL: url, ClientID: clientID, Keepalive: 5 * time.Second, ConnectTimeout: 5 * time.Second,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: time.Second, RedeliveryDelay: 300 * time.Millisecond,
+	}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// build makes a component from its YAML config, as the loader would.
+func build(t *testing.T, kind pipeline.Kind, typ, src string, conns map[string]component.Connection) any {
+	t.Helper()
+	spec, ok := component.Lookup(kind, typ)
+	if !ok {
+		t.Fatalf("no %s %q registered", kind, typ)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	conf, errs := component.Parse(spec.Fields, doc.Content[0], "test.yaml", "x", nil)
+	if len(errs) > 0 {
+		t.Fatalf("config: %v", errs)
+	}
+	comp, err := spec.New(conf, &component.Resources{Logger: testLogger(t), Node: "x", Connections: conns})
+	if err != nil {
+		t.Fatalf("new %s: %v", typ, err)
+	}
+	return comp
+}
+
+// collector is a sink that records the "seq" field of what it delivers and
+// fails while failing is set.
+type collector struct {
+	mu      sync.Mutex
+	seen    map[int]int // seq -> times delivered
+	errs    map[int]string
+	failing bool
+	delay   time.Duration
+}
+
+func newCollector() *collector { return &collector{seen: map[int]int{}, errs: map[int]string{}} }
+
+func (c *collector) Write(ctx context.Context, m *pipeline.Message) error {
+	if c.delay > 0 {
+		time.Sleep(c.delay)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failing {
+		return fmt.Errorf("sink down")
+	}
+	seq := -1
+	if v, ok := m.Fields["seq"].(float64); ok {
+		seq = int(v)
+	} else if n, err := strconv.Atoi(string(m.Payload[4:])); err == nil { // "bad-<n>"
+		seq = n
+	}
+	c.seen[seq]++
+	if e := m.Meta[pipeline.MetaDeadLetterError]; e != "" {
+		c.errs[seq] = e
+	}
+	return nil
+}
+
+func (c *collector) setFailing(v bool) {
+	c.mu.Lock()
+	c.failing = v
+	c.mu.Unlock()
+}
+
+// count returns distinct seqs and total deliveries.
+func (c *collector) count() (distinct, total int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.seen {
+		total += n
+	}
+	return len(c.seen), total
+}
+
+func (c *collector) has(seq int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[seq] > 0
+}
+
+// publisher is a plain paho client, not edgeflow.
+func publisher(t *testing.T, url, id string) paho.Client {
+	t.Helper()
+	cl := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true).SetAutoReconnect(false))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(250) })
+	return cl
+}
+
+func publishSeq(t *testing.T, cl paho.Client, topic string, from, to int, payload func(i int) []byte) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		p := payload(i)
+		if p == nil {
+			p, _ = json.Marshal(map[string]any{"seq": i})
+		}
+		tok := cl.Publish(topic, 1, false, p)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+}
+
+// waitFor polls cond until it holds or the (generous) timeout runs out.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// running starts the connection and a pipeline source -> out (+ dead
+// letters) and returns a stop function that drains and waits.
+func running(t *testing.T, conn *mqttconn.Conn, src pipeline.Source, out, dl pipeline.Sink) (stop func()) {
+	t.Helper()
+	p := pipeline.New(pipeline.Options{Name: t.Name(), Buffer: 16, DrainTimeout: 20 * time.Second})
+	if err := p.AddSource("in", src, pipeline.NodeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddSink("out", out, []string{"in"}, pipeline.NodeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if dl != nil {
+		if err := p.SetDeadLetter("dl", dl, pipeline.NodeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "connection", conn.Connected)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("pipeline: %v", err)
+			}
+			conn.Close(context.Background())
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -1,0 +1,160 @@
+// Package mqtt registers the `mqtt` source: messages from topic filters on a
+// shared mqtt connection, acknowledged to the broker only once the pipeline
+// has delivered them.
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/edgeflow/edgeflow/codec"
+	"github.com/edgeflow/edgeflow/component"
+	mqttconn "github.com/edgeflow/edgeflow/mqtt"
+	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/rs/zerolog"
+)
+
+func init() {
+	component.Register(component.Spec{
+		Kind:    pipeline.KindSource,
+		Name:    "mqtt",
+		Summary: "Subscribe to MQTT topics; acknowledge each message once it is delivered.",
+		Description: `Receives from one or more topic filters (wildcards and $share/<group>/<filter>
+shared subscriptions) on a named mqtt connection and decodes payloads with codec. Each
+QoS 1/2 message is acknowledged to the broker only after everything derived from it has been
+delivered, filtered or dead-lettered, in arrival order. Payloads that do not decode go to the
+dead-letter sink with their original bytes. A message that fails downstream is not
+acknowledged: the broker redelivers it after a reconnect (persistent session).
+At most max_in_flight messages are held unsettled; beyond that the connection stops taking
+messages, which withholds PUBACKs and so holds the broker back.`,
+		Fields: []component.Field{
+			{Name: "connection", Type: component.String, Description: "Name of an mqtt connection."},
+			{Name: "topics", Type: component.StringList, Example: "[plant/+/temp, $share/edge/plant/+/vib]",
+				Description: "Topic filters to subscribe to."},
+			{Name: "qos", Type: component.Int, Default: 1, Min: component.Bound(0), Max: component.Bound(2),
+				Description: "Subscription QoS. 0 can lose messages; 1 (default) redelivers what is not acknowledged."},
+			{Name: "codec", Type: component.String, Default: "json", Enum: codec.DecoderNames(), Description: "Payload decoder."},
+			{Name: "key_from_topic", Type: component.Int, Optional: true, Min: component.Bound(0),
+				Description: "Use this topic level (0 = first) as the message key: 2 on plant/line3/s17/temp gives s17."},
+			{Name: "key_field", Type: component.String, Optional: true, Description: "Use this decoded field as the message key."},
+			{Name: "max_in_flight", Type: component.Int, Default: 256, Min: component.Bound(1), Max: component.Bound(65535),
+				Description: "Messages received and not yet settled. Keep it at least the broker's per-client inflight window (mosquitto max_inflight_messages, default 20) so the window, not this bound, paces the broker."},
+		},
+		Example: `sources:
+  temps:
+    type: mqtt
+    connection: plant
+    topics: [plant/+/temp]
+    qos: 1
+    key_from_topic: 1`,
+		New: newSource,
+	})
+}
+
+// Source is the mqtt source.
+type Source struct {
+	sub          *mqttconn.Subscription
+	dec          codec.Decoder
+	codecName    string
+	keyFromTopic int // -1: none
+	keyField     string
+	log          zerolog.Logger
+}
+
+func newSource(conf *component.Config, res *component.Resources) (any, error) {
+	c, err := res.Connection(conf.String("connection"))
+	if err != nil {
+		return nil, conf.Errorf("connection", "%v", err)
+	}
+	conn, ok := c.(*mqttconn.Conn)
+	if !ok {
+		return nil, conf.Errorf("connection", "connection %q is a %T, not an mqtt connection", conf.String("connection"), c)
+	}
+	dec, err := codec.NewDecoder(conf.String("codec"))
+	if err != nil {
+		return nil, conf.Errorf("codec", "%v", err)
+	}
+	s := &Source{dec: dec, codecName: conf.String("codec"), keyFromTopic: -1, log: res.Logger}
+	if conf.Has("key_from_topic") {
+		s.keyFromTopic = conf.Int("key_from_topic")
+	}
+	s.keyField = conf.String("key_field")
+	if s.keyFromTopic >= 0 && s.keyField != "" {
+		return nil, conf.Errorf("key_field", "give key_from_topic or key_field, not both")
+	}
+	// Registered now (no I/O) so that messages the broker holds for the
+	// persistent session find this source as soon as the connection is up.
+	s.sub, err = conn.Register(conf.StringList("topics"), byte(conf.Int("qos")), conf.Int("max_in_flight"))
+	if err != nil {
+		return nil, conf.Errorf("topics", "%v", err)
+	}
+	return s, nil
+}
+
+// settle is the SettleFunc of every message: the token is the delivery.
+func settle(token any, err error) { token.(*mqttconn.Delivery).Settle(err) }
+
+// Run emits received messages until ctx is done. Deliveries not yet emitted
+// when it returns are left unacknowledged (the broker keeps them).
+func (s *Source) Run(ctx context.Context, out pipeline.SourceOutput) error {
+	defer s.sub.Close()
+	if err := s.sub.Open(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("subscribe failed; retrying on reconnect")
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case d := <-s.sub.C():
+			if err := s.emit(d, out); err != nil {
+				return nil // the pipeline is aborting
+			}
+		}
+	}
+}
+
+func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
+	m := pipeline.NewMessage(d.Payload)
+	m.Topic = d.Topic
+	m.Meta = map[string]string{"mqtt_qos": strconv.Itoa(int(d.QoS))}
+	if d.Retained {
+		m.Meta["mqtt_retained"] = "true"
+	}
+	if d.Duplicate {
+		m.Meta["mqtt_duplicate"] = "true"
+	}
+	m.Track(settle, d)
+	if err := s.dec.Decode(d.Payload, m); err != nil {
+		out.DeadLetter(m, fmt.Errorf("decode %s payload from topic %q: %w", s.codecName, d.Topic, err))
+		return nil
+	}
+	if err := s.setKey(m); err != nil {
+		out.DeadLetter(m, err)
+		return nil
+	}
+	return out.Emit(m)
+}
+
+func (s *Source) setKey(m *pipeline.Message) error {
+	switch {
+	case s.keyFromTopic >= 0:
+		levels := strings.Split(m.Topic, "/")
+		if s.keyFromTopic >= len(levels) {
+			return fmt.Errorf("key_from_topic %d: topic %q has only %d levels", s.keyFromTopic, m.Topic, len(levels))
+		}
+		m.Key = levels[s.keyFromTopic]
+	case s.keyField != "":
+		v, ok := m.Fields[s.keyField]
+		if !ok || v == nil {
+			return fmt.Errorf("key_field %q missing from the payload", s.keyField)
+		}
+		if str, ok := v.(string); ok {
+			m.Key = str
+		} else {
+			m.Key = fmt.Sprint(v)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package mqtt
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/brokertest"
+	mqttconn "github.com/edgeflow/edgeflow/mqtt"
+	"github.com/edgeflow/edgeflow/pipeline"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func conns(c *mqttconn.Conn) map[string]component.Connection {
+	return map[string]component.Connection{"broker": c}
+}
+
+// A broker restart in the middle of a stream loses nothing: messages queued
+// in the persistent session, and those received but not yet acknowledged,
+// come back.
+func TestBrokerRestartMidStreamLosesNothing(t *testing.T) {
+	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{Persistence: true, MaxInflight: 20})
+	conn := newConn(t, b.URL(), "edge-restart")
+	src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [seq/#], qos: 1}", conns(conn)).(pipeline.Source)
+	out := newCollector()
+	out.delay = 2 * time.Millisecond // a backlog builds up at the broker
+	stop := running(t, conn, src, out, nil)
+
+	const n = 1500
+	pub := publisher(t, b.URL(), "pub-1")
+	publishSeq(t, pub, "seq/a", 0, n, func(int) []byte { return nil })
+	pub.Disconnect(250)
+	waitFor(t, 30*time.Second, "some deliveries", func() bool { d, _ := out.count(); return d > 200 })
+
+	before, _ := out.count()
+	b.Restart() // SIGTERM (mosquitto saves the session), then start again
+	if before >= n {
+		t.Fatalf("stream finished (%d) before the restart; the test proves nothing", before)
+	}
+	pub2 := publisher(t, b.URL(), "pub-2")
+	publishSeq(t, pub2, "seq/b", n, n+200, func(int) []byte { return nil })
+
+	waitFor(t, 90*time.Second, "every sequence number", func() bool { d, _ := out.count(); return d == n+200 })
+	stop()
+	distinct, total := out.count()
+	for i := range n + 200 {
+		if !out.has(i) {
+			t.Errorf("seq %d lost", i)
+		}
+	}
+	st := conn.Stats()
+	t.Logf("restart at %d/%d delivered; distinct %d, total %d (duplicates %d); stats %+v", before, n, distinct, total, total-distinct, st)
+	if st.Connects < 2 {
+		t.Errorf("connects = %d: the source never reconnected", st.Connects)
+	}
+}
+
+// Malformed payloads go to the dead-letter sink with the decode error and
+// their original bytes; good ones are all delivered; all are acknowledged.
+func TestMalformedPayloadsDeadLettered(t *testing.T) {
+	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
+	conn := newConn(t, b.URL(), "edge-malformed")
+	src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [m/+/v], key_from_topic: 1}", conns(conn)).(pipeline.Source)
+	out, dl := newCollector(), newCollector()
+	stop := running(t, conn, src, out, dl)
+
+	const n = 600
+	pub := publisher(t, b.URL(), "pub-m")
+	publishSeq(t, pub, "m/s1/v", 0, n, func(i int) []byte {
+		if i%5 == 0 {
+			return []byte(fmt.Sprintf("bad-%d", i))
+		}
+		return nil
+	})
+	waitFor(t, 60*time.Second, "all messages", func() bool {
+		g, _ := out.count()
+		d, _ := dl.count()
+		return g+d >= n
+	})
+	stop()
+	for i := range n {
+		bad := i%5 == 0
+		if bad && (!dl.has(i) || out.has(i)) {
+			t.Errorf("bad payload %d: dead-lettered %v, delivered %v", i, dl.has(i), out.has(i))
+		}
+		if !bad && (!out.has(i) || dl.has(i)) {
+			t.Errorf("good payload %d: delivered %v, dead-lettered %v", i, out.has(i), dl.has(i))
+		}
+	}
+	for seq, reason := range dl.errs {
+		if !strings.Contains(reason, "json") {
+			t.Errorf("dead letter %d: reason %q does not name the decoder", seq, reason)
+		}
+	}
+	if got := len(dl.errs); got != n/5 {
+		t.Errorf("%d dead letters carry a reason, want %d", got, n/5)
+	}
+	st := conn.Stats()
+	if st.Acked != n || st.Stranded != 0 {
+		t.Errorf("acked %d stranded %d, want %d and 0: %+v", st.Acked, st.Stranded, n, st)
+	}
+}
+
+// While the sink fails, the source holds back (the broker's window fills
+// with unacknowledged messages); once the sink recovers, every message is
+// delivered. Redeliveries are counted as duplicates.
+func TestSinkFailureBackpressureNoLoss(t *testing.T) {
+	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{MaxInflight: 10})
+	conn := newConn(t, b.URL(), "edge-sinkfail")
+	src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [f/#]}", conns(conn)).(pipeline.Source)
+	out := newCollector()
+	out.setFailing(true)
+	stop := running(t, conn, src, out, nil)
+
+	const n = 1000
+	pub := publisher(t, b.URL(), "pub-f")
+	publishSeq(t, pub, "f/x", 0, n, func(int) []byte { return nil })
+	time.Sleep(2 * time.Second) // the sink is down meanwhile
+	during := conn.Stats()
+	out.setFailing(false)
+
+	waitFor(t, 90*time.Second, "every sequence number", func() bool { d, _ := out.count(); return d == n })
+	stop()
+	distinct, total := out.count()
+	st := conn.Stats()
+	t.Logf("while failing: received %d of %d, nacked %d, redelivery reconnects %d; after: distinct %d total %d; %+v",
+		during.Received, n, during.Nacked, during.RedeliveryReconnects, distinct, total, st)
+	if during.Nacked == 0 || during.RedeliveryReconnects == 0 {
+		t.Errorf("failures were not nacked and redelivered: %+v", during)
+	}
+	// Backpressure: in 2s of failure the source took only a few windows'
+	// worth, not the whole backlog.
+	if during.Received >= n/2 {
+		t.Errorf("received %d of %d while the sink was down: not backpressured", during.Received, n)
+	}
+	if distinct != n {
+		t.Errorf("distinct %d, want %d", distinct, n)
+	}
+}
+
+// Shared subscriptions split one stream between two sources (two sessions).
+func TestSharedSubscriptionSplits(t *testing.T) {
+	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
+	outs := []*collector{newCollector(), newCollector()}
+	var cs []*mqttconn.Conn
+	for i, out := range outs {
+		conn := newConn(t, b.URL(), fmt.Sprintf("edge-share-%d", i))
+		src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [$share/grp/sh/#]}", conns(conn)).(pipeline.Source)
+		running(t, conn, src, out, nil)
+		cs = append(cs, conn)
+	}
+	const n = 400
+	pub := publisher(t, b.URL(), "pub-s")
+	publishSeq(t, pub, "sh/1", 0, n, func(int) []byte { return nil })
+	waitFor(t, 60*time.Second, "all messages", func() bool {
+		a, _ := outs[0].count()
+		b, _ := outs[1].count()
+		return a+b >= n
+	})
+	a, _ := outs[0].count()
+	c, _ := outs[1].count()
+	t.Logf("split %d / %d", a, c)
+	if a == 0 || c == 0 {
+		t.Fatalf("not split: %d / %d", a, c)
+	}
+	for i := range n {
+		if outs[0].has(i) == outs[1].has(i) {
+			t.Errorf("seq %d delivered to both or neither", i)
+		}
+	}
+}
+
+// The embedded broker serves plain paho clients, and an edgeflow source on
+// it.
+func TestEmbeddedBrokerInterop(t *testing.T) {
+	addr := freeAddr(t)
+	conn, err := mqttconn.New("emb", mqttconn.Options{URL: mqttconn.Embedded, EmbeddedListen: addr,
+		ClientID: "edge-emb"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [e/#]}", conns(conn)).(pipeline.Source)
+	out := newCollector()
+	out.delay = time.Millisecond
+	running(t, conn, src, out, nil)
+
+	url := "tcp://" + addr
+	var mu sync.Mutex
+	got := map[string]bool{}
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("plain-sub").SetCleanSession(true))
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("plain subscriber connect: %v", tok.Error())
+	}
+	defer sub.Disconnect(250)
+	if tok := sub.Subscribe("e/#", 1, func(_ paho.Client, m paho.Message) {
+		mu.Lock()
+		got[string(m.Payload())] = true
+		mu.Unlock()
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("plain subscribe: %v", tok.Error())
+	}
+	const n = 3000
+	pub := publisher(t, url, "plain-pub")
+	publishSeq(t, pub, "e/1", 0, n, func(int) []byte { return nil })
+	start := time.Now()
+	waitFor(t, 60*time.Second, "plain subscriber and edgeflow source to get everything", func() bool {
+		mu.Lock()
+		g := len(got)
+		mu.Unlock()
+		d, _ := out.count()
+		if g == n && d == n {
+			return true
+		}
+		if time.Since(start) > 5*time.Second && time.Since(start) < 5100*time.Millisecond {
+			t.Logf("after 5s: plain %d, edgeflow %d, %+v", g, d, conn.Stats())
+		}
+		return false
+	})
+}
