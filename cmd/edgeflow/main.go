@@ -12,7 +12,9 @@ import (
 	"os"
 
 	// The built-in components register themselves when imported.
+	_ "github.com/edgeflow/edgeflow/sinks"
 	_ "github.com/edgeflow/edgeflow/sources"
+	_ "github.com/edgeflow/edgeflow/stages"
 )
 
 func main() {

@@ -38,6 +38,12 @@ func init() {
 	pf.StringVar(&globalFlags.logFormat, "log-format", "",
 		"log format on stderr: json or console (default: the file's logging.format, else console)")
 	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// Check the global flags before any command loads a file, so that a
+	// typo is a usage error rather than a problem with the file.
+	rootCmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		_, err := logger("info", "console")
+		return err
+	}
 }
 
 // execute runs the command line and returns the process's exit status.

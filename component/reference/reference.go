@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,10 +152,10 @@ func constraints(f component.Field) []string {
 		out = append(out, "one of "+strings.Join(quoted, ", "))
 	}
 	if f.Min != nil {
-		out = append(out, fmt.Sprintf("min %v", *f.Min))
+		out = append(out, "min "+strconv.FormatFloat(*f.Min, 'f', -1, 64))
 	}
 	if f.Max != nil {
-		out = append(out, fmt.Sprintf("max %v", *f.Max))
+		out = append(out, "max "+strconv.FormatFloat(*f.Max, 'f', -1, 64))
 	}
 	return out
 }
