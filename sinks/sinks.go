@@ -3,6 +3,9 @@
 package sinks
 
 import (
+	_ "github.com/edgeflow/edgeflow/sinks/drop"
+	_ "github.com/edgeflow/edgeflow/sinks/file"
 	_ "github.com/edgeflow/edgeflow/sinks/mqtt"
 	_ "github.com/edgeflow/edgeflow/sinks/nats"
+	_ "github.com/edgeflow/edgeflow/sinks/stdout"
 )

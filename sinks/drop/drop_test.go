@@ -1,0 +1,30 @@
+package drop
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/edgeflow/edgeflow/pipeline"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestDropAcks(t *testing.T) {
+	var msgs []*pipeline.Message
+	for range 100 {
+		msgs = append(msgs, &pipeline.Message{})
+	}
+	src := newTrackSource(msgs...)
+	p := pipeline.New(pipeline.Options{})
+	if err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
+		p.AddSink("out", mustBuild(t, pipeline.KindSink, "drop", "").(pipeline.Sink), []string{"src"}, pipeline.NodeOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if src.acked.Load() != 100 || src.nacked.Load() != 0 {
+		t.Fatalf("acked %d nacked %d", src.acked.Load(), src.nacked.Load())
+	}
+}

@@ -1,0 +1,80 @@
+// Package stdout is the `stdout` sink: one line per message on standard
+// output.
+package stdout
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/edgeflow/edgeflow/codec"
+	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/pipeline"
+)
+
+func init() {
+	component.Register(component.Spec{
+		Kind:    pipeline.KindSink,
+		Name:    "stdout",
+		Summary: "Print one line per message to standard output.",
+		Description: `Writes each message as one line. ` + "`format`" + ` chooses the encoding:
+
+- ` + "`json`" + ` (default): the fields as a JSON object (NaN and infinities as null);
+- ` + "`envelope`" + `: the whole message (key, topic, times, meta, fields) as JSON, handy as
+  a dead-letter sink or for debugging;
+- ` + "`raw`" + `: the payload bytes as they are.
+
+Batches are written with one system call. A message that cannot be encoded fails
+its batch.`,
+		Fields: []component.Field{
+			{Name: "format", Type: component.String, Default: "json", Enum: codec.EncoderNames(),
+				Description: "How each message is written: json, envelope or raw."},
+		},
+		Batching: true,
+		Example: `sinks:
+  console:
+    type: stdout
+    input: alerts
+    format: envelope`,
+		New: func(conf *component.Config, _ *component.Resources) (any, error) {
+			enc, err := codec.NewEncoder(conf.String("format"))
+			if err != nil {
+				return nil, conf.Errorf("format", "%v", err)
+			}
+			return &Sink{enc: enc, w: os.Stdout}, nil
+		},
+	})
+}
+
+// Sink is the stdout sink.
+type Sink struct {
+	enc codec.Encoder
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+// Write implements pipeline.Sink.
+func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
+	return s.WriteBatch(ctx, []*pipeline.Message{m})
+}
+
+// WriteBatch implements pipeline.BatchSink.
+func (s *Sink) WriteBatch(_ context.Context, batch []*pipeline.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = s.buf[:0]
+	for _, m := range batch {
+		line, err := s.enc.Encode(m)
+		if err != nil {
+			return fmt.Errorf("stdout: %w", err)
+		}
+		s.buf = append(append(s.buf, line...), '\n')
+	}
+	if _, err := s.w.Write(s.buf); err != nil {
+		return fmt.Errorf("stdout: %w", err)
+	}
+	return nil
+}
