@@ -408,3 +408,26 @@ func TestRunDrainsOnSIGTERM(t *testing.T) {
 		}
 	}
 }
+
+// The demo of `make demo` and the README: 2 keys × 60 readings, windows of 8
+// every 4 readings, so 14 windows per key, each a JSON line.
+func TestDemoRuns(t *testing.T) {
+	r := edgeflow(t, []string{"DEMO_RATE=0"}, "run", "--no-metrics", "../../examples/generate/pipeline.yaml")
+	if r.code != 0 {
+		t.Fatalf("demo exit %d:\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 28 {
+		t.Fatalf("demo printed %d lines, want 28:\n%s", len(lines), r.stdout)
+	}
+	for _, l := range lines {
+		var w struct {
+			Key    string    `json:"key"`
+			Count  int       `json:"count"`
+			Window []float64 `json:"window"`
+		}
+		if err := json.Unmarshal([]byte(l), &w); err != nil || w.Count != 8 || len(w.Window) != 8 || w.Key == "" {
+			t.Fatalf("bad window line %q (%v)", l, err)
+		}
+	}
+}

@@ -103,6 +103,9 @@ func logger(fileLevel, fileFormat string) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), usageError{fmt.Errorf("bad log format %q: want json or console", format)}
 	}
+	// Millisecond timestamps: a pipeline's events are often closer than a
+	// second apart. The CLI owns the process, so setting the global is fine.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +14,11 @@ import (
 	"github.com/edgeflow/edgeflow/config"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"go.yaml.in/yaml/v3"
+
+	// The built-in components, for the examples.
+	_ "github.com/edgeflow/edgeflow/sinks"
+	_ "github.com/edgeflow/edgeflow/sources"
+	_ "github.com/edgeflow/edgeflow/stages"
 )
 
 // Test-only component types, with one field of every type, so that the
@@ -320,5 +327,35 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 				t.Errorf("schema problems %q do not name %s", problems, c.wantPath)
 			}
 		})
+	}
+}
+
+// The example pipelines in the repository must pass both the schema and the
+// loader.
+func TestExamplesMatchSchema(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no examples found under examples/")
+	}
+	s := schema(t)
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		if problems := validate(s, doc); len(problems) > 0 {
+			t.Errorf("%s does not match the schema:\n%s", path, strings.Join(problems, "\n"))
+		}
+		if _, err := config.Parse(data, path); err != nil {
+			t.Errorf("%s does not load: %v", path, err)
+		}
 	}
 }
