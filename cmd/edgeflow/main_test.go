@@ -431,3 +431,23 @@ func TestDemoRuns(t *testing.T) {
 		}
 	}
 }
+
+// The pipeline shown in README.md must stay valid.
+func TestReadmeExampleValidates(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n")
+	example, _, closed := strings.Cut(rest, "```")
+	if !ok || !closed {
+		t.Fatal("README.md has no yaml example")
+	}
+	path := filepath.Join(t.TempDir(), "readme.yaml")
+	if err := os.WriteFile(path, []byte(example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := edgeflow(t, nil, "validate", path); r.code != 0 {
+		t.Fatalf("README example does not validate:\n%s", r.stderr)
+	}
+}
