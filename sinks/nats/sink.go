@@ -1,0 +1,273 @@
+// Package natssink is the `nats` sink: publish to a subject made from each
+// message, on core NATS (confirmed by a flush) or JetStream (confirmed by
+// the stream's PubAck).
+//
+// The package is called natssink rather than nats so that it does not
+// shadow nats.go's package in its own files.
+package natssink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeflow/edgeflow/codec"
+	"github.com/edgeflow/edgeflow/component"
+	natsbus "github.com/edgeflow/edgeflow/nats"
+	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+func init() {
+	component.Register(component.Spec{
+		Kind:    pipeline.KindSink,
+		Name:    "nats",
+		Summary: "Publish messages to NATS subjects or JetStream streams.",
+		Description: "Publishes each message to `subject`, a template filled from the message: `{key}`, `{topic}`, " +
+			"`{fields.NAME}`, `{meta.NAME}`. Whitespace and wildcards in substituted values become `_`.\n\n" +
+			"With `jetstream: true` a write succeeds once the stream has stored the message (its PubAck); a batch " +
+			"is published asynchronously with up to `max_in_flight` acks outstanding. Without it, a write succeeds " +
+			"once the server has received the message (a flush); core NATS subscribers may still miss it.\n\n" +
+			"Metadata becomes headers (except keys starting with `Nats-`). `msg_id` sets `Nats-Msg-Id`, which makes " +
+			"JetStream drop duplicates within the stream's duplicate window: with `{meta.nats_stream}-{meta.nats_stream_seq}` " +
+			"from a JetStream source, redeliveries and retries are stored once. See docs/nats.md.",
+		Fields:   fields,
+		Example:  example,
+		Batching: true,
+		New: func(conf *component.Config, res *component.Resources) (any, error) {
+			return New(conf, res)
+		},
+	})
+}
+
+const example = `sinks:
+  alerts:
+    type: nats
+    input: score
+    connection: bus
+    subject: plant.alerts.{key}
+    jetstream: true
+    msg_id: "{meta.nats_stream}-{meta.nats_stream_seq}"`
+
+var fields = []component.Field{
+	{Name: "connection", Type: component.String, Description: "Name of a `nats` connection."},
+	{Name: "subject", Type: component.String,
+		Description: "Subject template: `{key}`, `{topic}`, `{fields.NAME}`, `{meta.NAME}` are filled from the message.",
+		Example:     "plant.scores.{key}"},
+	{Name: "codec", Type: component.String, Default: "json", Enum: codec.EncoderNames(),
+		Description: "How messages become payloads."},
+	{Name: "jetstream", Type: component.Bool, Default: false,
+		Description: "Publish to a JetStream stream and wait for its ack."},
+	{Name: "stream", Type: component.String, Optional: true,
+		Description: "JetStream only: the stream expected to store the messages; the server rejects a publish that lands elsewhere."},
+	{Name: "msg_id", Type: component.String, Optional: true,
+		Description: "Template for the Nats-Msg-Id header, for JetStream's duplicate detection.",
+		Example:     "{meta.nats_stream}-{meta.nats_stream_seq}"},
+	{Name: "headers", Type: component.Bool, Default: true, Description: "Send metadata as headers."},
+	{Name: "max_in_flight", Type: component.Int, Default: 256, Min: component.Bound(1),
+		Description: "JetStream only: most publishes awaiting their ack at once."},
+	{Name: "timeout", Type: component.Duration, Default: "5s",
+		Description: "How long a write waits for the server's confirmation."},
+}
+
+// Sink is the nats sink.
+type Sink struct {
+	log         zerolog.Logger
+	conn        *natsbus.Conn
+	subject     *template
+	msgID       *template // nil without msg_id
+	enc         codec.Encoder
+	jetstream   bool
+	stream      string
+	headers     bool
+	maxInFlight int
+	timeout     time.Duration
+
+	jsOnce sync.Once
+	js     jetstream.JetStream
+	jsErr  error
+
+	duplicates atomic.Uint64
+}
+
+// New builds the sink; it does no I/O.
+func New(conf *component.Config, res *component.Resources) (*Sink, error) {
+	s := &Sink{
+		log:         res.Logger,
+		jetstream:   conf.Bool("jetstream"),
+		stream:      conf.String("stream"),
+		headers:     conf.Bool("headers"),
+		maxInFlight: conf.Int("max_in_flight"),
+		timeout:     conf.Duration("timeout"),
+	}
+	c, err := res.Connection(conf.String("connection"))
+	if err != nil {
+		return nil, conf.Errorf("connection", "%v", err)
+	}
+	var ok bool
+	if s.conn, ok = c.(*natsbus.Conn); !ok {
+		return nil, conf.Errorf("connection", "connection %q is a %T, not a nats connection", conf.String("connection"), c)
+	}
+	if s.subject, err = compileTemplate(conf.String("subject")); err != nil {
+		return nil, conf.Errorf("subject", "%v", err)
+	}
+	if s.subject.static() {
+		if err := checkSubject(s.subject.text); err != nil {
+			return nil, conf.Errorf("subject", "%v", err)
+		}
+	}
+	if id := conf.String("msg_id"); id != "" {
+		if s.msgID, err = compileTemplate(id); err != nil {
+			return nil, conf.Errorf("msg_id", "%v", err)
+		}
+	}
+	if s.enc, err = codec.NewEncoder(conf.String("codec")); err != nil {
+		return nil, conf.Errorf("codec", "%v", err)
+	}
+	if s.stream != "" && !s.jetstream {
+		return nil, conf.Errorf("stream", "stream applies only with jetstream: true")
+	}
+	if s.timeout <= 0 {
+		return nil, conf.Errorf("timeout", "timeout must be positive")
+	}
+	return s, nil
+}
+
+// Duplicates counts publishes JetStream reported as duplicates (dropped by
+// Nats-Msg-Id dedup): each is a redelivery or retry that dedup absorbed.
+func (s *Sink) Duplicates() uint64 { return s.duplicates.Load() }
+
+// ErrDisconnected is returned while the connection is down: a write is
+// refused at once rather than parked in the reconnect buffer, where a
+// timeout would later turn it into a duplicate.
+var ErrDisconnected = errors.New("nats: not connected")
+
+// Write publishes one message.
+func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
+	return s.WriteBatch(ctx, []*pipeline.Message{m})
+}
+
+// WriteBatch publishes batch and returns once the server confirmed all of
+// it. On an error, some messages of the batch may have been published:
+// the engine retries or nacks them all, so they can be published again (see
+// msg_id).
+func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error {
+	nc, err := s.conn.Client()
+	if err != nil {
+		return err
+	}
+	if !nc.IsConnected() {
+		return fmt.Errorf("%w (%s)", ErrDisconnected, nc.Status())
+	}
+	msgs := make([]*nats.Msg, len(batch))
+	for i, m := range batch {
+		if msgs[i], err = s.natsMsg(m); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if s.jetstream {
+		return s.publishJS(ctx, nc, msgs)
+	}
+	for _, msg := range msgs {
+		if err := nc.PublishMsg(msg); err != nil {
+			return fmt.Errorf("publish %s: %w", msg.Subject, err)
+		}
+	}
+	// The flush's PONG comes after the server has processed every
+	// publish before it.
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("flush after %d publishes: %w", len(msgs), err)
+	}
+	return nil
+}
+
+func (s *Sink) natsMsg(m *pipeline.Message) (*nats.Msg, error) {
+	subj, err := s.subject.render(m, subjectToken)
+	if err != nil {
+		return nil, fmt.Errorf("subject: %w", err)
+	}
+	if err := checkSubject(subj); err != nil {
+		return nil, err
+	}
+	data, err := s.enc.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	msg := &nats.Msg{Subject: subj, Data: data}
+	if s.headers {
+		msg.Header = natsbus.MetaToHeader(m.Meta)
+	}
+	if s.msgID != nil {
+		id, err := s.msgID.render(m, nil)
+		if err != nil {
+			return nil, fmt.Errorf("msg_id: %w", err)
+		}
+		if msg.Header == nil {
+			msg.Header = nats.Header{}
+		}
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+	}
+	return msg, nil
+}
+
+func (s *Sink) jetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	s.jsOnce.Do(func() {
+		s.js, s.jsErr = jetstream.New(nc,
+			jetstream.WithPublishAsyncMaxPending(s.maxInFlight),
+			jetstream.WithPublishAsyncTimeout(s.timeout))
+	})
+	return s.js, s.jsErr
+}
+
+// publishJS publishes asynchronously, at most max_in_flight awaiting acks
+// (PublishMsgAsync waits for a free slot), then waits for every ack.
+func (s *Sink) publishJS(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
+	js, err := s.jetStream(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	var opts []jetstream.PublishOpt
+	if s.stream != "" {
+		opts = append(opts, jetstream.WithExpectStream(s.stream))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		opts = append(opts, jetstream.WithStallWait(max(time.Until(dl), time.Millisecond)))
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	var pubErr error
+	for _, msg := range msgs {
+		f, err := js.PublishMsgAsync(msg, opts...)
+		if err != nil {
+			pubErr = fmt.Errorf("publish %s: %w", msg.Subject, err)
+			break
+		}
+		futures = append(futures, f)
+	}
+	// Wait for the acks even after a failed publish, so that no future
+	// outlives this call with nobody to read it.
+	var errs []error
+	for _, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				s.duplicates.Add(1)
+			}
+		case err := <-f.Err():
+			errs = append(errs, fmt.Errorf("publish %s: %w", f.Msg().Subject, err))
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("waiting for JetStream acks: %w", context.Cause(ctx)))
+			return errors.Join(append(errs, pubErr)...)
+		}
+	}
+	if len(errs) > 3 { // the first few say enough; a batch can be large
+		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
+	}
+	return errors.Join(append(errs, pubErr)...)
+}

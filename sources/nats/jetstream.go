@@ -1,0 +1,434 @@
+package natssource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var jsFields = []component.Field{
+	{Name: "stream", Type: component.String, Description: "Stream to read."},
+	{Name: "create_stream", Type: component.Bool, Default: true,
+		Description: "Create the stream, over `subjects`, when it does not exist. An existing stream is bound as it is, never changed."},
+	{Name: "storage", Type: component.String, Default: "file", Enum: []string{"file", "memory"},
+		Description: "Storage of a stream this source creates."},
+	{Name: "duplicate_window", Type: component.Duration, Default: "2m",
+		Description: "Dedup window (Nats-Msg-Id) of a stream this source creates."},
+	{Name: "durable", Type: component.String, Optional: true,
+		Description: "Durable consumer name, created or updated at start (default `edgeflow_<pipeline>_<node>`). " +
+			"Instances with the same durable share the work."},
+	{Name: "deliver_policy", Type: component.String, Default: "all", Enum: []string{"all", "new", "last", "last_per_subject"},
+		Description: "Where a new consumer starts. An existing durable keeps its position."},
+	{Name: "ack_wait", Type: component.Duration, Default: "30s",
+		Description: "How long the server waits for an ack before redelivering. Messages still in the pipeline are kept alive with progress acks, so this only matters when edgeflow dies."},
+	{Name: "max_ack_pending", Type: component.Int, Default: 1024, Min: component.Bound(1),
+		Description: "Most messages delivered but not yet acked. This bounds what the source holds in the pipeline, and so its memory."},
+	{Name: "max_deliver", Type: component.Int, Default: 5, Min: component.Bound(1),
+		Description: "Attempts before a message that keeps failing is sent to the dead-letter sink and terminated."},
+	{Name: "nak_delay", Type: component.Duration, Default: "1s",
+		Description: "Redelivery delay after the first failure; it doubles with each further failure."},
+	{Name: "max_nak_delay", Type: component.Duration, Default: "1m", Description: "Cap of the redelivery delay."},
+	{Name: "pull_batch", Type: component.Int, Optional: true, Min: component.Bound(1),
+		Description: "Messages the client buffers ahead of the pipeline (default: the smaller of 256 and max_ack_pending)."},
+	{Name: "double_ack", Type: component.Bool, Default: false,
+		Description: "Wait for the server to confirm each ack. Costs a round trip per message, and avoids the redelivery of messages whose ack was lost."},
+}
+
+type jsConfig struct {
+	stream        string
+	create        bool
+	storage       jetstream.StorageType
+	dupWindow     time.Duration
+	durable       string
+	deliver       jetstream.DeliverPolicy
+	ackWait       time.Duration
+	maxAckPending int
+	maxDeliver    int
+	nakDelay      time.Duration
+	maxNakDelay   time.Duration
+	pullBatch     int
+	doubleAck     bool
+
+	st deliveries
+}
+
+func parseJS(c *component.Config, res *component.Resources, subjects []string) (*jsConfig, error) {
+	j := &jsConfig{
+		stream:        c.String("stream"),
+		create:        c.Bool("create_stream"),
+		dupWindow:     c.Duration("duplicate_window"),
+		durable:       c.String("durable"),
+		ackWait:       c.Duration("ack_wait"),
+		maxAckPending: c.Int("max_ack_pending"),
+		maxDeliver:    c.Int("max_deliver"),
+		nakDelay:      c.Duration("nak_delay"),
+		maxNakDelay:   c.Duration("max_nak_delay"),
+		pullBatch:     c.Int("pull_batch"),
+		doubleAck:     c.Bool("double_ack"),
+	}
+	if !validName(j.stream) {
+		return nil, c.Errorf("stream", "stream name %q must be non-empty without spaces, '.', '*', '>', '/' or '\\'", j.stream)
+	}
+	if j.durable == "" {
+		j.durable = defaultDurable(res.Pipeline, res.Node)
+	} else if !validName(j.durable) {
+		return nil, c.Errorf("durable", "durable name %q must be non-empty without spaces, '.', '*', '>', '/' or '\\'", j.durable)
+	}
+	j.storage = jetstream.FileStorage
+	if c.String("storage") == "memory" {
+		j.storage = jetstream.MemoryStorage
+	}
+	switch c.String("deliver_policy") {
+	case "new":
+		j.deliver = jetstream.DeliverNewPolicy
+	case "last":
+		j.deliver = jetstream.DeliverLastPolicy
+	case "last_per_subject":
+		j.deliver = jetstream.DeliverLastPerSubjectPolicy
+	default:
+		j.deliver = jetstream.DeliverAllPolicy
+	}
+	if j.ackWait < time.Second {
+		return nil, c.Errorf("ack_wait", "ack_wait must be at least 1s")
+	}
+	if j.pullBatch == 0 {
+		j.pullBatch = min(256, j.maxAckPending)
+	}
+	j.st.init(j.maxAckPending)
+	return j, nil
+}
+
+func validName(s string) bool {
+	return s != "" && !strings.ContainsAny(s, " \t\r\n.*>/\\")
+}
+
+// defaultDurable names the consumer after the pipeline and node, so that a
+// restarted edgeflow finds its position again.
+func defaultDurable(pipelineName, node string) string {
+	clean := strings.NewReplacer(" ", "_", "\t", "_", ".", "_", "*", "_", ">", "_", "/", "_", "\\", "_")
+	name := "edgeflow"
+	for _, p := range []string{pipelineName, node} {
+		if p != "" {
+			name += "_" + clean.Replace(p)
+		}
+	}
+	return name
+}
+
+// delivery is one delivery of a JetStream message in the pipeline: the
+// token its settle function receives.
+type delivery struct {
+	msg       jetstream.Msg
+	seq       uint64 // stream sequence
+	delivered uint64
+	dead      bool   // sent to the dead-letter sink: terminate once it is delivered there
+	reason    string // why, for the log
+}
+
+// deliveries tracks the messages in the pipeline (to keep them alive with
+// progress acks) and the last error of messages that failed (to say why a
+// poison message is dead-lettered on its final delivery).
+type deliveries struct {
+	mu       sync.Mutex
+	inflight map[*delivery]struct{}
+	lastErr  map[uint64]string
+	limit    int
+}
+
+func (d *deliveries) init(maxAckPending int) {
+	d.inflight = make(map[*delivery]struct{})
+	d.lastErr = make(map[uint64]string)
+	// Failed messages may go to another instance and never come back here;
+	// the cap keeps their entries from piling up.
+	d.limit = 4 * maxAckPending
+}
+
+func (d *deliveries) add(x *delivery) {
+	d.mu.Lock()
+	d.inflight[x] = struct{}{}
+	d.mu.Unlock()
+}
+
+// done removes x from the in-flight set; failure, if not empty, is kept as
+// the message's last error, else any earlier one is forgotten.
+func (d *deliveries) done(x *delivery, failure string) {
+	d.mu.Lock()
+	delete(d.inflight, x)
+	if failure == "" {
+		delete(d.lastErr, x.seq)
+	} else if _, ok := d.lastErr[x.seq]; ok || len(d.lastErr) < d.limit {
+		d.lastErr[x.seq] = failure
+	}
+	d.mu.Unlock()
+}
+
+func (d *deliveries) lastError(seq uint64) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastErr[seq]
+}
+
+func (d *deliveries) snapshot() []*delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*delivery, 0, len(d.inflight))
+	for x := range d.inflight {
+		out = append(out, x)
+	}
+	return out
+}
+
+// InFlight returns how many JetStream messages are in the pipeline, neither
+// acked nor naked yet (0 for core NATS).
+func (s *Source) InFlight() int {
+	if s.js == nil {
+		return 0
+	}
+	s.js.st.mu.Lock()
+	defer s.js.st.mu.Unlock()
+	return len(s.js.st.inflight)
+}
+
+// emitError marks a failure of the pipeline (it aborted), as opposed to one
+// of the consumer, which the source recovers from.
+type emitError struct{ err error }
+
+func (e emitError) Error() string { return e.err.Error() }
+func (e emitError) Unwrap() error { return e.err }
+
+func (s *Source) runJetStream(ctx context.Context, nc *nats.Conn, out pipeline.SourceOutput) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	kaCtx, stopKeepalive := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopKeepalive()
+	wg.Go(func() { s.keepalive(kaCtx) })
+
+	backoff := 500 * time.Millisecond
+	for {
+		cons, err := s.setup(ctx, js)
+		if err == nil {
+			backoff = 500 * time.Millisecond
+			s.log.Info().Str("stream", s.js.stream).Str("durable", s.js.durable).Strs("subjects", s.subjects).
+				Msg("jetstream consumer started")
+			err = s.consume(ctx, cons, out)
+			var ee emitError
+			if errors.As(err, &ee) {
+				return ee.err
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("jetstream consumer unavailable")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// setup finds or creates the stream, then creates or updates the durable
+// consumer. Redelivery limits are enforced here, not by the server (its
+// MaxDeliver is unlimited): the server silently stops delivering a message
+// after MaxDeliver, and edgeflow wants to dead-letter it instead.
+func (s *Source) setup(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	j := s.js
+	stream, err := js.Stream(ctx, j.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if !j.create {
+			return nil, fmt.Errorf("stream %s does not exist (create_stream is false)", j.stream)
+		}
+		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name: j.stream, Subjects: s.subjects, Storage: j.storage, Duplicates: j.dupWindow,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			stream, err = js.Stream(ctx, j.stream) // another instance was first
+		} else if err == nil {
+			s.log.Info().Str("stream", j.stream).Strs("subjects", s.subjects).Msg("created jetstream stream")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", j.stream, err)
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable:       j.durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       j.ackWait,
+		MaxAckPending: j.maxAckPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: j.deliver,
+	}
+	if len(s.subjects) == 1 {
+		cfg.FilterSubject = s.subjects[0]
+	} else {
+		cfg.FilterSubjects = s.subjects // needs nats-server 2.10
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+	if err == nil {
+		return cons, nil
+	}
+	// An existing durable may refuse some changes (its deliver policy, say):
+	// bind it as it is rather than not run at all.
+	existing, gerr := stream.Consumer(ctx, j.durable)
+	if gerr != nil {
+		return nil, fmt.Errorf("consumer %s: %w", j.durable, err)
+	}
+	info := existing.CachedInfo()
+	ev := s.log.Warn().Err(err).Str("durable", j.durable)
+	if info != nil && info.Config.MaxDeliver > 0 {
+		ev = ev.Int("server_max_deliver", info.Config.MaxDeliver)
+	}
+	ev.Msg("cannot update the existing consumer; binding it as it is (a server-side max_deliver drops poison messages without a dead letter)")
+	return existing, nil
+}
+
+// consume reads messages until ctx is done (nil), the pipeline aborts
+// (emitError) or the consumer fails (any other error; the caller sets it up
+// again). The iterator keeps at most pull_batch messages buffered and
+// re-issues its pulls by itself across reconnects.
+func (s *Source) consume(ctx context.Context, cons jetstream.Consumer, out pipeline.SourceOutput) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.js.pullBatch))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("next message: %w", err)
+		}
+		if err := s.handle(msg, out); err != nil {
+			return emitError{err}
+		}
+	}
+}
+
+// handle emits one JetStream message, or dead-letters it when it does not
+// decode or has failed max_deliver times already.
+func (s *Source) handle(msg jetstream.Msg, out pipeline.SourceOutput) error {
+	j := s.js
+	md, err := msg.Metadata()
+	if err != nil {
+		// Not a JetStream delivery: nothing to ack, nothing to redeliver.
+		s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("ignoring a message without JetStream metadata")
+		return nil
+	}
+	d := &delivery{msg: msg, seq: md.Sequence.Stream, delivered: md.NumDelivered}
+	m, derr := s.message(msg.Subject(), msg.Data(), msg.Headers(), md.Timestamp)
+	if m.Meta == nil {
+		m.Meta = make(map[string]string, 3)
+	}
+	m.Meta[MetaStream] = md.Stream
+	m.Meta[MetaStreamSeq] = strconv.FormatUint(d.seq, 10)
+	m.Meta[MetaDelivered] = strconv.FormatUint(d.delivered, 10)
+	j.st.add(d) // before Track: the message may settle before Emit returns
+	switch {
+	case int(md.NumDelivered) > j.maxDeliver:
+		last := j.st.lastError(d.seq)
+		if last == "" {
+			last = "last error unknown (it failed on another instance, or before a restart)"
+		}
+		d.dead = true
+		d.reason = fmt.Sprintf("gave up after %d failed deliveries: %s", j.maxDeliver, last)
+		m.Track(s.settle, d)
+		out.DeadLetter(m, errors.New(d.reason))
+		return nil
+	case derr != nil:
+		d.dead, d.reason = true, derr.Error()
+		m.Track(s.settle, d)
+		out.DeadLetter(m, derr)
+		return nil
+	}
+	m.Track(s.settle, d)
+	return out.Emit(m)
+}
+
+// settle tells the server the fate of one delivery. It runs on the
+// goroutine that finished the message (a sink worker, usually), possibly
+// after Run has returned; the shared connection is still open then.
+func (s *Source) settle(token any, err error) {
+	d := token.(*delivery)
+	j := s.js
+	var aerr error
+	var what string
+	switch {
+	case err == nil && d.dead:
+		// The dead letter is delivered; terminating means no redelivery,
+		// so the dead-letter sink sees the message once.
+		j.st.done(d, "")
+		what, aerr = "term", d.msg.Term()
+	case err == nil && j.doubleAck:
+		j.st.done(d, "")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		what, aerr = "double ack", d.msg.DoubleAck(ctx)
+		cancel()
+	case err == nil:
+		j.st.done(d, "")
+		what, aerr = "ack", d.msg.Ack()
+	case errors.Is(err, pipeline.ErrAborted):
+		// Shutting down: let the next consumer have it at once.
+		j.st.done(d, "")
+		what, aerr = "nak", d.msg.Nak()
+	default:
+		j.st.done(d, err.Error())
+		delay := s.nakDelay(d.delivered)
+		s.log.Debug().Err(err).Uint64("seq", d.seq).Uint64("delivered", d.delivered).Dur("redeliver_in", delay).
+			Msg("message failed; nak")
+		what, aerr = "nak", d.msg.NakWithDelay(delay)
+	}
+	if aerr != nil {
+		s.log.Warn().Err(aerr).Str("op", what).Uint64("seq", d.seq).
+			Msg("could not settle a JetStream message; the server redelivers it after ack_wait")
+	}
+}
+
+// nakDelay doubles nak_delay for each delivery after the first, up to
+// max_nak_delay.
+func (s *Source) nakDelay(delivered uint64) time.Duration {
+	d := s.js.nakDelay
+	for i := uint64(1); i < delivered && d < s.js.maxNakDelay; i++ {
+		d *= 2
+	}
+	return min(d, s.js.maxNakDelay)
+}
+
+// keepalive sends progress acks for the messages in the pipeline a few
+// times per ack_wait, so that a message queued behind backpressure is not
+// redelivered (and duplicated) while edgeflow still holds it.
+func (s *Source) keepalive(ctx context.Context) {
+	t := time.NewTicker(s.js.ackWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, d := range s.js.st.snapshot() {
+			if err := d.msg.InProgress(); err != nil {
+				s.log.Debug().Err(err).Uint64("seq", d.seq).Msg("progress ack failed")
+				break // disconnected: the rest would fail too
+			}
+		}
+	}
+}

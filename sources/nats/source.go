@@ -1,0 +1,262 @@
+// Package natssource is the `nats` source: core NATS subjects (at most
+// once) or a JetStream durable pull consumer (at least once, acknowledged
+// only when the pipeline has delivered the message).
+//
+// The package is called natssource rather than nats so that it does not
+// shadow nats.go's package in its own files.
+package natssource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgeflow/edgeflow/codec"
+	"github.com/edgeflow/edgeflow/component"
+	natsbus "github.com/edgeflow/edgeflow/nats"
+	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+)
+
+// Metadata keys the source sets on JetStream messages, besides the headers.
+const (
+	MetaStream    = "nats_stream"     // the stream's name
+	MetaStreamSeq = "nats_stream_seq" // the message's sequence in the stream: unique, stable across redeliveries
+	MetaDelivered = "nats_delivered"  // how often it has been delivered, 1 the first time
+)
+
+func init() {
+	component.Register(component.Spec{
+		Kind:    pipeline.KindSource,
+		Name:    "nats",
+		Summary: "Subscribe to NATS subjects, or consume a JetStream stream with acknowledgements.",
+		Description: "Without `jetstream`, subscribes to core NATS `subjects` (optionally in a `queue` group). " +
+			"Core NATS has no acknowledgements: messages are at most once, and lost while edgeflow is down or too slow.\n\n" +
+			"With `jetstream`, reads a stream through a durable pull consumer. A message is acked only once the " +
+			"pipeline has delivered it (or filtered or dead-lettered it); a failure naks it with a growing delay, " +
+			"and after `max_deliver` failed attempts it goes to the dead-letter sink once and is terminated. " +
+			"Delivery is at least once: see docs/nats.md for the duplicates that can occur and how to remove them.\n\n" +
+			"Headers become metadata. JetStream messages also carry `nats_stream`, `nats_stream_seq` and `nats_delivered`. " +
+			"Payloads that do not decode go to the dead-letter sink.",
+		Fields:  fields,
+		Example: example,
+		New: func(conf *component.Config, res *component.Resources) (any, error) {
+			return New(conf, res)
+		},
+	})
+}
+
+const example = `sources:
+  readings:
+    type: nats
+    connection: bus
+    subjects: [plant.sensors.>]
+    codec: json
+    key_token: 3          # plant.sensors.<id>
+    jetstream:
+      stream: SENSORS
+      durable: edgeflow-readings
+      max_deliver: 5`
+
+var fields = []component.Field{
+	{Name: "connection", Type: component.String, Description: "Name of a `nats` connection."},
+	{Name: "subjects", Type: component.StringList, Description: "Subjects to read; wildcards allowed.",
+		Example: "[plant.sensors.>]"},
+	{Name: "queue", Type: component.String, Optional: true,
+		Description: "Core NATS only: queue group, so that several edgeflow instances share the subjects."},
+	{Name: "codec", Type: component.String, Default: "json", Enum: codec.DecoderNames(),
+		Description: "How payloads become fields."},
+	{Name: "key_token", Type: component.Int, Optional: true,
+		Description: "Take the message key from this token of the subject: 1 is the first, -1 the last."},
+	{Name: "key_field", Type: component.String, Optional: true,
+		Description: "Take the message key from this decoded field."},
+	{Name: "time_field", Type: component.String, Optional: true,
+		Description: "Take the source time from this field: RFC 3339 text, or a number of Unix seconds. " +
+			"Default: the time JetStream stored the message, or the receive time for core NATS."},
+	{Name: "pending_limit", Type: component.Int, Default: 1024, Min: component.Bound(1),
+		Description: "Core NATS only: messages buffered ahead of the pipeline; past it the client drops messages (slow consumer)."},
+	{Name: "jetstream", Type: component.Object, Optional: true,
+		Description: "Consume a JetStream stream instead of plain subjects.",
+		Fields:      jsFields},
+}
+
+// Source is the nats source.
+type Source struct {
+	log       zerolog.Logger
+	conn      *natsbus.Conn
+	subjects  []string
+	queue     string
+	dec       codec.Decoder
+	keyToken  int
+	keyField  string
+	timeField string
+	pending   int
+	js        *jsConfig // nil for core NATS
+}
+
+// New builds the source; it does no I/O.
+func New(conf *component.Config, res *component.Resources) (*Source, error) {
+	s := &Source{
+		log:       res.Logger,
+		subjects:  conf.StringList("subjects"),
+		queue:     conf.String("queue"),
+		keyToken:  conf.Int("key_token"),
+		keyField:  conf.String("key_field"),
+		timeField: conf.String("time_field"),
+		pending:   conf.Int("pending_limit"),
+	}
+	c, err := res.Connection(conf.String("connection"))
+	if err != nil {
+		return nil, conf.Errorf("connection", "%v", err)
+	}
+	var ok bool
+	if s.conn, ok = c.(*natsbus.Conn); !ok {
+		return nil, conf.Errorf("connection", "connection %q is a %T, not a nats connection", conf.String("connection"), c)
+	}
+	if len(s.subjects) == 0 {
+		return nil, conf.Errorf("subjects", "give at least one subject")
+	}
+	for _, subj := range s.subjects {
+		if err := checkSubject(subj); err != nil {
+			return nil, conf.Errorf("subjects", "%v", err)
+		}
+	}
+	if s.dec, err = codec.NewDecoder(conf.String("codec")); err != nil {
+		return nil, conf.Errorf("codec", "%v", err)
+	}
+	if conf.Given("key_token") && conf.Given("key_field") {
+		return nil, conf.Errorf("key_field", "give key_token or key_field, not both")
+	}
+	if conf.Given("key_token") && s.keyToken == 0 {
+		return nil, conf.Errorf("key_token", "tokens count from 1 (or from -1 at the end)")
+	}
+	if js := conf.Object("jetstream"); js != nil {
+		if s.queue != "" {
+			return nil, conf.Errorf("queue", "queue applies to core NATS; JetStream consumers share work through the durable consumer")
+		}
+		if s.js, err = parseJS(js, res, s.subjects); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// checkSubject rejects subjects the server would refuse, so that the
+// mistake shows at validate time with a line number.
+func checkSubject(subj string) error {
+	if subj == "" || strings.ContainsAny(subj, " \t\r\n") {
+		return fmt.Errorf("subject %q is empty or contains whitespace", subj)
+	}
+	toks := strings.Split(subj, ".")
+	for i, t := range toks {
+		switch {
+		case t == "":
+			return fmt.Errorf("subject %q has an empty token", subj)
+		case t == ">" && i != len(toks)-1:
+			return fmt.Errorf("subject %q: '>' must be the last token", subj)
+		case len(t) > 1 && strings.ContainsAny(t, "*>"):
+			return fmt.Errorf("subject %q: wildcards must be whole tokens", subj)
+		}
+	}
+	return nil
+}
+
+// Run reads until ctx is done. It returns an error only for a connection
+// that was never started or a pipeline that aborted.
+func (s *Source) Run(ctx context.Context, out pipeline.SourceOutput) error {
+	nc, err := s.conn.Client()
+	if err != nil {
+		return err
+	}
+	if s.js != nil {
+		return s.runJetStream(ctx, nc, out)
+	}
+	return s.runCore(ctx, nc, out)
+}
+
+// message turns a received NATS message into a pipeline message and decodes
+// it; a decode error is returned for the caller to dead-letter m with.
+// stored is the source time unless time_field says otherwise; zero means the
+// receive time.
+func (s *Source) message(subject string, data []byte, h nats.Header, stored time.Time) (*pipeline.Message, error) {
+	m := pipeline.NewMessage(data)
+	m.Topic = subject
+	m.SourceTime = m.IngestTime
+	if !stored.IsZero() {
+		m.SourceTime = stored
+	}
+	if len(h) > 0 {
+		m.Meta = make(map[string]string, len(h)+3)
+		natsbus.HeaderToMeta(h, m.Meta)
+	}
+	if s.keyToken != 0 {
+		m.Key = subjectToken(subject, s.keyToken)
+	}
+	if err := s.dec.Decode(data, m); err != nil {
+		return m, fmt.Errorf("decode: %w", err)
+	}
+	if s.keyField != "" {
+		if v, ok := m.Fields[s.keyField]; ok {
+			m.Key = fieldString(v)
+		}
+	}
+	if s.timeField != "" {
+		if v, ok := m.Fields[s.timeField]; ok {
+			t, err := parseTime(v)
+			if err != nil {
+				return m, fmt.Errorf("time_field %q: %w", s.timeField, err)
+			}
+			m.SourceTime = t
+		}
+	}
+	return m, nil
+}
+
+// subjectToken returns token n of subject (1-based; negative from the end),
+// or "" when there is no such token.
+func subjectToken(subject string, n int) string {
+	toks := strings.Split(subject, ".")
+	if n < 0 {
+		n += len(toks) + 1
+	}
+	if n < 1 || n > len(toks) {
+		return ""
+	}
+	return toks[n-1]
+}
+
+func fieldString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func parseTime(v any) (time.Time, error) {
+	switch x := v.(type) {
+	case string:
+		t, err := time.Parse(time.RFC3339Nano, x)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return t, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return time.Time{}, errors.New("not a finite number")
+		}
+		sec, frac := math.Modf(x)
+		return time.Unix(int64(sec), int64(frac*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("want RFC 3339 text or Unix seconds, got %T", v)
+}
