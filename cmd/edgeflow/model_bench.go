@@ -1,0 +1,201 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgeflow/edgeflow/models"
+	"github.com/spf13/cobra"
+)
+
+var benchFlags struct {
+	batch        int
+	threads      int
+	duration     time.Duration
+	warmup       int
+	optimization string
+	spinning     bool
+	shapes       []string
+	json         bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "bench FILE",
+		Short: "Measure a model's throughput and latency in ONNX Runtime",
+		Long: `bench runs the model on random inputs for --duration, one run after another,
+and prints throughput (runs/s and samples/s) and the latency of a run (p50, p99).
+
+Dimension 0 of an input that is dynamic takes --batch; other dynamic dimensions
+need --shape NAME=D,D,... On a terminal a progress line shows on stderr.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return benchModel(cmd, args[0]) },
+	}
+	f := cmd.Flags()
+	f.IntVar(&benchFlags.batch, "batch", 1, "samples per run, for models with a dynamic batch dimension")
+	f.IntVar(&benchFlags.threads, "threads", 0, "intra-op threads (0: ONNX Runtime's default, one per core)")
+	f.DurationVar(&benchFlags.duration, "duration", 10*time.Second, "how long to measure")
+	f.IntVar(&benchFlags.warmup, "warmup", 3, "untimed runs first")
+	f.StringVar(&benchFlags.optimization, "optimization", "all", "graph optimisation: disable, basic, extended, all")
+	f.BoolVar(&benchFlags.spinning, "spinning", false, "let idle ORT threads spin")
+	f.StringArrayVar(&benchFlags.shapes, "shape", nil, "input shape, NAME=D,D,... (repeatable)")
+	f.BoolVar(&benchFlags.json, "json", false, "print JSON")
+	modelCmd.AddCommand(cmd)
+}
+
+type benchResult struct {
+	Model      string  `json:"model"`
+	Batch      int     `json:"batch"`
+	Threads    int     `json:"threads"`
+	Runs       int     `json:"runs"`
+	Seconds    float64 `json:"seconds"`
+	RunsPerSec float64 `json:"runs_per_second"`
+	Samples    float64 `json:"samples_per_second"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+}
+
+func benchModel(cmd *cobra.Command, path string) error {
+	if benchFlags.batch < 1 || benchFlags.duration <= 0 || benchFlags.threads < 0 {
+		return usageError{fmt.Errorf("--batch must be >= 1, --duration > 0 and --threads >= 0")}
+	}
+	if err := initRuntime(); err != nil {
+		return err
+	}
+	m, err := models.Open(path, models.LoadOptions{Options: models.Options{
+		IntraOpThreads: benchFlags.threads, Optimization: benchFlags.optimization, Spinning: benchFlags.spinning}})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	info, _ := m.Info()
+	inputs, err := benchInputs(info, benchFlags.batch, benchFlags.shapes)
+	if err != nil {
+		return err
+	}
+	for range benchFlags.warmup {
+		if _, err := m.Run(inputs); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+	defer stop()
+	progress := isTerminal(os.Stderr)
+	var lat []time.Duration
+	start := time.Now()
+	lastShown := start
+	for time.Since(start) < benchFlags.duration && ctx.Err() == nil {
+		t := time.Now()
+		if _, err := m.Run(inputs); err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(t))
+		if progress && time.Since(lastShown) > 250*time.Millisecond {
+			lastShown = time.Now()
+			el := time.Since(start)
+			fmt.Fprintf(os.Stderr, "\r%s %5.1fs  %d runs  %.1f runs/s ", bar(el, benchFlags.duration), el.Seconds(), len(lat), float64(len(lat))/el.Seconds())
+		}
+	}
+	elapsed := time.Since(start)
+	if progress {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	slices.Sort(lat)
+	res := benchResult{
+		Model: path, Batch: benchFlags.batch, Threads: benchFlags.threads, Runs: len(lat),
+		Seconds: elapsed.Seconds(), RunsPerSec: float64(len(lat)) / elapsed.Seconds(),
+		P50ms: ms(percentile(lat, 0.50)), P99ms: ms(percentile(lat, 0.99)),
+	}
+	res.Samples = res.RunsPerSec * float64(benchFlags.batch)
+	if benchFlags.json {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	printBench(cmd.OutOrStdout(), res)
+	return nil
+}
+
+func printBench(w io.Writer, r benchResult) {
+	threads := strconv.Itoa(r.Threads)
+	if r.Threads == 0 {
+		threads = "default"
+	}
+	fmt.Fprintf(w, "model       %s\nbatch       %d\nthreads     %s\n", r.Model, r.Batch, threads)
+	fmt.Fprintf(w, "runs        %d in %.1fs\n", r.Runs, r.Seconds)
+	fmt.Fprintf(w, "throughput  %.1f runs/s, %.1f samples/s\n", r.RunsPerSec, r.Samples)
+	fmt.Fprintf(w, "latency     p50 %.3f ms, p99 %.3f ms\n", r.P50ms, r.P99ms)
+}
+
+func bar(done, total time.Duration) string {
+	const width = 20
+	n := min(int(float64(width)*float64(done)/float64(total)), width)
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(int(q*float64(len(sorted))), len(sorted)-1)]
+}
+
+// benchInputs makes random inputs for every model input.
+func benchInputs(info *models.Info, batch int, overrides []string) ([]models.Tensor, error) {
+	given := map[string][]int64{}
+	for _, o := range overrides {
+		name, dims, ok := strings.Cut(o, "=")
+		if !ok {
+			return nil, usageError{fmt.Errorf("--shape %q: want NAME=D,D,...", o)}
+		}
+		var shape []int64
+		for _, d := range strings.Split(dims, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(d), 10, 64)
+			if err != nil || n <= 0 {
+				return nil, usageError{fmt.Errorf("--shape %q: %q is not a positive integer", o, d)}
+			}
+			shape = append(shape, n)
+		}
+		given[name] = shape
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	out := make([]models.Tensor, len(info.Inputs))
+	for i, in := range info.Inputs {
+		if !in.Float32() {
+			return nil, fmt.Errorf("input %q is %s %s; bench feeds float32 tensors only", in.Name, in.Kind, in.Type)
+		}
+		shape, ok := given[in.Name]
+		if !ok {
+			shape = slices.Clone(in.Shape)
+			for d, n := range shape {
+				switch {
+				case n >= 0:
+				case d == 0:
+					shape[d] = int64(batch)
+				default:
+					return nil, usageError{fmt.Errorf("input %q %s has a dynamic dimension %d: give --shape %s=...", in.Name, in.ShapeString(), d, in.Name)}
+				}
+			}
+			if batch > 1 && !in.DynamicBatch() {
+				return nil, usageError{fmt.Errorf("input %q %s has no dynamic batch dimension; use --batch 1", in.Name, in.ShapeString())}
+			}
+		}
+		data := make([]float32, models.Elements(shape))
+		for k := range data {
+			data[k] = r.Float32()
+		}
+		out[i] = models.Tensor{Shape: shape, Data: data}
+	}
+	return out, nil
+}

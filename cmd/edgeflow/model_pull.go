@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/edgeflow/edgeflow/models/registry"
+	"github.com/spf13/cobra"
+)
+
+var pullFlags struct {
+	sha256 string
+	mirror string
+	cache  string
+	list   bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "pull NAME|URL",
+		Short: "Fetch a known model (or a URL) into the local model cache",
+		Long: `pull fetches a model into the cache (` + "$" + registry.CacheEnv + `, else ~/.cache/edgeflow/models)
+and prints its path. A mirror (--mirror or $` + registry.MirrorEnv + `: a folder or an http(s)
+URL) is tried before upstream, for sites without internet. Every file is checked
+against its SHA-256 before it enters the cache; a mismatch is an error and leaves
+the cache as it was. Run with --list to see the known models.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if pullFlags.list {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if pullFlags.list {
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tFILE\tLICENCE\tNOTES")
+				for _, e := range registry.Known() {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.File, e.License, e.Notes)
+				}
+				return tw.Flush()
+			}
+			log, err := logger("", "")
+			if err != nil {
+				return err
+			}
+			p := &registry.Puller{Cache: pullFlags.cache, Mirror: pullFlags.mirror, Logger: &log}
+			path, err := p.Pull(cmd.Context(), args[0], pullFlags.sha256)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), path)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&pullFlags.sha256, "sha256", "", "expected SHA-256 of a model pulled by URL")
+	f.StringVar(&pullFlags.mirror, "mirror", "", "folder or http(s) URL to try first (default $"+registry.MirrorEnv+")")
+	f.StringVar(&pullFlags.cache, "cache", "", "cache directory (default $"+registry.CacheEnv+" or ~/.cache/edgeflow/models)")
+	f.BoolVar(&pullFlags.list, "list", false, "list the known models")
+	modelCmd.AddCommand(cmd)
+}
