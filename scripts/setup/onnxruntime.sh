@@ -27,13 +27,8 @@ aarch64 | arm64) arch=arm64 ;;
 esac
 
 if ! command -v npm >/dev/null 2>&1; then
-	if command -v apt-get >/dev/null 2>&1; then
-		echo "onnxruntime.sh: installing npm (apt-get)" >&2
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
-	else
-		echo "onnxruntime.sh: npm is needed to fetch onnxruntime-node@$VERSION" >&2
-		exit 1
-	fi
+	. "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
+	apt_install npm
 fi
 
 mkdir -p "$CACHE/lib"
