@@ -171,6 +171,13 @@ func (d *deliveries) done(x *delivery, failure string) {
 	d.mu.Unlock()
 }
 
+// drop removes x from the in-flight set and leaves its last error alone.
+func (d *deliveries) drop(x *delivery) {
+	d.mu.Lock()
+	delete(d.inflight, x)
+	d.mu.Unlock()
+}
+
 func (d *deliveries) lastError(seq uint64) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -390,7 +397,13 @@ func (s *Source) settle(token any, err error) {
 		j.st.done(d, "")
 		what, aerr = "nak", d.msg.Nak()
 	default:
-		j.st.done(d, err.Error())
+		if d.dead {
+			// The dead-letter sink failed: keep the original failure as
+			// the reason the next attempt will give.
+			j.st.drop(d)
+		} else {
+			j.st.done(d, err.Error())
+		}
 		delay := s.nakDelay(d.delivered)
 		s.log.Debug().Err(err).Uint64("seq", d.seq).Uint64("delivered", d.delivered).Dur("redeliver_in", delay).
 			Msg("message failed; nak")
