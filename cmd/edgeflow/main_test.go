@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -323,7 +324,7 @@ func TestRunDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	var log bytes.Buffer
+	var log lockedBuffer
 	addrc := make(chan string, 1)
 	// The reader owns stderr until the process exits.
 	go func() {
@@ -450,4 +451,71 @@ func TestReadmeExampleValidates(t *testing.T) {
 	if r := edgeflow(t, nil, "validate", path); r.code != 0 {
 		t.Fatalf("README example does not validate:\n%s", r.stderr)
 	}
+}
+
+func TestSecondSignalAborts(t *testing.T) {
+	cmd := exec.Command(bin, "run", "testdata/slow.yaml")
+	var out, errb lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// The throttle lets one message through at once; its first line means
+	// the pipeline runs and the queue in front of it is filling.
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), "\n") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-exited
+			t.Fatalf("no output:\n%s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // let the queue fill
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitLog := time.Now().Add(time.Minute)
+	for !strings.Contains(errb.String(), "draining in-flight messages") {
+		if time.Now().After(waitLog) {
+			cmd.Process.Kill()
+			<-exited
+			t.Fatalf("first signal not seen:\n%s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+			t.Fatalf("after a second signal: %v, want exit status 130\n%s", err, errb.String())
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("a second signal did not abort:\n%s", errb.String())
+	}
+	if !strings.Contains(errb.String(), "aborting without draining") {
+		t.Errorf("log lacks the abort:\n%s", errb.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process can write while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
