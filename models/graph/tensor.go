@@ -1,0 +1,162 @@
+package graph
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/edgeflow/edgeflow/models/onnxpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Elements is the number of values a tensor with these dims holds.
+func Elements(dims []int64) int64 {
+	n := int64(1)
+	for _, d := range dims {
+		n *= d
+	}
+	return n
+}
+
+// DataType returns a tensor's element type.
+func DataType(t *onnxpb.TensorProto) onnxpb.TensorProto_DataType {
+	return onnxpb.TensorProto_DataType(t.GetDataType())
+}
+
+// Floats returns a float32 or float64 tensor's values as float32, whether
+// they are stored in float_data, double_data or raw_data.
+func Floats(t *onnxpb.TensorProto) ([]float32, error) {
+	n := Elements(t.GetDims())
+	switch DataType(t) {
+	case onnxpb.TensorProto_FLOAT:
+		if raw := t.GetRawData(); raw != nil {
+			if int64(len(raw)) != 4*n {
+				return nil, fmt.Errorf("tensor %q: raw data has %d bytes, want %d", t.GetName(), len(raw), 4*n)
+			}
+			out := make([]float32, n)
+			for i := range out {
+				out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			}
+			return out, nil
+		}
+		if int64(len(t.GetFloatData())) != n {
+			return nil, fmt.Errorf("tensor %q: %d values, want %d", t.GetName(), len(t.GetFloatData()), n)
+		}
+		return append([]float32(nil), t.GetFloatData()...), nil
+	case onnxpb.TensorProto_DOUBLE:
+		out := make([]float32, n)
+		if raw := t.GetRawData(); raw != nil {
+			if int64(len(raw)) != 8*n {
+				return nil, fmt.Errorf("tensor %q: raw data has %d bytes, want %d", t.GetName(), len(raw), 8*n)
+			}
+			for i := range out {
+				out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:])))
+			}
+			return out, nil
+		}
+		if int64(len(t.GetDoubleData())) != n {
+			return nil, fmt.Errorf("tensor %q: %d values, want %d", t.GetName(), len(t.GetDoubleData()), n)
+		}
+		for i, v := range t.GetDoubleData() {
+			out[i] = float32(v)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("tensor %q has element type %s, not float", t.GetName(), DataType(t))
+}
+
+// Int64s returns an integer tensor's values (int64, int32) as int64, as
+// shape, axes and split tensors hold them.
+func Int64s(t *onnxpb.TensorProto) ([]int64, error) {
+	n := Elements(t.GetDims())
+	raw := t.GetRawData()
+	switch DataType(t) {
+	case onnxpb.TensorProto_INT64:
+		if raw != nil {
+			if int64(len(raw)) != 8*n {
+				return nil, fmt.Errorf("tensor %q: raw data has %d bytes, want %d", t.GetName(), len(raw), 8*n)
+			}
+			out := make([]int64, n)
+			for i := range out {
+				out[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
+			}
+			return out, nil
+		}
+		return append([]int64(nil), t.GetInt64Data()...), nil
+	case onnxpb.TensorProto_INT32:
+		out := make([]int64, n)
+		if raw != nil {
+			if int64(len(raw)) != 4*n {
+				return nil, fmt.Errorf("tensor %q: raw data has %d bytes, want %d", t.GetName(), len(raw), 4*n)
+			}
+			for i := range out {
+				out[i] = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
+			}
+			return out, nil
+		}
+		for i, v := range t.GetInt32Data() {
+			out[i] = int64(v)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("tensor %q has element type %s, not an integer type", t.GetName(), DataType(t))
+}
+
+// FloatTensor makes a float32 tensor stored as raw data.
+func FloatTensor(name string, dims []int64, data []float32) *onnxpb.TensorProto {
+	raw := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
+	}
+	return rawTensor(name, onnxpb.TensorProto_FLOAT, dims, raw)
+}
+
+// Int8Tensor makes an int8 tensor.
+func Int8Tensor(name string, dims []int64, data []int8) *onnxpb.TensorProto {
+	raw := make([]byte, len(data))
+	for i, v := range data {
+		raw[i] = byte(v)
+	}
+	return rawTensor(name, onnxpb.TensorProto_INT8, dims, raw)
+}
+
+// Uint8Tensor makes a uint8 tensor.
+func Uint8Tensor(name string, dims []int64, data []uint8) *onnxpb.TensorProto {
+	return rawTensor(name, onnxpb.TensorProto_UINT8, dims, append([]byte(nil), data...))
+}
+
+// Int32Tensor makes an int32 tensor.
+func Int32Tensor(name string, dims []int64, data []int32) *onnxpb.TensorProto {
+	raw := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(raw[4*i:], uint32(v))
+	}
+	return rawTensor(name, onnxpb.TensorProto_INT32, dims, raw)
+}
+
+// Int64Tensor makes an int64 tensor.
+func Int64Tensor(name string, dims []int64, data []int64) *onnxpb.TensorProto {
+	raw := make([]byte, 8*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(v))
+	}
+	return rawTensor(name, onnxpb.TensorProto_INT64, dims, raw)
+}
+
+func rawTensor(name string, dt onnxpb.TensorProto_DataType, dims []int64, raw []byte) *onnxpb.TensorProto {
+	if dims == nil {
+		dims = []int64{}
+	}
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(int32(dt)),
+		Dims: append([]int64(nil), dims...), RawData: raw}
+}
+
+// FloatValueInfo declares a float32 tensor of unknown shape, the way extra
+// graph outputs are added for calibration.
+func FloatValueInfo(name string) *onnxpb.ValueInfoProto {
+	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
+		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+			ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
+		}},
+	}}
+}

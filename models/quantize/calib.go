@@ -1,0 +1,201 @@
+package quantize
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/graph"
+	"github.com/edgeflow/edgeflow/models/onnxpb"
+)
+
+// Calibrator yields calibration samples: one tensor per model input, in the
+// model's input order. Next returns io.EOF after the last sample. A tensor
+// whose shape does not match an input but has the right number of values
+// for batch 1 is reshaped (so plain vectors fit a [N,1,W] Conv1D input).
+type Calibrator interface {
+	Next() ([]models.Tensor, error)
+}
+
+type sliceCalibrator struct {
+	samples [][]models.Tensor
+	i       int
+}
+
+func (s *sliceCalibrator) Next() ([]models.Tensor, error) {
+	if s.i >= len(s.samples) {
+		return nil, io.EOF
+	}
+	s.i++
+	return s.samples[s.i-1], nil
+}
+
+// FromSamples calibrates with samples held in memory.
+func FromSamples(samples [][]models.Tensor) Calibrator { return &sliceCalibrator{samples: samples} }
+
+// FromVectors calibrates a single-input model with one vector per sample
+// (shaped [1, len] and reshaped to the input as Calibrator describes).
+func FromVectors(vectors [][]float32) Calibrator {
+	s := make([][]models.Tensor, len(vectors))
+	for i, v := range vectors {
+		s[i] = []models.Tensor{{Shape: []int64{1, int64(len(v))}, Data: v}}
+	}
+	return FromSamples(s)
+}
+
+// reservoirSize is how many values per tensor percentile calibration keeps.
+const reservoirSize = 1 << 15
+
+// stats accumulates one tensor's range over the calibration samples.
+type stats struct {
+	min, max float32
+	seen     int64
+	sample   []float32 // reservoir of values, for percentiles
+}
+
+func (s *stats) add(data []float32, keep bool, r *rand.Rand) {
+	for _, v := range data {
+		if math.IsNaN(float64(v)) {
+			continue
+		}
+		if s.seen == 0 {
+			s.min, s.max = v, v
+		}
+		s.min, s.max = min(s.min, v), max(s.max, v)
+		s.seen++
+		if !keep {
+			continue
+		}
+		if len(s.sample) < reservoirSize {
+			s.sample = append(s.sample, v)
+		} else if j := r.Int64N(s.seen); j < reservoirSize {
+			s.sample[j] = v
+		}
+	}
+}
+
+// rng returns the calibrated range [lo, hi] of a tensor.
+func (s *stats) rng(method Method, pct float64) (lo, hi float32) {
+	if method != Percentile || len(s.sample) == 0 {
+		return s.min, s.max
+	}
+	v := slices.Clone(s.sample)
+	slices.Sort(v)
+	at := func(p float64) float32 {
+		i := int(math.Round(p / 100 * float64(len(v)-1)))
+		return v[max(0, min(len(v)-1, i))]
+	}
+	return at(100 - pct), at(pct)
+}
+
+// calibrate runs the float model on the calibration data with the named
+// tensors exposed as extra outputs, and returns their statistics. Tensors
+// that turn out not to be float32 are left out of the result.
+func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *Options) (map[string]*stats, int, error) {
+	if calib == nil {
+		return nil, 0, errors.New("static quantisation needs calibration data")
+	}
+	probe := graph.Clone(m)
+	ix := graph.NewIndex(probe.GetGraph())
+	for _, name := range tensors {
+		if !ix.IsGraphOutput(name) {
+			// No element type: ORT infers it, and reports it back, so that
+			// integer tensors (shapes, indices) are recognised and skipped.
+			probe.Graph.Output = append(probe.Graph.Output, &onnxpb.ValueInfoProto{Name: &name})
+		}
+	}
+	data, err := graph.Encode(probe)
+	if err != nil {
+		return nil, 0, err
+	}
+	sess, err := models.NewSession(data, opts.Runtime)
+	if err != nil {
+		return nil, 0, fmt.Errorf("calibration model: %w", err)
+	}
+	defer sess.Close()
+	info := sess.Info()
+	want := map[string]bool{}
+	for _, name := range tensors {
+		want[name] = true
+	}
+	result := map[string]*stats{}
+	index := map[string]int{}
+	for i, out := range info.Outputs {
+		if want[out.Name] && out.Float32() {
+			result[out.Name] = &stats{}
+			index[out.Name] = i
+		}
+	}
+	log := opts.log()
+	r := rand.New(rand.NewPCG(1, 2))
+	n := 0
+	for opts.MaxSamples <= 0 || n < opts.MaxSamples {
+		sample, err := calib.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
+		}
+		sample, err = fitInputs(info, sample)
+		if err != nil {
+			return nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
+		}
+		outs, err := sess.Run(sample)
+		if err != nil {
+			return nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
+		}
+		for name, s := range result {
+			s.add(outs[index[name]].Data, opts.Method == Percentile, r)
+		}
+		n++
+		log.Debug().Int("sample", n).Msg("calibration")
+	}
+	if n == 0 {
+		return nil, 0, errors.New("calibration data is empty")
+	}
+	return result, n, nil
+}
+
+// fitInputs reshapes sample tensors that hold the right number of values
+// for an input with dynamic dimensions set to 1.
+func fitInputs(info *models.Info, sample []models.Tensor) ([]models.Tensor, error) {
+	if len(sample) != len(info.Inputs) {
+		return nil, fmt.Errorf("model takes %d inputs, sample has %d tensors", len(info.Inputs), len(sample))
+	}
+	out := make([]models.Tensor, len(sample))
+	for i, t := range sample {
+		in := info.Inputs[i]
+		out[i] = t
+		if fits(in.Shape, t.Shape) {
+			continue
+		}
+		shape := slices.Clone(in.Shape)
+		for k, d := range shape {
+			if d < 0 {
+				shape[k] = 1
+			}
+		}
+		if models.Elements(shape) != int64(len(t.Data)) {
+			return nil, fmt.Errorf("input %q: tensor of shape %v does not fit %s", in.Name, t.Shape, in.ShapeString())
+		}
+		out[i] = models.Tensor{Shape: shape, Data: t.Data}
+	}
+	return out, nil
+}
+
+func fits(want, got []int64) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	for i, d := range want {
+		if d >= 0 && d != got[i] {
+			return false
+		}
+	}
+	return true
+}

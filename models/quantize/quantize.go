@@ -1,0 +1,217 @@
+// Package quantize turns float32 ONNX models into int8 ones, in Go:
+//
+//   - Static: QDQ format (QuantizeLinear/DequantizeLinear pairs that ONNX
+//     Runtime fuses into QLinearConv, QGemm, QLinearMatMul, ...), int8
+//     symmetric per-channel weights, uint8 (or int8) activations whose ranges
+//     come from running the float model on calibration data, int32 biases.
+//   - Dynamic: int8 weights; activations are quantised at run time
+//     (DynamicQuantizeLinear + MatMulInteger). No calibration data needed.
+//   - WeightOnly: int8 weights behind DequantizeLinear; the maths stays
+//     float, the file shrinks about 4x.
+//
+// Per-channel weight scales need DequantizeLinear's axis, which exists from
+// opset 13; older models are upgraded to opset 13 by rewriting the nodes
+// whose meaning changed (see Upgrade), or quantised per tensor at their own
+// opset with OpsetKeep.
+package quantize
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/graph"
+	"github.com/edgeflow/edgeflow/models/onnxpb"
+	"github.com/rs/zerolog"
+)
+
+// Method is how activation ranges are taken from calibration data.
+type Method string
+
+const (
+	// MinMax uses the smallest and largest value seen.
+	MinMax Method = "minmax"
+	// Percentile clips the range to the given percentile of the values seen
+	// (on each side), which ignores rare outliers and spends the 256 levels
+	// on the values that matter.
+	Percentile Method = "percentile"
+)
+
+// OpsetPolicy says what to do with models older than opset 13.
+type OpsetPolicy string
+
+const (
+	// OpsetUpgrade raises the model to opset 13, rewriting nodes whose
+	// meaning changed, so that weights get per-channel scales.
+	OpsetUpgrade OpsetPolicy = "upgrade"
+	// OpsetKeep quantises at the model's own opset (10 or later): weights
+	// get one scale per tensor.
+	OpsetKeep OpsetPolicy = "keep"
+)
+
+// DefaultOps are the operators Static quantises by default.
+var DefaultOps = []string{"Conv", "Gemm", "MatMul", "Add", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool"}
+
+// Options tune quantisation. The zero value is the usual choice: min/max
+// calibration, uint8 activations, per-channel weights, DefaultOps, opset
+// upgrade when needed.
+type Options struct {
+	// Method and Percentile choose the calibration (Static only).
+	// Percentile defaults to 99.999.
+	Method     Method
+	Percentile float64
+	// SignedActivations makes activations int8 instead of uint8.
+	SignedActivations bool
+	// PerTensor gives each weight one scale instead of one per output
+	// channel.
+	PerTensor bool
+	// Ops limits the operator types quantised (default DefaultOps; Dynamic
+	// only handles MatMul and Gemm).
+	Ops []string
+	// Exclude names nodes to leave in float.
+	Exclude []string
+	// Opset says what to do with models older than opset 13 (default
+	// OpsetUpgrade).
+	Opset OpsetPolicy
+	// MaxSamples caps the calibration samples used (0: all).
+	MaxSamples int
+	// Runtime tunes the ONNX Runtime sessions calibration uses.
+	Runtime models.Options
+	// Logger receives progress (default: discard).
+	Logger *zerolog.Logger
+}
+
+func (o *Options) defaults() error {
+	if o.Method == "" {
+		o.Method = MinMax
+	}
+	if o.Method != MinMax && o.Method != Percentile {
+		return fmt.Errorf("unknown calibration method %q (want minmax or percentile)", o.Method)
+	}
+	if o.Percentile == 0 {
+		o.Percentile = 99.999
+	}
+	if o.Percentile <= 50 || o.Percentile > 100 {
+		return fmt.Errorf("percentile %v must be in (50, 100]", o.Percentile)
+	}
+	if len(o.Ops) == 0 {
+		o.Ops = DefaultOps
+	}
+	if o.Opset == "" {
+		o.Opset = OpsetUpgrade
+	}
+	if o.Opset != OpsetUpgrade && o.Opset != OpsetKeep {
+		return fmt.Errorf("unknown opset policy %q (want upgrade or keep)", o.Opset)
+	}
+	return nil
+}
+
+func (o *Options) log() zerolog.Logger {
+	if o.Logger != nil {
+		return *o.Logger
+	}
+	return zerolog.Nop()
+}
+
+// Report says what a quantisation did.
+type Report struct {
+	Mode        string         `json:"mode"`
+	OpsetBefore int64          `json:"opset_before"`
+	OpsetAfter  int64          `json:"opset_after"`
+	Upgraded    []string       `json:"upgraded,omitempty"` // nodes rewritten by the opset upgrade
+	PerChannel  bool           `json:"per_channel"`
+	Quantized   map[string]int `json:"quantized"` // nodes quantised, by op type
+	Skipped     []string       `json:"skipped,omitempty"`
+	Activations int            `json:"activations"` // tensors given a Q/DQ pair
+	Weights     int            `json:"weights"`     // initializers stored as int8
+	Samples     int            `json:"samples"`     // calibration samples used
+	Method      string         `json:"method,omitempty"`
+	SizeBefore  int64          `json:"size_before"`
+	SizeAfter   int64          `json:"size_after"`
+}
+
+// String summarises the report in one line.
+func (r *Report) String() string {
+	ops := make([]string, 0, len(r.Quantized))
+	for op, n := range r.Quantized {
+		ops = append(ops, fmt.Sprintf("%s:%d", op, n))
+	}
+	slices.Sort(ops)
+	return fmt.Sprintf("%s: opset %d->%d, %s, %d activations, %d weights, %d samples, %d -> %d bytes (%.1f%%)",
+		r.Mode, r.OpsetBefore, r.OpsetAfter, strings.Join(ops, " "), r.Activations, r.Weights, r.Samples,
+		r.SizeBefore, r.SizeAfter, 100*float64(r.SizeAfter)/float64(max(r.SizeBefore, 1)))
+}
+
+// ErrNotQuantizable is wrapped by errors for models the quantiser cannot
+// handle (nothing to quantise, an opset it cannot reach, ...).
+var ErrNotQuantizable = fmt.Errorf("model cannot be quantised")
+
+// prepare validates the model and options, clones the model and brings it
+// to the opset the mode needs. minOpset is the lowest opset the mode can
+// work at without an upgrade.
+func prepare(m *onnxpb.ModelProto, opts *Options, r *Report, minOpset int64) (*onnxpb.ModelProto, error) {
+	if m == nil || m.GetGraph() == nil {
+		return nil, fmt.Errorf("%w: no graph", ErrNotQuantizable)
+	}
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	for _, o := range m.GetOpsetImport() {
+		if d := o.GetDomain(); d != "" && d != "ai.onnx" && d != "com.microsoft" {
+			return nil, fmt.Errorf("%w: it uses operator domain %q", ErrNotQuantizable, d)
+		}
+	}
+	for _, n := range m.GetGraph().GetNode() {
+		switch n.GetOpType() {
+		case "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "DynamicQuantizeLinear":
+			return nil, fmt.Errorf("%w: it is already quantised (it has %s node %q)", ErrNotQuantizable, n.GetOpType(), n.GetName())
+		}
+	}
+	before, err := graph.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	r.SizeBefore = int64(len(before))
+	r.OpsetBefore = graph.Opset(m, "")
+	out := graph.Clone(m)
+	if err := graph.TopoSort(out.GetGraph()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotQuantizable, err)
+	}
+	opset := r.OpsetBefore
+	switch {
+	case opset >= 13:
+	case opts.Opset == OpsetUpgrade || opset < minOpset:
+		upgraded, err := Upgrade(out, 13)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w (try the other opset policy)", ErrNotQuantizable, err)
+		}
+		r.Upgraded = upgraded
+	}
+	r.OpsetAfter = graph.Opset(out, "")
+	r.PerChannel = !opts.PerTensor && r.OpsetAfter >= 13
+	r.Quantized = map[string]int{}
+	return out, nil
+}
+
+// finish drops unused initializers, orders the graph, checks that ONNX
+// Runtime accepts the result and fills in the size.
+func finish(m *onnxpb.ModelProto, r *Report, opts *Options) error {
+	ix := graph.NewIndex(m.GetGraph())
+	ix.RemoveUnused()
+	// Shapes recorded for rewritten tensors may be stale; ORT infers them.
+	m.Graph.ValueInfo = nil
+	if err := graph.TopoSort(m.GetGraph()); err != nil {
+		return fmt.Errorf("quantised graph: %w", err)
+	}
+	data, err := graph.Encode(m)
+	if err != nil {
+		return err
+	}
+	r.SizeAfter = int64(len(data))
+	sess, err := models.NewSession(data, opts.Runtime)
+	if err != nil {
+		return fmt.Errorf("ONNX Runtime rejects the quantised model (this is a quantiser bug; the input model was not changed): %w", err)
+	}
+	return sess.Close()
+}

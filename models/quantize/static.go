@@ -1,0 +1,362 @@
+package quantize
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/edgeflow/edgeflow/models/graph"
+	"github.com/edgeflow/edgeflow/models/onnxpb"
+)
+
+// Static quantises m to QDQ format with activation ranges calibrated by
+// running m on calib. The input model is not modified. A model that cannot
+// be quantised returns an error wrapping ErrNotQuantizable, never a broken
+// model: the result is loaded into ONNX Runtime before it is returned.
+func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.ModelProto, *Report, error) {
+	r := &Report{Mode: "static"}
+	out, err := prepare(m, &opts, r, 10)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.Method = string(opts.Method)
+	q := newQuantizer(out, &opts, r)
+	q.plan()
+	if len(q.nodes) == 0 {
+		return nil, nil, fmt.Errorf("%w: no %v node with float inputs to quantise", ErrNotQuantizable, opts.Ops)
+	}
+	st, n, err := calibrate(out, q.acts, calib, &opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.Samples = n
+	q.params = map[string]qparams{}
+	for _, name := range q.acts {
+		s, ok := st[name]
+		if !ok {
+			continue // not float: the nodes that need it stay float
+		}
+		lo, hi := s.rng(opts.Method, opts.Percentile)
+		q.params[name] = activationParams(lo, hi, opts.SignedActivations)
+	}
+	for out, in := range q.share {
+		if p, ok := q.params[in]; ok {
+			if _, ok := q.params[out]; ok {
+				q.params[out] = p
+			}
+		}
+	}
+	if err := q.rewrite(); err != nil {
+		return nil, nil, err
+	}
+	if err := finish(out, r, &opts); err != nil {
+		return nil, nil, err
+	}
+	return out, r, nil
+}
+
+// role says how a quantised op's inputs are treated.
+type role struct {
+	acts   []int // activation inputs (all inputs when nil and allActs)
+	weight int   // input index of the weight, -1 for none
+	bias   int   // input index of the bias, -1 for none
+	all    bool  // every input is an activation (Concat)
+	keep   bool  // the output keeps the input's parameters (MaxPool)
+}
+
+var roles = map[string]role{
+	"Conv":              {acts: []int{0}, weight: 1, bias: 2},
+	"Gemm":              {acts: []int{0}, weight: 1, bias: 2},
+	"MatMul":            {acts: []int{0}, weight: 1, bias: -1},
+	"Add":               {acts: []int{0, 1}, weight: -1, bias: -1},
+	"Concat":            {all: true, weight: -1, bias: -1},
+	"MaxPool":           {acts: []int{0}, weight: -1, bias: -1, keep: true},
+	"AveragePool":       {acts: []int{0}, weight: -1, bias: -1},
+	"GlobalAveragePool": {acts: []int{0}, weight: -1, bias: -1},
+}
+
+// quantizer holds the state of one static quantisation.
+type quantizer struct {
+	m    *onnxpb.ModelProto
+	ix   *graph.Index
+	opts *Options
+	r    *Report
+
+	nodes  []*onnxpb.NodeProto
+	acts   []string          // activation tensors to calibrate and quantise
+	isAct  map[string]bool   // set of acts
+	share  map[string]string // output tensor -> input tensor whose params it takes
+	params map[string]qparams
+}
+
+func newQuantizer(m *onnxpb.ModelProto, opts *Options, r *Report) *quantizer {
+	return &quantizer{m: m, ix: graph.NewIndex(m.GetGraph()), opts: opts, r: r,
+		isAct: map[string]bool{}, share: map[string]string{}}
+}
+
+func (q *quantizer) addAct(name string) {
+	if name == "" || q.isAct[name] || q.ix.Initializer(name) != nil || q.ix.IsGraphOutput(name) {
+		return
+	}
+	q.isAct[name] = true
+	q.acts = append(q.acts, name)
+}
+
+// plan picks the nodes to quantise and the activation tensors they need.
+func (q *quantizer) plan() {
+	for _, n := range q.m.GetGraph().GetNode() {
+		rl, ok := roles[n.GetOpType()]
+		if !ok || !slices.Contains(q.opts.Ops, n.GetOpType()) || n.GetDomain() != "" {
+			continue
+		}
+		if slices.Contains(q.opts.Exclude, n.GetName()) {
+			q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: excluded", n.GetOpType(), n.GetName()))
+			continue
+		}
+		if why := q.unsupported(n); why != "" {
+			q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: %s", n.GetOpType(), n.GetName(), why))
+			continue
+		}
+		q.nodes = append(q.nodes, n)
+		for i, in := range n.GetInput() {
+			if rl.all || slices.Contains(rl.acts, i) || (i == rl.weight && q.ix.Initializer(in) == nil) {
+				q.addAct(in)
+			}
+		}
+		out := q.foldedOutput(n)
+		q.addAct(out)
+		if rl.keep {
+			q.share[out] = n.GetInput()[0]
+		}
+	}
+}
+
+// unsupported says why a node of a quantisable type is left in float.
+func (q *quantizer) unsupported(n *onnxpb.NodeProto) string {
+	switch n.GetOpType() {
+	case "Gemm":
+		if graph.AttrInt(n, "transA", 0) != 0 {
+			return "transA=1"
+		}
+		if q.ix.Initializer(n.GetInput()[1]) == nil {
+			return "its B input is not a constant weight"
+		}
+	case "Conv":
+		if len(n.GetInput()) < 2 || q.ix.Initializer(n.GetInput()[1]) == nil {
+			return "its weight is not a constant"
+		}
+	case "MaxPool":
+		if len(n.GetOutput()) > 1 && n.GetOutput()[1] != "" {
+			return "it returns indices"
+		}
+	case "Add":
+		for _, in := range n.GetInput() {
+			if q.ix.Initializer(in) != nil {
+				return "one input is a constant"
+			}
+		}
+	}
+	return ""
+}
+
+// foldedOutput returns the tensor whose range quantises n's output: n's own
+// output, or, when the only thing that reads it is a Relu or Clip, that
+// activation's output, so that ONNX Runtime can fold the activation into
+// the quantised op (its output range then starts at the clip point).
+func (q *quantizer) foldedOutput(n *onnxpb.NodeProto) string {
+	out := n.GetOutput()[0]
+	cons := q.ix.Consumers(out)
+	if len(cons) != 1 || q.ix.IsGraphOutput(out) {
+		return out
+	}
+	c := cons[0]
+	if slices.Contains(q.opts.Exclude, c.GetName()) {
+		return out
+	}
+	switch c.GetOpType() {
+	case "Relu":
+		return c.GetOutput()[0]
+	case "Clip":
+		for _, in := range c.GetInput()[1:] {
+			if in != "" && q.ix.Initializer(in) == nil {
+				return out // a computed clip range cannot be folded
+			}
+		}
+		return c.GetOutput()[0]
+	}
+	return out
+}
+
+// rewrite inserts the Q/DQ pairs and int8 weights.
+func (q *quantizer) rewrite() error {
+	g := q.m.GetGraph()
+	// The first input's parameters size the bias; remember the names before
+	// graph inputs are rewired to their dequantised copies.
+	first := make([]string, len(q.nodes))
+	for i, n := range q.nodes {
+		first[i] = n.GetInput()[0]
+	}
+	// Activations first: each gets QuantizeLinear -> DequantizeLinear.
+	// The producer's output is renamed and the DequantizeLinear takes over
+	// the old name, so every reader sees the quantised value.
+	for _, name := range q.acts {
+		p, ok := q.params[name]
+		if !ok {
+			continue
+		}
+		scale := q.ix.NewName(name + "_scale")
+		zp := q.ix.NewName(name + "_zero_point")
+		q.ix.AddInitializer(graph.FloatTensor(scale, nil, []float32{p.scale}))
+		if p.typ == onnxpb.TensorProto_INT8 {
+			q.ix.AddInitializer(graph.Int8Tensor(zp, nil, []int8{int8(p.zp)}))
+		} else {
+			q.ix.AddInitializer(graph.Uint8Tensor(zp, nil, []uint8{uint8(p.zp)}))
+		}
+		quant := q.ix.NewName(name + "_quantized")
+		if prod := q.ix.Producer(name); prod != nil {
+			float := q.ix.NewName(name + "_float")
+			for i, o := range prod.Output {
+				if o == name {
+					prod.Output[i] = float
+				}
+			}
+			g.Node = append(g.Node,
+				graph.Node("QuantizeLinear", q.ix.NewName(name+"_QuantizeLinear"), []string{float, scale, zp}, []string{quant}),
+				graph.Node("DequantizeLinear", q.ix.NewName(name+"_DequantizeLinear"), []string{quant, scale, zp}, []string{name}))
+		} else { // a graph input: readers switch to the dequantised copy
+			deq := q.ix.NewName(name + "_dequantized")
+			for _, c := range q.ix.Consumers(name) {
+				for i, in := range c.Input {
+					if in == name {
+						c.Input[i] = deq
+					}
+				}
+			}
+			g.Node = append(g.Node,
+				graph.Node("QuantizeLinear", q.ix.NewName(name+"_QuantizeLinear"), []string{name, scale, zp}, []string{quant}),
+				graph.Node("DequantizeLinear", q.ix.NewName(name+"_DequantizeLinear"), []string{quant, scale, zp}, []string{deq}))
+		}
+		q.r.Activations++
+	}
+	// Then weights and biases of the nodes whose input is quantised.
+	for k, n := range q.nodes {
+		rl := roles[n.GetOpType()]
+		in0, ok := q.params[first[k]]
+		if !ok {
+			if n.GetOpType() != "Concat" {
+				q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: its input is not a float tensor", n.GetOpType(), n.GetName()))
+				continue
+			}
+		}
+		q.r.Quantized[n.GetOpType()]++
+		if rl.weight < 0 || rl.weight >= len(n.GetInput()) || q.ix.Initializer(n.GetInput()[rl.weight]) == nil {
+			continue
+		}
+		axis := weightAxis(n, q.ix.Initializer(n.GetInput()[rl.weight]))
+		if !q.r.PerChannel {
+			axis = -1
+		}
+		wScales, err := q.weight(n, rl.weight, axis)
+		if err != nil {
+			return err
+		}
+		if rl.bias >= 0 && rl.bias < len(n.GetInput()) && n.GetInput()[rl.bias] != "" {
+			if err := q.bias(n, rl.bias, in0.scale, wScales); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// weightAxis is the axis of a weight's output channels: Conv [M,C/g,kH,kW]
+// -> 0; Gemm B is [N,K] with transB=1 -> 0, else [K,N] -> 1; MatMul B
+// [K,N] -> 1. Weights of other ranks get -1 (per tensor).
+func weightAxis(n *onnxpb.NodeProto, w *onnxpb.TensorProto) int {
+	rank := len(w.GetDims())
+	switch n.GetOpType() {
+	case "Conv":
+		return 0
+	case "Gemm":
+		if graph.AttrInt(n, "transB", 0) != 0 {
+			return 0
+		}
+		return 1
+	case "MatMul":
+		if rank == 2 {
+			return 1
+		}
+	}
+	return -1
+}
+
+// weight replaces input i of n (a float initializer) with int8 values
+// behind a DequantizeLinear and returns the scales.
+func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int) ([]float32, error) {
+	w := q.ix.Initializer(n.GetInput()[i])
+	data, err := graph.Floats(w)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
+	}
+	dims := w.GetDims()
+	if axis >= len(dims) {
+		axis = -1
+	}
+	scales := weightScales(data, dims, axis)
+	qw := quantizeWeights(data, dims, axis, scales)
+	base := w.GetName()
+	qName, sName, zName := q.ix.NewName(base+"_quantized"), q.ix.NewName(base+"_scale"), q.ix.NewName(base+"_zero_point")
+	q.ix.AddInitializer(graph.Int8Tensor(qName, dims, qw))
+	var sDims []int64
+	if axis >= 0 {
+		sDims = []int64{int64(len(scales))}
+	}
+	q.ix.AddInitializer(graph.FloatTensor(sName, sDims, scales))
+	q.ix.AddInitializer(graph.Int8Tensor(zName, sDims, make([]int8, len(scales))))
+	deq := q.ix.NewName(base + "_dequantized")
+	dq := graph.Node("DequantizeLinear", q.ix.NewName(base+"_DequantizeLinear"), []string{qName, sName, zName}, []string{deq})
+	if axis >= 0 {
+		dq.Attribute = append(dq.Attribute, graph.IntAttr("axis", int64(axis)))
+	}
+	q.m.Graph.Node = append(q.m.Graph.Node, dq)
+	n.Input[i] = deq
+	q.r.Weights++
+	return scales, nil
+}
+
+// bias replaces input i of n with int32 values whose scale is the input's
+// scale times the weight's, as QLinearConv and QGemm expect.
+func (q *quantizer) bias(n *onnxpb.NodeProto, i int, inScale float32, wScales []float32) error {
+	b := q.ix.Initializer(n.GetInput()[i])
+	if b == nil {
+		return nil // a computed bias stays float
+	}
+	data, err := graph.Floats(b)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
+	}
+	if len(b.GetDims()) != 1 || (len(wScales) > 1 && len(data) != len(wScales)) {
+		return nil // a broadcast Gemm bias of another shape stays float
+	}
+	if n.GetOpType() == "Gemm" && (graph.AttrFloat(n, "alpha", 1) != 1 || graph.AttrFloat(n, "beta", 1) != 1) {
+		return nil
+	}
+	qb, scales := quantizeBias(data, inScale, wScales)
+	base := b.GetName()
+	qName, sName, zName := q.ix.NewName(base+"_quantized"), q.ix.NewName(base+"_scale"), q.ix.NewName(base+"_zero_point")
+	q.ix.AddInitializer(graph.Int32Tensor(qName, b.GetDims(), qb))
+	var sDims []int64
+	if len(scales) > 1 {
+		sDims = []int64{int64(len(scales))}
+	}
+	q.ix.AddInitializer(graph.FloatTensor(sName, sDims, scales))
+	q.ix.AddInitializer(graph.Int32Tensor(zName, sDims, make([]int32, len(scales))))
+	deq := q.ix.NewName(base + "_dequantized")
+	dq := graph.Node("DequantizeLinear", q.ix.NewName(base+"_DequantizeLinear"), []string{qName, sName, zName}, []string{deq})
+	if len(scales) > 1 {
+		dq.Attribute = append(dq.Attribute, graph.IntAttr("axis", 0))
+	}
+	q.m.Graph.Node = append(q.m.Graph.Node, dq)
+	n.Input[i] = deq
+	q.r.Weights++
+	return nil
+}
