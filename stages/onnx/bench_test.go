@@ -142,7 +142,8 @@ func BenchmarkOverhead(b *testing.B) {
 func BenchmarkMicroBatching(b *testing.B) {
 	modeltest.RequireRuntime(b)
 	dir := b.TempDir()
-	mlp := &modeltest.MLP{In: 16, Hidden: 32, Out: 4, Seed: 1}
+	// A small sensor model: a window of 64 readings, 256 hidden units.
+	mlp := &modeltest.MLP{In: 64, Hidden: 256, Out: 16, Seed: 1}
 	mlp.Write(b, dir, "mlp.onnx")
 	x := mlp.Input(1)
 	for _, size := range []int{1, 32} {
