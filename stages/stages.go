@@ -8,4 +8,6 @@ import (
 	_ "github.com/edgeflow/edgeflow/stages/throttle"
 	_ "github.com/edgeflow/edgeflow/stages/window"
 	_ "github.com/edgeflow/edgeflow/stages/onnx"
+	_ "github.com/edgeflow/edgeflow/stages/detect"
+	_ "github.com/edgeflow/edgeflow/stages/image"
 )

@@ -4,6 +4,7 @@ package camera_test
 
 import (
 	"context"
+	"image/color"
 	"os"
 	"path/filepath"
 	"sync"
@@ -149,3 +150,5 @@ func run(t testing.TB, b *config.Built, ctx context.Context) error {
 	}
 	return err
 }
+
+var colorGrey = color.RGBA{R: 114, G: 114, B: 114}

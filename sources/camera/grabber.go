@@ -43,9 +43,19 @@ func openCapture(c *config) (capture, error) {
 	case c.device >= 0:
 		vc, err = gocv.VideoCaptureDevice(c.device)
 	case c.file != "":
-		vc, err = gocv.VideoCaptureFile(c.file)
+		// FFmpeg first (quiet, and what decodes video files); then any
+		// backend, so that still images and image sequences open too.
+		vc, err = gocv.VideoCaptureFileWithAPI(c.file, gocv.VideoCaptureFFmpeg)
+		if err != nil {
+			if vc != nil {
+				vc.Close()
+			}
+			vc, err = gocv.VideoCaptureFile(c.file)
+		}
 	default:
-		vc, err = gocv.VideoCaptureFile(c.url)
+		// FFmpeg only: the other backends cannot play RTSP, and each
+		// failed attempt of theirs would log an OpenCV exception.
+		vc, err = gocv.VideoCaptureFileWithAPI(c.url, gocv.VideoCaptureFFmpeg)
 	}
 	if err != nil {
 		if vc != nil {
