@@ -45,6 +45,9 @@ type Options struct {
 	Version string
 	// Logger receives the server's own logs (default: discard).
 	Logger *zerolog.Logger
+	// Collectors are further metrics to serve, such as those of
+	// connections and model stages.
+	Collectors []prometheus.Collector
 }
 
 // Server is the admin HTTP server of one pipeline. Create it with New, then
@@ -94,6 +97,11 @@ func New(target Target, opts Options) (*Server, error) {
 			ConstLabels: prometheus.Labels{"version": version},
 		}, func() float64 { return 1 }),
 	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("admin: register metrics: %w", err)
+		}
+	}
+	for _, c := range opts.Collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("admin: register metrics: %w", err)
 		}

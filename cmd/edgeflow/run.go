@@ -80,7 +80,8 @@ func runPipeline(cmd *cobra.Command, path string) error {
 		enabled = false
 	}
 	if enabled {
-		srv, err := admin.New(built.Pipeline, admin.Options{Addr: addr, Version: versionString(), Logger: &log})
+		srv, err := admin.New(built.Pipeline, admin.Options{
+			Addr: addr, Version: versionString(), Logger: &log, Collectors: built.Collectors()})
 		if err != nil {
 			return err
 		}
@@ -98,6 +99,10 @@ func runPipeline(cmd *cobra.Command, path string) error {
 			}
 		}()
 	}
+
+	reloadCtx, stopReloads := context.WithCancel(ctx)
+	reloads := watchReloads(reloadCtx, built, log)
+	defer func() { stopReloads(); reloads.Wait() }()
 
 	log.Info().Str("file", path).Msg("starting pipeline")
 	if err := built.Pipeline.Run(ctx); err != nil {
@@ -143,4 +148,28 @@ func (w *signalWatcher) Close() {
 	signal.Stop(w.ch)
 	close(w.done)
 	w.wg.Wait()
+}
+
+// watchReloads reloads reloadable components (model stages) on SIGHUP until
+// ctx is done; Wait returns once its goroutine has ended.
+func watchReloads(ctx context.Context, built *config.Built, log zerolog.Logger) *sync.WaitGroup {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := built.Reload(); err != nil {
+					log.Error().Err(err).Msg("reload on SIGHUP failed; the previous versions keep serving")
+				} else {
+					log.Info().Msg("reloaded on SIGHUP")
+				}
+			}
+		}
+	})
+	return &wg
 }

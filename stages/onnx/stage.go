@@ -9,11 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
@@ -46,7 +44,7 @@ the dead-letter sink with the reason); if a batched run fails, its messages are
 retried one by one so that only the culprit fails.
 
 **Hot swap.** With ` + "`watch`" + ` the model file is polled (mtime, size, inode) and reloaded when
-it changes; ` + "`reload_on_sighup`" + ` reloads on SIGHUP. The new version must load, match
+it changes, and ` + "`edgeflow run`" + ` reloads it on SIGHUP. The new version must load, match
 ` + "`sha256`" + ` if given, and still have the configured inputs and outputs; otherwise it is
 rejected (logged) and the old version keeps serving. Runs in flight finish on the old
 version, which is closed after the last one returns.
@@ -77,8 +75,6 @@ loaded on the first message, so ` + "`edgeflow validate`" + ` only checks that t
 				Description: "Let idle ORT threads busy-wait (slightly lower latency, a core's worth of power when idle)."},
 			{Name: "watch", Type: component.Duration, Default: "0s",
 				Description: "Poll the model file this often and reload it when it changes; 0 disables."},
-			{Name: "reload_on_sighup", Type: component.Bool, Default: false,
-				Description: "Reload the model when the process receives SIGHUP."},
 			{Name: "library", Type: component.String, Optional: true,
 				Description: "Path of libonnxruntime.so (relative to the pipeline file); overrides $ONNXRUNTIME_LIB and the cache."},
 		},
@@ -108,7 +104,6 @@ type Stage struct {
 	outputs map[string]string // model output -> field; nil means all
 	suffix  string
 	watch   time.Duration
-	sighup  bool
 	log     zerolog.Logger
 	metrics *metrics
 
@@ -127,7 +122,6 @@ func newStage(conf *component.Config, res *component.Resources) (any, error) {
 		inputs:  conf.StringMap("inputs"),
 		suffix:  conf.String("shape_suffix"),
 		watch:   conf.Duration("watch"),
-		sighup:  conf.Bool("reload_on_sighup"),
 		log:     res.Logger,
 		metrics: newMetrics(res.Pipeline, res.Node),
 	}
@@ -237,28 +231,11 @@ func (s *Stage) open() (*models.Model, error) {
 	if s.watch > 0 {
 		s.wg.Go(func() { m.Watch(ctx, s.watch) })
 	}
-	if s.sighup {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		s.wg.Go(func() {
-			defer signal.Stop(hup)
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					if err := m.Reload(); err == nil {
-						s.log.Info().Msg("model reloaded on SIGHUP")
-					}
-				}
-			}
-		})
-	}
 	return m, nil
 }
 
-// Reload loads the model file again now (for a CLI that forwards SIGHUP
-// itself). Before the first message there is nothing to reload.
+// Reload loads the model file again now; `edgeflow run` calls it on
+// SIGHUP. Before the first message there is nothing to reload.
 func (s *Stage) Reload() error {
 	s.mu.Lock()
 	m := s.model
