@@ -70,3 +70,13 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# OpenCV (GoCV) code is behind the gocv build tag. This runs it with gocv's
+# Mat leak profile (matprofile): the camera source, image and detect stages
+# and the camera example, against real OpenCV, ONNX Runtime and media.
+.PHONY: test-gocv
+test-gocv:
+	bash scripts/setup/opencv.sh
+	bash scripts/setup/onnxruntime.sh
+	$(GO) vet -tags gocv ./...
+	$(GO) test -race -count=1 -tags gocv,matprofile -timeout $(TEST_TIMEOUT) ./vision/... ./sources/camera/... ./stages/image/... ./stages/detect/... ./examples/camera/...

@@ -1,0 +1,112 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/edgeflow/edgeflow/vision"
+	"go.yaml.in/yaml/v3"
+)
+
+func parse(t *testing.T, src string) (*Stage, error) {
+	t.Helper()
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := component.Lookup(pipeline.KindStage, "detect")
+	conf, errs := component.Parse(spec.Fields, n.Content[0], "p.yaml", "stages.detect", nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s, err := spec.New(conf, &component.Resources{Dir: t.TempDir()})
+	if err != nil {
+		return nil, err
+	}
+	return s.(*Stage), nil
+}
+
+type emits []*pipeline.Message
+
+func (e *emits) Emit(m *pipeline.Message) { *e = append(*e, m) }
+
+func TestStageDecodesAndDropsTensors(t *testing.T) {
+	s, err := parse(t, "model: yolox\nclasses: [person]\nthreshold: 0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 64×64 YOLOX output (84 cells, 80 classes) with a person at cell
+	// (1,2) of stride 16 and a bicycle next to it.
+	const cols = 85
+	data := make([]float32, 84*cols)
+	copy(data[73*cols:], []float32{0.5, 0.5, float32(math.Log(2)), 0, 0.9, 0.8})
+	copy(data[74*cols:], []float32{0.5, 0.5, 0, 0, 0.9, 0, 0.8})
+	lb, _ := vision.FitLetterbox(128, 128, 64, 64, vision.TopLeft)
+	m := pipeline.NewMessage(nil)
+	m.SourceTime = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	m.Fields = map[string]any{"output": data, "output_shape": []int64{1, 84, cols}, "letterbox": lb,
+		"camera": "gate", "frame_id": uint64(9), "images": make([]float32, 10)}
+	var out emits
+	if err := s.Process(context.Background(), m, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 {
+		t.Fatalf("emitted %d", len(out))
+	}
+	f := out[0].Fields
+	dets := f["detections"].([]vision.Detection)
+	if len(dets) != 1 || dets[0].Class != "person" || dets[0].Box != (vision.Box{X1: 16, Y1: 64, X2: 80, Y2: 96}) {
+		t.Fatalf("detections %+v", dets)
+	}
+	if _, ok := f["images"]; ok {
+		t.Error("the input tensor was kept")
+	}
+	if _, ok := f["output"]; ok {
+		t.Error("the output tensor was kept")
+	}
+	raw, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"camera":"gate"`, `"frame_id":9`, `"capture_time":"2024-01-02T03:04:05Z"`, `"count":1`, `"class":"person"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("JSON %s lacks %s", raw, want)
+		}
+	}
+
+	// Missing pieces are per-message errors (dead letters), not panics.
+	for name, fields := range map[string]map[string]any{
+		"no letterbox": {"output": data, "output_shape": []int64{1, 84, cols}},
+		"no shape":     {"output": data, "letterbox": lb},
+		"wrong shape":  {"output": data, "output_shape": []int64{1, 80, cols}, "letterbox": lb},
+		"not a tensor": {"output": "x", "letterbox": lb},
+	} {
+		m := pipeline.NewMessage(nil)
+		m.Fields = fields
+		if err := s.Process(context.Background(), m, &out); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestStageConfigErrors(t *testing.T) {
+	if _, err := parse(t, "model: yolox\nclasses: [unicorn]"); err == nil || !strings.Contains(err.Error(), "unicorn") {
+		t.Errorf("unknown class: %v", err)
+	}
+	if _, err := parse(t, "model: yolox\nlabels: missing.txt"); err == nil || !strings.Contains(err.Error(), "missing.txt") {
+		t.Errorf("missing labels file: %v", err)
+	}
+	s, err := parse(t, "model: ultraface")
+	if err != nil || s.post.Label(0) != "face" {
+		t.Errorf("ultraface labels: %v", err)
+	}
+	if _, err := parse(t, "model: nanodet\nstrides: [8, 16.5]"); err == nil {
+		t.Error("fractional stride accepted")
+	}
+}
