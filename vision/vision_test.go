@@ -126,11 +126,13 @@ func TestYOLOXDecode(t *testing.T) {
 // with strides 8 and 16 (16 and 4 cells), 3 classes, reg_max 7.
 func nanodetOutputs() (cls8, reg8, cls16, reg16 Tensor) {
 	const bins = 8
-	mk := func(n, k int) Tensor { return Tensor{Shape: []int64{1, int64(n), int64(k)}, Data: make([]float32, n*k)} }
+	mk := func(n, k int) Tensor {
+		return Tensor{Shape: []int64{1, int64(n), int64(k)}, Data: make([]float32, n*k)}
+	}
 	cls8, reg8, cls16, reg16 = mk(16, 3), mk(16, 4*bins), mk(4, 3), mk(4, 4*bins)
 	// Cell 5 of stride 8 is (gx=1, gy=1): centre (8, 8).
 	cls8.Data[5*3+2] = 0.7
-	cls8.Data[6*3+0] = 0.1 // below threshold
+	cls8.Data[6*3+0] = 0.1     // below threshold
 	sides := []int{1, 1, 2, 1} // bins for left, top, right, bottom
 	for s, bin := range sides {
 		reg8.Data[5*4*bins+s*bins+bin] = 50 // softmax puts all the mass here

@@ -5,9 +5,9 @@ package camera_test
 import (
 	"cmp"
 	"context"
-	"slices"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
