@@ -232,7 +232,7 @@ func (p *Pipeline) finish(ctx context.Context, n *node) {
 	for _, q := range n.outs {
 		q.producerDone()
 	}
-	if p.deadLetter != nil && n.kind != KindSink {
+	if p.deadLetter != nil && n != p.deadLetter {
 		p.deadLetter.in.producerDone()
 	}
 	if c, ok := n.impl.(Closer); ok {
@@ -262,8 +262,10 @@ func (p *Pipeline) wire() {
 		}
 	}
 	if dl := p.deadLetter; dl != nil {
+		// Every other node can dead-letter: sources what does not decode,
+		// stages what fails, sinks what can never be delivered.
 		for _, n := range p.order {
-			if n.kind != KindSink {
+			if n != dl {
 				dl.in.producers.Add(1)
 			}
 		}

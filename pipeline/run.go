@@ -227,6 +227,7 @@ func (n *node) sinkLoop(ctx context.Context) {
 		}
 	}
 	b := make([]*Message, 0, size)
+	w := sinkWriter{n: n, errs: make([]error, 0, size), retry: make([]*Message, 0, size)}
 	sw := stopwatch{hist: n.latency}
 	for {
 		var ok bool
@@ -239,36 +240,61 @@ func (n *node) sinkLoop(ctx context.Context) {
 			continue
 		}
 		timed := sw.begin()
-		err := n.writeWithRetry(ctx, b)
+		w.deliver(ctx, b)
 		if timed {
 			sw.end()
 		}
-		if err != nil {
-			n.stats.errors.Add(uint64(len(b)))
-			n.p.log.Warn().Str("node", n.name).Err(err).Int("messages", len(b)).Msg("delivery failed")
-		}
-		releaseAll(b, err)
 		clear(b)
 	}
 }
 
-func (n *node) writeWithRetry(ctx context.Context, b []*Message) error {
+// sinkWriter delivers batches for one sink goroutine, retrying what failed
+// for a reason that may pass and dead-lettering what cannot succeed.
+type sinkWriter struct {
+	n     *node
+	errs  []error
+	retry []*Message
+}
+
+// deliver writes b and settles every message of it.
+func (w *sinkWriter) deliver(ctx context.Context, b []*Message) {
+	n := w.n
 	backoff := n.opts.RetryBackoff
 	if backoff <= 0 {
 		backoff = 100 * time.Millisecond
 	}
-	for attempt := 0; ; attempt++ {
-		err := n.writeSink(ctx, b)
-		if err == nil || (n.opts.Retries >= 0 && attempt >= n.opts.Retries) {
-			return err
+	for attempt := 0; len(b) > 0; attempt++ {
+		w.errs = outcomes(b, n.writeSink(ctx, b), w.errs)
+		lastTry := n.opts.Retries >= 0 && attempt >= n.opts.Retries
+		w.retry = w.retry[:0]
+		var lastErr error
+		for i, m := range b {
+			switch err := w.errs[i]; {
+			case err == nil:
+				m.release(nil)
+			case IsPermanent(err):
+				n.fail(m, err)
+			case lastTry || ctx.Err() != nil:
+				n.stats.errors.Add(1)
+				n.p.log.Warn().Str("node", n.name).Err(err).Msg("delivery failed")
+				m.release(err)
+			default:
+				w.retry = append(w.retry, m)
+				lastErr = err
+			}
 		}
-		n.p.log.Warn().Str("node", n.name).Err(err).Int("attempt", attempt+1).
-			Dur("backoff", backoff).Msg("delivery failed, retrying")
+		if len(w.retry) == 0 {
+			break
+		}
+		n.p.log.Warn().Str("node", n.name).Err(lastErr).Int("messages", len(w.retry)).
+			Int("attempt", attempt+1).Dur("backoff", backoff).Msg("delivery failed, retrying")
 		select {
 		case <-ctx.Done():
-			return err
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
+		// Retry the failed messages in b's own storage.
+		b = append(b[:0], w.retry...)
 	}
+	clear(w.retry)
 }
