@@ -1,0 +1,157 @@
+package anomaly
+
+import "math"
+
+// LikelihoodConfig tunes the anomaly likelihood. Zero fields take the
+// defaults in their comments.
+type LikelihoodConfig struct {
+	// Short is how many recent errors are averaged before they are judged
+	// (default 5): one noisy window is not an anomaly, a run of them is.
+	Short int
+	// History is how many averaged errors the distribution is estimated
+	// from (default 2000): long enough to span daily cycles at a few
+	// minutes per reading, short enough to bound memory per sensor.
+	History int
+	// Reestimate is how many updates pass between re-estimates of the
+	// distribution (default 100).
+	Reestimate int
+	// Learn is how many updates are needed before a likelihood is given
+	// (default 100); until then the likelihood is 0.5 and Ready is false.
+	Learn int
+	// MinStd is the floor of the standard deviation of the (log) error
+	// (default 0.05), so that an eerily perfect model does not turn
+	// rounding noise into alarms.
+	MinStd float64
+	// OneSided judges only errors above the usual as anomalous. By default
+	// (as in Numenta's estimator) an error unusually far below the usual
+	// counts too: a sensor that goes flat or stuck is reconstructed too
+	// well, and that is as much a change as a shape the model cannot fit.
+	OneSided bool
+}
+
+func (c LikelihoodConfig) withDefaults() LikelihoodConfig {
+	if c.Short <= 0 {
+		c.Short = 5
+	}
+	if c.History <= 0 {
+		c.History = 2000
+	}
+	if c.Reestimate <= 0 {
+		c.Reestimate = 100
+	}
+	if c.Learn <= 0 {
+		c.Learn = 100
+	}
+	if c.MinStd <= 0 {
+		c.MinStd = 0.05
+	}
+	return c
+}
+
+// Likelihood turns a stream of reconstruction errors into a calibrated
+// anomaly likelihood, after Numenta's anomaly likelihood (Ahmad et al.,
+// 2017): the errors are log-transformed (they are roughly log-normal), the
+// last Short are averaged, and the likelihood is the probability that a
+// normal variable with the mean and variance of the recent History of such
+// averages is below the current one. A likelihood of 0.5 is typical, 0.9999
+// is a 1-in-10,000 event. Memory is bounded by History.
+type Likelihood struct {
+	cfg LikelihoodConfig
+
+	short    []float64 // ring of the last Short log errors
+	shortPos int
+	shortN   int
+	shortSum float64
+
+	hist    []float32 // ring of the last History averages
+	histPos int
+	histN   int
+
+	mean, std float64
+	estimated bool
+	since     int // updates since the last estimate
+	n         int // updates in all
+}
+
+// NewLikelihood returns an estimator with cfg (defaults filled in).
+func NewLikelihood(cfg LikelihoodConfig) *Likelihood {
+	cfg = cfg.withDefaults()
+	return &Likelihood{cfg: cfg, short: make([]float64, cfg.Short), hist: make([]float32, 0, min(cfg.History, 256))}
+}
+
+// Config returns the configuration in use, defaults filled in.
+func (l *Likelihood) Config() LikelihoodConfig { return l.cfg }
+
+// Update adds one error and returns the likelihood that the recent errors
+// are anomalous, and whether the estimator has learned enough to say so.
+func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
+	if math.IsNaN(err) || err < 0 {
+		err = 0
+	}
+	x := math.Log(err + 1e-6)
+	if l.shortN == len(l.short) {
+		l.shortSum -= l.short[l.shortPos]
+	} else {
+		l.shortN++
+	}
+	l.short[l.shortPos] = x
+	l.shortSum += x
+	l.shortPos = (l.shortPos + 1) % len(l.short)
+	avg := l.shortSum / float64(l.shortN)
+
+	// Judge against the distribution before this value joins it.
+	likelihood, ready = 0.5, false
+	if l.estimated && l.n >= l.cfg.Learn {
+		z := (avg - l.mean) / l.std
+		if !l.cfg.OneSided {
+			z = math.Abs(z)
+		}
+		likelihood, ready = normalCDF(z), true
+	}
+
+	if l.histN < l.cfg.History {
+		l.hist = append(l.hist, float32(avg))
+		l.histN++
+	} else {
+		l.hist[l.histPos] = float32(avg)
+		l.histPos = (l.histPos + 1) % l.cfg.History
+	}
+	l.n++
+	l.since++
+	if !l.estimated && l.n >= min(l.cfg.Learn, l.cfg.Reestimate) || l.since >= l.cfg.Reestimate {
+		l.estimate()
+	}
+	return likelihood, ready
+}
+
+func (l *Likelihood) estimate() {
+	var s, s2 float64
+	for _, v := range l.hist {
+		s += float64(v)
+	}
+	mean := s / float64(len(l.hist))
+	for _, v := range l.hist {
+		d := float64(v) - mean
+		s2 += d * d
+	}
+	std := 0.0
+	if len(l.hist) > 1 {
+		std = math.Sqrt(s2 / float64(len(l.hist)-1))
+	}
+	l.mean, l.std = mean, max(std, l.cfg.MinStd)
+	l.estimated, l.since = true, 0
+}
+
+// Distribution returns the mean and standard deviation of the averaged log
+// error as last estimated.
+func (l *Likelihood) Distribution() (mean, std float64) { return l.mean, l.std }
+
+func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
+
+// LogScore maps a likelihood to [0, 1] on a log scale, as Numenta's
+// detector does: 0.99999 → 0.5, 0.9999999999 → 1. Thresholds are easier to
+// set on this scale, where the interesting tail is spread out.
+func LogScore(likelihood float64) float64 {
+	s := math.Log(1.0000000001-likelihood) / math.Log(1-0.9999999999)
+	return max(0, min(1, s))
+}

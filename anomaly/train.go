@@ -1,0 +1,234 @@
+package anomaly
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// TrainConfig says how to train an autoencoder. The zero value of a field
+// takes the default given in its comment.
+type TrainConfig struct {
+	// Hidden are the widths of the hidden layers (default [16, 4, 16]).
+	// The middle one is the bottleneck and is linear; the others use ReLU.
+	Hidden []int
+	// Epochs is the number of passes over the data (default 60).
+	Epochs int
+	// BatchSize is the minibatch size (default 32).
+	BatchSize int
+	// LearningRate is Adam's step size (default 0.003).
+	LearningRate float64
+	// Seed makes initialisation and shuffling deterministic.
+	Seed uint64
+	// MaxSamples caps the training set: beyond it, windows are subsampled
+	// evenly (default 20000), which bounds training time on a small box.
+	MaxSamples int
+}
+
+func (c TrainConfig) withDefaults() TrainConfig {
+	if len(c.Hidden) == 0 {
+		c.Hidden = []int{16, 4, 16}
+	}
+	if c.Epochs <= 0 {
+		c.Epochs = 60
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 32
+	}
+	if c.LearningRate <= 0 {
+		c.LearningRate = 0.003
+	}
+	if c.MaxSamples <= 0 {
+		c.MaxSamples = 20000
+	}
+	return c
+}
+
+// TrainResult reports how training went.
+type TrainResult struct {
+	// Loss is the mean squared reconstruction error over the training set
+	// after each epoch; Initial is the loss before the first.
+	Loss    []float64
+	Initial float64
+	Samples int
+}
+
+// dense is a layer under training, in float64, with Adam's moments.
+type dense struct {
+	in, out        int
+	relu           bool
+	w, b           []float64
+	gw, gb         []float64
+	mw, vw, mb, vb []float64
+}
+
+// Train fits an autoencoder to windows, each of the same length, with Adam on
+// the mean squared reconstruction error. The windows should be normalised
+// (see Normalizer) and come from normal operation.
+func Train(windows [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, error) {
+	cfg = cfg.withDefaults()
+	if len(windows) == 0 {
+		return nil, TrainResult{}, errors.New("train: no windows")
+	}
+	width := len(windows[0])
+	if width == 0 {
+		return nil, TrainResult{}, errors.New("train: empty windows")
+	}
+	for i, w := range windows {
+		if len(w) != width {
+			return nil, TrainResult{}, fmt.Errorf("train: window %d has %d values, the first has %d", i, len(w), width)
+		}
+		for _, v := range w {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, TrainResult{}, fmt.Errorf("train: window %d holds %v", i, v)
+			}
+		}
+	}
+	for _, h := range cfg.Hidden {
+		if h <= 0 {
+			return nil, TrainResult{}, fmt.Errorf("train: hidden widths %v must be positive", cfg.Hidden)
+		}
+	}
+	if len(windows) > cfg.MaxSamples {
+		sub := make([][]float32, cfg.MaxSamples)
+		for i := range sub {
+			sub[i] = windows[i*len(windows)/cfg.MaxSamples]
+		}
+		windows = sub
+	}
+
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	widths := append(append([]int{width}, cfg.Hidden...), width)
+	bottleneck := len(cfg.Hidden) / 2 // index of the linear latent layer
+	layers := make([]*dense, len(widths)-1)
+	for i := range layers {
+		l := &dense{in: widths[i], out: widths[i+1], relu: i < len(layers)-1 && i != bottleneck}
+		n := l.in * l.out
+		l.w, l.gw, l.mw, l.vw = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		l.b, l.gb, l.mb, l.vb = make([]float64, l.out), make([]float64, l.out), make([]float64, l.out), make([]float64, l.out)
+		scale := math.Sqrt(2 / float64(l.in)) // He initialisation
+		if !l.relu {
+			scale = math.Sqrt(1 / float64(l.in))
+		}
+		for j := range l.w {
+			l.w[j] = rng.NormFloat64() * scale
+		}
+		layers[i] = l
+	}
+
+	// Activations per layer for one sample; reused.
+	acts := make([][]float64, len(widths))
+	deltas := make([][]float64, len(widths))
+	for i, w := range widths {
+		acts[i], deltas[i] = make([]float64, w), make([]float64, w)
+	}
+	forward := func(x []float32) {
+		for i, v := range x {
+			acts[0][i] = float64(v)
+		}
+		for li, l := range layers {
+			in, out := acts[li], acts[li+1]
+			for o := range l.out {
+				s := l.b[o]
+				row := l.w[o*l.in : (o+1)*l.in]
+				for i, w := range row {
+					s += w * in[i]
+				}
+				if l.relu && s < 0 {
+					s = 0
+				}
+				out[o] = s
+			}
+		}
+	}
+	loss := func() float64 {
+		var s float64
+		for _, x := range windows {
+			forward(x)
+			y := acts[len(acts)-1]
+			for i, v := range x {
+				d := y[i] - float64(v)
+				s += d * d
+			}
+		}
+		return s / float64(len(windows)*width)
+	}
+
+	res := TrainResult{Initial: loss(), Samples: len(windows)}
+	order := make([]int, len(windows))
+	for i := range order {
+		order[i] = i
+	}
+	const beta1, beta2 = 0.9, 0.999
+	step := 0
+	for range cfg.Epochs {
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for start := 0; start < len(order); start += cfg.BatchSize {
+			batch := order[start:min(start+cfg.BatchSize, len(order))]
+			for _, l := range layers {
+				clear(l.gw)
+				clear(l.gb)
+			}
+			for _, idx := range batch {
+				x := windows[idx]
+				forward(x)
+				last := len(acts) - 1
+				for i, v := range x {
+					// d(mean squared error)/dy, averaged over the batch.
+					deltas[last][i] = 2 * (acts[last][i] - float64(v)) / float64(width*len(batch))
+				}
+				for li := len(layers) - 1; li >= 0; li-- {
+					l := layers[li]
+					in, d := acts[li], deltas[li+1]
+					prev := deltas[li]
+					clear(prev)
+					for o := range l.out {
+						g := d[o]
+						if l.relu && acts[li+1][o] <= 0 {
+							continue
+						}
+						l.gb[o] += g
+						row := l.w[o*l.in : (o+1)*l.in]
+						grow := l.gw[o*l.in : (o+1)*l.in]
+						for i := range row {
+							grow[i] += g * in[i]
+							prev[i] += g * row[i]
+						}
+					}
+				}
+			}
+			step++
+			c1 := 1 - math.Pow(beta1, float64(step))
+			c2 := 1 - math.Pow(beta2, float64(step))
+			for _, l := range layers {
+				adam(l.w, l.gw, l.mw, l.vw, cfg.LearningRate, c1, c2)
+				adam(l.b, l.gb, l.mb, l.vb, cfg.LearningRate, c1, c2)
+			}
+		}
+		res.Loss = append(res.Loss, loss())
+	}
+
+	ae := &Autoencoder{Window: width}
+	for _, l := range layers {
+		out := Layer{In: l.in, Out: l.out, Relu: l.relu, W: make([]float32, len(l.w)), B: make([]float32, len(l.b))}
+		for i, v := range l.w {
+			out.W[i] = float32(v)
+		}
+		for i, v := range l.b {
+			out.B[i] = float32(v)
+		}
+		ae.Layers = append(ae.Layers, out)
+	}
+	return ae, res, nil
+}
+
+// adam applies one bias-corrected Adam update to p with gradient g.
+func adam(p, g, m, v []float64, lr, c1, c2 float64) {
+	const beta1, beta2, eps = 0.9, 0.999, 1e-8
+	for i := range p {
+		m[i] = beta1*m[i] + (1-beta1)*g[i]
+		v[i] = beta2*v[i] + (1-beta2)*g[i]*g[i]
+		p[i] -= lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps)
+	}
+}

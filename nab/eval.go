@@ -1,0 +1,230 @@
+package nab
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/edgeflow/edgeflow/anomaly"
+)
+
+// Model scopes for EvalConfig.Mode.
+const (
+	// PerSensor trains one autoencoder per file on its probationary rows.
+	PerSensor = "per-sensor"
+	// Global trains one autoencoder on the probationary rows of every file,
+	// each normalised by its own statistics.
+	Global = "global"
+)
+
+// EvalConfig says how to run the autoencoder detector over a corpus.
+type EvalConfig struct {
+	Window     int    // window length (default 16)
+	Mode       string // PerSensor or Global (default Global)
+	Train      anomaly.TrainConfig
+	Likelihood anomaly.LikelihoodConfig
+	// Alert holds the hysteresis; its Threshold is replaced by each of
+	// Thresholds in turn, and the best per profile is kept, as NAB
+	// optimises a detector's threshold.
+	Alert      anomaly.AlertConfig
+	Thresholds []float64
+	// Model, when set, is used for every file instead of training (Window
+	// must match it): a model file, fp32 or int8, run by ONNX Runtime.
+	Model anomaly.Reconstructor
+	// Runtime, when set, wraps each trained autoencoder (to run it with ONNX
+	// Runtime rather than the Go forward pass); close is called when done.
+	Runtime func(*anomaly.Autoencoder) (r anomaly.Reconstructor, close func(), err error)
+	// Workers bounds how many files are processed at once (default: GOMAXPROCS).
+	Workers int
+}
+
+// DefaultThresholds is the alert-threshold grid swept on the log score.
+func DefaultThresholds() []float64 {
+	var t []float64
+	for v := 0.10; v < 0.951; v += 0.025 {
+		t = append(t, v)
+	}
+	return t
+}
+
+// EvalResult holds a detector's NAB scores.
+type EvalResult struct {
+	// Alerts are the scores of the alert stream (1 where the alerter
+	// fires, 0 elsewhere) at the best alert threshold of each profile.
+	Alerts []Result
+	// AlertThreshold is the best alert threshold per profile.
+	AlertThreshold []float64
+	// Raw are the scores of the log-scaled likelihood itself, without
+	// alert hysteresis, threshold optimised by NAB's sweep.
+	Raw []Result
+	// Scores are the per-row outputs of the detector, per file.
+	Scores [][]anomaly.Score
+	// Loss is the mean final training loss (normalised units).
+	Loss float64
+}
+
+// Evaluate runs the detector over every file online and scores it under
+// NAB's three profiles.
+func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
+	if cfg.Window <= 0 {
+		cfg.Window = 16
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = Global
+	}
+	if cfg.Mode != Global && cfg.Mode != PerSensor {
+		return nil, fmt.Errorf("nab: mode %q: want %s or %s", cfg.Mode, Global, PerSensor)
+	}
+	if len(cfg.Thresholds) == 0 {
+		cfg.Thresholds = DefaultThresholds()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	res := &EvalResult{Scores: make([][]anomaly.Score, len(files))}
+
+	// The models a file is run with: one shared, or one per file.
+	var shared anomaly.Reconstructor = cfg.Model
+	var losses []float64
+	if shared == nil && cfg.Mode == Global {
+		ae, tr, err := anomaly.Train(TrainingWindows(files, cfg.Window), cfg.Train)
+		if err != nil {
+			return nil, fmt.Errorf("nab: train the global model: %w", err)
+		}
+		losses = append(losses, tr.Loss[len(tr.Loss)-1])
+		r, done, err := wrap(ae, cfg.Runtime)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		shared = r
+	}
+
+	var mu sync.Mutex
+	errs := make([]error, len(files))
+	sem := make(chan struct{}, cfg.Workers)
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			model := shared
+			if model == nil {
+				z := warmupNormalizer(f.Values)
+				wins := anomaly.Windows(f.Values, 0, ProbationLength(len(f.Values)), cfg.Window, z)
+				ae, tr, err := anomaly.Train(wins, cfg.Train)
+				if err != nil {
+					errs[i] = fmt.Errorf("nab: %s: train: %w", f.Name, err)
+					return
+				}
+				mu.Lock()
+				losses = append(losses, tr.Loss[len(tr.Loss)-1])
+				mu.Unlock()
+				r, done, err := wrap(ae, cfg.Runtime)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer done()
+				model = r
+			}
+			s, err := anomaly.SeriesScores(f.Values, cfg.Window, ProbationLength(len(f.Values)), model, cfg.Likelihood, cfg.Alert)
+			if err != nil {
+				errs[i] = fmt.Errorf("nab: %s: %w", f.Name, err)
+				return
+			}
+			res.Scores[i] = s
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range losses {
+		res.Loss += l / float64(len(losses))
+	}
+
+	raw := make([][]float64, len(files))
+	for i, s := range res.Scores {
+		raw[i] = make([]float64, len(s))
+		for r, sc := range s {
+			raw[i][r] = sc.Score
+		}
+	}
+	for _, p := range Profiles {
+		r, err := Score(files, raw, p)
+		if err != nil {
+			return nil, err
+		}
+		res.Raw = append(res.Raw, r)
+
+		var best Result
+		bestT := 0.0
+		for k, t := range cfg.Thresholds {
+			ac := cfg.Alert
+			ac.Threshold = t
+			r, err := Score(files, AlertSeries(res.Scores, ac), p)
+			if err != nil {
+				return nil, err
+			}
+			if k == 0 || r.Normalized > best.Normalized {
+				best, bestT = r, t
+			}
+		}
+		res.Alerts = append(res.Alerts, best)
+		res.AlertThreshold = append(res.AlertThreshold, bestT)
+	}
+	return res, nil
+}
+
+// TrainingWindows returns the normalised windows of every file's
+// probationary period, each file normalised by its own statistics: the
+// training set of the global model.
+func TrainingWindows(files []*File, w int) [][]float32 {
+	var wins [][]float32
+	for _, f := range files {
+		z := warmupNormalizer(f.Values)
+		wins = append(wins, anomaly.Windows(f.Values, 0, ProbationLength(len(f.Values)), w, z)...)
+	}
+	return wins
+}
+
+// AlertSeries replays the alerter over recorded scores: 1 on rows that
+// raise an alert, 0 elsewhere.
+func AlertSeries(scores [][]anomaly.Score, ac anomaly.AlertConfig) [][]float64 {
+	out := make([][]float64, len(scores))
+	for i, s := range scores {
+		out[i] = make([]float64, len(s))
+		a := anomaly.NewAlerter(ac)
+		for r, sc := range s {
+			if sc.Ready && a.Update(sc.Score) {
+				out[i][r] = 1
+			}
+		}
+	}
+	return out
+}
+
+func warmupNormalizer(values []float64) *anomaly.Normalizer {
+	z := &anomaly.Normalizer{}
+	for _, v := range values[:ProbationLength(len(values))] {
+		z.Observe(v)
+	}
+	z.Freeze()
+	return z
+}
+
+func wrap(ae *anomaly.Autoencoder, rt func(*anomaly.Autoencoder) (anomaly.Reconstructor, func(), error)) (anomaly.Reconstructor, func(), error) {
+	if rt == nil {
+		return ae, func() {}, nil
+	}
+	r, done, err := rt(ae)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nab: load the model: %w", err)
+	}
+	return r, done, nil
+}
