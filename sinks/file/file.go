@@ -92,19 +92,38 @@ func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
 	return s.WriteBatch(ctx, []*pipeline.Message{m})
 }
 
-// WriteBatch implements pipeline.BatchSink. Every message is encoded before
-// anything is written, so a message that cannot be encoded fails its batch
-// without writing half of it.
+// WriteBatch implements pipeline.BatchSink. The batch is encoded, then
+// written with one call; a message that cannot be encoded is left out and
+// fails alone, permanently, so it goes to the dead-letter sink.
 func (s *Sink) WriteBatch(_ context.Context, batch []*pipeline.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = s.buf[:0]
-	for _, m := range batch {
+	// A message that cannot be encoded fails alone and permanently (to the
+	// dead-letter sink); the others are written.
+	var bad []error
+	for i, m := range batch {
 		line, err := s.enc.Encode(m)
 		if err != nil {
-			return fmt.Errorf("file sink: %w", err)
+			if bad == nil {
+				bad = make([]error, len(batch))
+			}
+			bad[i] = pipeline.Permanent(fmt.Errorf("file sink: %w", err))
+			continue
 		}
 		s.buf = append(append(s.buf, line...), '\n')
+	}
+	if err := s.write(); err != nil || bad == nil {
+		return err
+	}
+	return &pipeline.BatchError{Errs: bad}
+}
+
+// write appends the encoded batch in s.buf to the file, rotating first if
+// it would grow past max_size.
+func (s *Sink) write() error {
+	if len(s.buf) == 0 {
+		return nil
 	}
 	if s.f == nil {
 		if err := s.open(); err != nil {

@@ -127,15 +127,17 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-func TestUnencodableFailsBatch(t *testing.T) {
+func TestUnencodableMessageFailsAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.jsonl")
 	sink := mustBuild(t, pipeline.KindSink, "file", "path: "+path).(*Sink)
 	err := sink.WriteBatch(context.Background(), []*pipeline.Message{
 		{Fields: map[string]any{"ok": 1.0}}, {Fields: map[string]any{"bad": make(chan int)}}})
-	if err == nil {
-		t.Fatal("unencodable message written")
+	var be *pipeline.BatchError
+	if !errors.As(err, &be) || be.Errs[0] != nil || !pipeline.IsPermanent(be.Errs[1]) {
+		t.Fatalf("error %v: want only the second message failed, permanently", err)
 	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("half a batch was written")
+	got := lines(t, path)
+	if len(got) != 1 || got[0]["ok"] != 1.0 {
+		t.Fatalf("file holds %v, want just the good message", got)
 	}
 }

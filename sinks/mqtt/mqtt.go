@@ -124,34 +124,41 @@ func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
 }
 
 // WriteBatch publishes every message at once, then waits for all
-// confirmations: a round trip per batch rather than per message.
+// confirmations: a round trip per batch rather than per message. A message
+// whose topic or payload cannot be made fails alone and permanently (it goes
+// to the dead-letter sink); one the broker did not confirm fails alone and is
+// retried.
 func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	toks := make([]paho.Token, 0, len(batch))
-	var errs []error
-	for _, m := range batch {
+	errs := make([]error, len(batch))
+	toks := make([]paho.Token, len(batch))
+	failed := false
+	for i, m := range batch {
 		topic, err := s.render(m)
 		if err != nil {
-			errs = append(errs, err)
+			errs[i], failed = pipeline.Permanent(err), true
 			continue
 		}
 		payload, err := s.enc.Encode(m)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("encode: %w", err))
+			errs[i], failed = pipeline.Permanent(fmt.Errorf("encode: %w", err)), true
 			continue
 		}
-		tok, err := s.conn.PublishAsync(topic, s.qos, s.retain, payload)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		if toks[i], err = s.conn.PublishAsync(topic, s.qos, s.retain, payload); err != nil {
+			errs[i], failed = err, true
 		}
-		toks = append(toks, tok)
 	}
-	for _, tok := range toks {
+	for i, tok := range toks {
+		if tok == nil {
+			continue
+		}
 		if err := s.conn.Wait(ctx, tok); err != nil {
-			errs = append(errs, err)
+			errs[i], failed = err, true
 		}
 	}
-	return errors.Join(errs...)
+	if !failed {
+		return nil
+	}
+	return &pipeline.BatchError{Errs: errs}
 }

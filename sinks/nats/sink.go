@@ -164,11 +164,37 @@ func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error 
 	if !nc.IsConnected() {
 		return fmt.Errorf("%w (%s)", ErrDisconnected, nc.Status())
 	}
-	msgs := make([]*nats.Msg, len(batch))
+	// A message that cannot be made into a NATS message fails alone and
+	// permanently (to the dead-letter sink); the rest are published.
+	msgs := make([]*nats.Msg, 0, len(batch))
+	var errs []error
 	for i, m := range batch {
-		if msgs[i], err = s.natsMsg(m); err != nil {
-			return err
+		msg, err := s.natsMsg(m)
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(batch))
+			}
+			errs[i] = pipeline.Permanent(err)
+			continue
 		}
+		msgs = append(msgs, msg)
+	}
+	err = s.publish(ctx, nc, msgs)
+	if errs == nil {
+		return err
+	}
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	return &pipeline.BatchError{Errs: errs}
+}
+
+// publish sends msgs and waits until the server has them all.
+func (s *Sink) publish(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
+	if len(msgs) == 0 {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
