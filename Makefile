@@ -11,12 +11,16 @@ FUZZTIME    ?= 10s
 DEMO        ?= examples/generate/pipeline.yaml
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build deps test demo bench lint docs fuzz clean
+# Packages with OpenCV code behind the gocv build tag.
+GOCV_PKGS   ?= ./vision/... ./sources/camera/... ./stages/image/... ./stages/detect/... ./sinks/annotate/... ./examples/camera/...
+
+.PHONY: help build build-gocv deps test test-gocv demo bench lint docs fuzz clean
 
 help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
+	@echo "make build-gocv  build $(BIN) with the camera components (OpenCV)"
 	@echo "make deps    install what the tests and demo need (scripts/setup/*.sh)"
-	@echo "make test    deps, go vet, go test -race"
+	@echo "make test    deps, go vet, go test -race (with and without the gocv tag)"
 	@echo "make demo    run $(DEMO)"
 	@echo "make bench   run the benchmarks"
 	@echo "make lint    gofmt, go vet, staticcheck"
@@ -26,12 +30,16 @@ help:
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
 
+build-gocv: deps
+	$(GO) build -trimpath -tags gocv -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
+
 deps:
 	@scripts/setup/run-all
 
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory test-gocv
 
 # Port 0: the demo never collides with a running edgeflow; the log says
 # where the admin server listens.
@@ -72,11 +80,9 @@ clean:
 	rm -rf bin
 
 # OpenCV (GoCV) code is behind the gocv build tag. This runs it with gocv's
-# Mat leak profile (matprofile): the camera source, image and detect stages
-# and the camera example, against real OpenCV, ONNX Runtime and media.
-.PHONY: test-gocv
-test-gocv:
-	bash scripts/setup/opencv.sh
-	bash scripts/setup/onnxruntime.sh
+# Mat leak profile (matprofile): the camera source, image and detect stages,
+# the annotate sink and the camera example, against real OpenCV, ONNX Runtime
+# and media. `make test` runs it too.
+test-gocv: deps
 	$(GO) vet -tags gocv ./...
-	$(GO) test -race -count=1 -tags gocv,matprofile -timeout $(TEST_TIMEOUT) ./vision/... ./sources/camera/... ./stages/image/... ./stages/detect/... ./examples/camera/...
+	$(GO) test -race -count=1 -tags gocv,matprofile -timeout $(TEST_TIMEOUT) $$($(GO) list $(GOCV_PKGS) 2>/dev/null)
