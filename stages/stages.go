@@ -10,4 +10,5 @@ import (
 	_ "github.com/edgeflow/edgeflow/stages/onnx"
 	_ "github.com/edgeflow/edgeflow/stages/detect"
 	_ "github.com/edgeflow/edgeflow/stages/image"
+	_ "github.com/edgeflow/edgeflow/stages/anomaly"
 )

@@ -1,0 +1,301 @@
+// Package anomaly is the `anomaly` stage: per-sensor normalisation before an
+// autoencoder, and, after it, reconstruction error → calibrated likelihood
+// → debounced alerts.
+package anomaly
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/edgeflow/edgeflow/anomaly"
+	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/pipeline"
+)
+
+func init() {
+	component.Register(component.Spec{
+		Kind:    pipeline.KindStage,
+		Name:    "anomaly",
+		Summary: "Per-sensor normalisation for an autoencoder, and reconstruction error → anomaly likelihood → debounced alerts.",
+		Description: `Two modes, used on either side of an ` + "`onnx`" + ` stage that runs the autoencoder
+(` + "`edgeflow model train anomaly`" + ` makes one):
+
+- **normalize**: learns each sensor's mean and standard deviation from its first
+  ` + "`warmup`" + ` windows (which are dropped and acknowledged), then writes the z-scored
+  window (clipped to ±` + "`clip`" + `) to ` + "`normalized`" + ` and passes the message on.
+- **score** (default): compares ` + "`normalized`" + ` with the model's ` + "`reconstruction`" + ` (mean
+  squared error), turns the error into an anomaly likelihood against the sensor's recent
+  error distribution (log errors averaged over ` + "`short`" + ` windows, a normal fit over
+  the last ` + "`history`" + `, re-fitted every ` + "`reestimate`" + `; after Numenta's anomaly likelihood),
+  maps it to a log score in [0, 1] (0.5 ≈ likelihood 0.99999) and raises an alert when the
+  score reaches ` + "`threshold`" + `. The alerter then waits until the score has stayed below
+  ` + "`release`" + ` for ` + "`cooldown`" + ` windows, so one fault raises one alert.
+
+In score mode each output message is a new message (it carries the window's
+acknowledgement) with fields ` + "`sensor`" + `, ` + "`time`" + ` (RFC 3339, the window's last reading),
+` + "`score`" + `, ` + "`likelihood`" + `, ` + "`error`" + `, ` + "`alert`" + ` (bool), ` + "`ready`" + ` (false while the error
+distribution is learned) and the window's ` + "`min`" + `, ` + "`max`" + `, ` + "`mean`" + `, ` + "`last`" + ` (raw units, from
+` + "`window`" + `). With ` + "`emit: alerts`" + ` only alerts leave the stage; the other windows are
+acknowledged. State is kept for at most ` + "`max_keys`" + ` sensors (least recently seen evicted),
+about 8 kB per sensor with the default history.`,
+		Fields: []component.Field{
+			{Name: "mode", Type: component.String, Default: "score", Enum: []string{"normalize", "score"},
+				Description: "normalize before the model, score after it."},
+			{Name: "window", Type: component.String, Default: "window",
+				Description: "Field with the raw window ([]float32): normalised in normalize mode, summarised in alerts in score mode."},
+			{Name: "normalized", Type: component.String, Default: "window_norm",
+				Description: "Field of the normalised window: written in normalize mode, compared with the reconstruction in score mode."},
+			{Name: "reconstruction", Type: component.String, Default: "reconstruction",
+				Description: "Field with the model's reconstruction (score mode)."},
+			{Name: "warmup", Type: component.Int, Default: 200, Min: component.Bound(1),
+				Description: "normalize: windows per sensor to learn its mean and deviation from. score: windows of error history before likelihoods (and alerts) are given."},
+			{Name: "clip", Type: component.Float, Default: anomaly.DefaultClip, Min: component.Bound(0.1),
+				Description: "normalize: bound of the z-scores."},
+			{Name: "threshold", Type: component.Float, Default: 0.5, Min: component.Bound(0), Max: component.Bound(1),
+				Description: "Log score at which an alert is raised (0.5 ≈ likelihood 0.99999)."},
+			{Name: "release", Type: component.Float, Optional: true, Min: component.Bound(0), Max: component.Bound(1),
+				Description: "Log score below which the alerter re-arms (default 0.6 × threshold)."},
+			{Name: "cooldown", Type: component.Int, Default: 20, Min: component.Bound(1),
+				Description: "Consecutive windows below `release` that re-arm the alerter."},
+			{Name: "refractory", Type: component.Int, Default: 0, Min: component.Bound(0),
+				Description: "Least number of windows between two alerts of a sensor."},
+			{Name: "short", Type: component.Int, Default: 5, Min: component.Bound(1),
+				Description: "Errors averaged before they are judged."},
+			{Name: "history", Type: component.Int, Default: 2000, Min: component.Bound(10), Max: component.Bound(1 << 20),
+				Description: "Averaged errors the distribution is fitted to (memory per sensor: 4 bytes each)."},
+			{Name: "reestimate", Type: component.Int, Default: 100, Min: component.Bound(1),
+				Description: "Windows between re-fits of the error distribution."},
+			{Name: "one_sided", Type: component.Bool, Default: false,
+				Description: "Only unusually large errors are anomalous (by default unusually small ones, a stuck or flat sensor, are too)."},
+			{Name: "emit", Type: component.String, Default: "alerts", Enum: []string{"alerts", "all"},
+				Description: "score: emit only alerts, or a score for every window."},
+			{Name: "max_keys", Type: component.Int, Default: 10000, Min: component.Bound(1),
+				Description: "Most sensors to keep state for."},
+		},
+		Example: `stages:
+  norm:
+    type: anomaly
+    input: windows
+    mode: normalize
+    warmup: 200
+  model:
+    type: onnx
+    input: norm
+    model: models/anomaly.onnx
+    inputs: {window: window_norm}
+    outputs: {reconstruction: reconstruction}
+    batch: {max_size: 64, max_delay: 2ms}
+  detect:
+    type: anomaly
+    input: model
+    threshold: 0.5`,
+		New: newStage,
+	})
+}
+
+// Stage is the anomaly stage. It is safe for concurrent use; per-sensor
+// state only makes sense in order, so run it with one worker.
+type Stage struct {
+	normalize           bool
+	window, norm, recon string
+	warmup              int
+	clip                float64
+	lik                 anomaly.LikelihoodConfig
+	alert               anomaly.AlertConfig
+	emitAll             bool
+	maxKeys             int
+
+	mu   sync.Mutex
+	keys map[string]*list.Element // of *sensor
+	lru  list.List                // front: most recently seen
+}
+
+// sensor is the state of one key.
+type sensor struct {
+	key     string
+	z       anomaly.Normalizer
+	windows int
+	scorer  *anomaly.Scorer
+}
+
+func newStage(conf *component.Config, _ *component.Resources) (any, error) {
+	s := &Stage{
+		normalize: conf.String("mode") == "normalize",
+		window:    conf.String("window"), norm: conf.String("normalized"), recon: conf.String("reconstruction"),
+		warmup: conf.Int("warmup"), clip: conf.Float("clip"),
+		lik: anomaly.LikelihoodConfig{Short: conf.Int("short"), History: conf.Int("history"),
+			Reestimate: conf.Int("reestimate"), Learn: conf.Int("warmup"), OneSided: conf.Bool("one_sided")},
+		alert: anomaly.AlertConfig{Threshold: conf.Float("threshold"), Cooldown: conf.Int("cooldown"),
+			Refractory: conf.Int("refractory")},
+		emitAll: conf.String("emit") == "all",
+		maxKeys: conf.Int("max_keys"),
+		keys:    map[string]*list.Element{},
+	}
+	if conf.Has("release") {
+		s.alert.Release = conf.Float("release")
+		if s.alert.Release > s.alert.Threshold {
+			return nil, conf.Errorf("release", "%v is above the threshold %v; the alerter would never re-arm on hysteresis", s.alert.Release, s.alert.Threshold)
+		}
+	}
+	if s.alert.Threshold == 0 {
+		return nil, conf.Errorf("threshold", "must be above 0, or every window would alert")
+	}
+	for _, f := range []string{"window", "normalized", "reconstruction"} {
+		if conf.String(f) == "" {
+			return nil, conf.Errorf(f, "must not be empty")
+		}
+	}
+	if s.normalize && s.window == s.norm {
+		return nil, conf.Errorf("normalized", "must differ from `window`: the raw window is kept for the alert summary")
+	}
+	return s, nil
+}
+
+// Process implements pipeline.Processor.
+func (s *Stage) Process(_ context.Context, m *pipeline.Message, out pipeline.Emitter) error {
+	if s.normalize {
+		return s.normalizeWindow(m, out)
+	}
+	return s.score(m, out)
+}
+
+func (s *Stage) normalizeWindow(m *pipeline.Message, out pipeline.Emitter) error {
+	raw, err := floats(m.Fields[s.window])
+	if err != nil {
+		return fmt.Errorf("anomaly: field %q: %w", s.window, err)
+	}
+	s.mu.Lock()
+	st := s.sensor(m.Key)
+	if !st.z.Frozen() {
+		// The first window brings all its readings, each later one (of a
+		// sliding window) its newest.
+		if st.windows == 0 {
+			for _, v := range raw {
+				st.z.Observe(float64(v))
+			}
+		} else {
+			st.z.Observe(float64(raw[len(raw)-1]))
+		}
+		st.windows++
+		if st.windows < s.warmup {
+			s.mu.Unlock()
+			return nil // learning: the window is acknowledged, not scored
+		}
+		st.z.Clip = s.clip
+		st.z.Freeze()
+	}
+	norm := st.z.Apply(nil, raw)
+	s.mu.Unlock()
+	if m.Fields == nil {
+		m.Fields = map[string]any{}
+	}
+	m.Fields[s.norm] = norm
+	out.Emit(m)
+	return nil
+}
+
+func (s *Stage) score(m *pipeline.Message, out pipeline.Emitter) error {
+	x, err := floats(m.Fields[s.norm])
+	if err != nil {
+		return fmt.Errorf("anomaly: field %q: %w", s.norm, err)
+	}
+	y, err := floats(m.Fields[s.recon])
+	if err != nil {
+		return fmt.Errorf("anomaly: field %q: %w", s.recon, err)
+	}
+	if len(x) != len(y) {
+		return fmt.Errorf("anomaly: %q has %d values but %q has %d", s.norm, len(x), s.recon, len(y))
+	}
+	s.mu.Lock()
+	sc := s.sensor(m.Key).scorer.Update(anomaly.MSE(x, y))
+	s.mu.Unlock()
+	if !sc.Alert && !s.emitAll {
+		return nil
+	}
+	a := m.Derive()
+	a.Fields = map[string]any{
+		"sensor": m.Key, "time": m.SourceTime.UTC().Format(time.RFC3339Nano),
+		"score": sc.Score, "likelihood": sc.Likelihood, "error": sc.Error,
+		"alert": sc.Alert, "ready": sc.Ready,
+	}
+	if raw, err := floats(m.Fields[s.window]); err == nil && len(raw) > 0 {
+		lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
+		for _, v := range raw {
+			f := float64(v)
+			lo, hi, sum = min(lo, f), max(hi, f), sum+f
+		}
+		a.Fields["min"], a.Fields["max"] = lo, hi
+		a.Fields["mean"], a.Fields["last"] = sum/float64(len(raw)), float64(raw[len(raw)-1])
+	}
+	out.Emit(a)
+	return nil
+}
+
+// sensor returns the state of key, evicting the least recently seen sensor
+// beyond max_keys. The caller holds s.mu.
+func (s *Stage) sensor(key string) *sensor {
+	if e, ok := s.keys[key]; ok {
+		s.lru.MoveToFront(e)
+		return e.Value.(*sensor)
+	}
+	if len(s.keys) >= s.maxKeys {
+		e := s.lru.Back()
+		s.lru.Remove(e)
+		delete(s.keys, e.Value.(*sensor).key)
+	}
+	st := &sensor{key: key}
+	if !s.normalize {
+		st.scorer = anomaly.NewScorer(s.lik, s.alert)
+	}
+	s.keys[key] = s.lru.PushFront(st)
+	return st
+}
+
+// Keys reports how many sensors the stage holds state for.
+func (s *Stage) Keys() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
+
+// floats reads a vector field: []float32 (from window and onnx), []float64
+// or a list of numbers (from JSON).
+func floats(v any) ([]float32, error) {
+	switch x := v.(type) {
+	case []float32:
+		if len(x) == 0 {
+			return nil, fmt.Errorf("empty")
+		}
+		return x, nil
+	case []float64:
+		out := make([]float32, len(x))
+		for i, f := range x {
+			out[i] = float32(f)
+		}
+		return out, floats32ok(out)
+	case []any:
+		out := make([]float32, len(x))
+		for i, e := range x {
+			f, ok := e.(float64)
+			if !ok {
+				return nil, fmt.Errorf("element %d is %T, not a number", i, e)
+			}
+			out[i] = float32(f)
+		}
+		return out, floats32ok(out)
+	case nil:
+		return nil, fmt.Errorf("missing")
+	}
+	return nil, fmt.Errorf("want a list of numbers, got %T", v)
+}
+
+func floats32ok(x []float32) error {
+	if len(x) == 0 {
+		return fmt.Errorf("empty")
+	}
+	return nil
+}
