@@ -54,6 +54,7 @@ const reservoirSize = 1 << 15
 type stats struct {
 	min, max float32
 	seen     int64
+	sum, sq  float64 // for the standard deviation
 	sample   []float32 // reservoir of values, for percentiles
 }
 
@@ -67,6 +68,8 @@ func (s *stats) add(data []float32, keep bool, r *rand.Rand) {
 		}
 		s.min, s.max = min(s.min, v), max(s.max, v)
 		s.seen++
+		s.sum += float64(v)
+		s.sq += float64(v) * float64(v)
 		if !keep {
 			continue
 		}
@@ -76,6 +79,15 @@ func (s *stats) add(data []float32, keep bool, r *rand.Rand) {
 			s.sample[j] = v
 		}
 	}
+}
+
+// std is the standard deviation of the values seen.
+func (s *stats) std() float64 {
+	if s.seen == 0 {
+		return 0
+	}
+	m := s.sum / float64(s.seen)
+	return math.Sqrt(max(0, s.sq/float64(s.seen)-m*m))
 }
 
 // rng returns the calibrated range [lo, hi] of a tensor.
@@ -101,8 +113,14 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 	}
 	probe := graph.Clone(m)
 	ix := graph.NewIndex(probe.GetGraph())
+	inputs := map[string]int{} // graph inputs: ranges come from the samples
+	for i, vi := range m.GetGraph().GetInput() {
+		if ix.IsGraphInput(vi.GetName()) {
+			inputs[vi.GetName()] = i
+		}
+	}
 	for _, name := range tensors {
-		if !ix.IsGraphOutput(name) {
+		if _, isInput := inputs[name]; !isInput && !ix.IsGraphOutput(name) {
 			// No element type: ORT infers it, and reports it back, so that
 			// integer tensors (shapes, indices) are recognised and skipped.
 			probe.Graph.Output = append(probe.Graph.Output, &onnxpb.ValueInfoProto{Name: &name})
@@ -130,6 +148,13 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 			index[out.Name] = i
 		}
 	}
+	fromInput := map[string]int{}
+	for k, in := range info.Inputs {
+		if want[in.Name] && in.Float32() {
+			result[in.Name] = &stats{}
+			fromInput[in.Name] = k
+		}
+	}
 	log := opts.log()
 	r := rand.New(rand.NewPCG(1, 2))
 	n := 0
@@ -150,7 +175,11 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 			return nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
 		}
 		for name, s := range result {
-			s.add(outs[index[name]].Data, opts.Method == Percentile, r)
+			if k, ok := fromInput[name]; ok {
+				s.add(sample[k].Data, opts.Method == Percentile, r)
+			} else {
+				s.add(outs[index[name]].Data, opts.Method == Percentile, r)
+			}
 		}
 		n++
 		log.Debug().Int("sample", n).Msg("calibration")

@@ -74,6 +74,11 @@ type Options struct {
 	// Opset says what to do with models older than opset 13 (default
 	// OpsetUpgrade).
 	Opset OpsetPolicy
+	// MaxStep leaves in float an activation whose 8-bit step would exceed
+	// this fraction of its standard deviation on the calibration data (a
+	// wide range with most values near zero, like YOLOX's first SiLU,
+	// where 256 levels erase the signal). Default 0.15; negative disables.
+	MaxStep float64
 	// MaxSamples caps the calibration samples used (0: all).
 	MaxSamples int
 	// Runtime tunes the ONNX Runtime sessions calibration uses.
@@ -97,6 +102,9 @@ func (o *Options) defaults() error {
 	}
 	if len(o.Ops) == 0 {
 		o.Ops = DefaultOps
+	}
+	if o.MaxStep == 0 {
+		o.MaxStep = 0.15
 	}
 	if o.Opset == "" {
 		o.Opset = OpsetUpgrade

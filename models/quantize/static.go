@@ -36,7 +36,12 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 			continue // not float: the nodes that need it stay float
 		}
 		lo, hi := s.rng(opts.Method, opts.Percentile)
-		q.params[name] = activationParams(lo, hi, opts.SignedActivations)
+		p := activationParams(lo, hi, opts.SignedActivations)
+		if sd := s.std(); opts.MaxStep > 0 && sd > 0 && float64(p.scale) > opts.MaxStep*sd {
+			r.Skipped = append(r.Skipped, fmt.Sprintf("activation %q: range [%g, %g] gives a step of %.3g standard deviations; kept float", name, lo, hi, float64(p.scale)/sd))
+			continue
+		}
+		q.params[name] = p
 	}
 	for out, in := range q.share {
 		if p, ok := q.params[in]; ok {
@@ -86,6 +91,7 @@ type quantizer struct {
 	isAct  map[string]bool   // set of acts
 	share  map[string]string // output tensor -> input tensor whose params it takes
 	params map[string]qparams
+	tails  map[string]bool
 }
 
 func newQuantizer(m *onnxpb.ModelProto, opts *Options, r *Report) *quantizer {
@@ -94,7 +100,7 @@ func newQuantizer(m *onnxpb.ModelProto, opts *Options, r *Report) *quantizer {
 }
 
 func (q *quantizer) addAct(name string) {
-	if name == "" || q.isAct[name] || q.ix.Initializer(name) != nil || q.ix.IsGraphOutput(name) {
+	if name == "" || q.isAct[name] || q.ix.Initializer(name) != nil || q.tail(name) {
 		return
 	}
 	q.isAct[name] = true
@@ -110,6 +116,10 @@ func (q *quantizer) plan() {
 		}
 		if slices.Contains(q.opts.Exclude, n.GetName()) {
 			q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: excluded", n.GetOpType(), n.GetName()))
+			continue
+		}
+		if n.GetOpType() == "Concat" && q.tail(n.GetOutput()[0]) {
+			q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("Concat %q: it only assembles the model's output", n.GetName()))
 			continue
 		}
 		if why := q.unsupported(n); why != "" {
@@ -128,6 +138,50 @@ func (q *quantizer) plan() {
 			q.share[out] = n.GetInput()[0]
 		}
 	}
+}
+
+// tailOps move or squash values on their way to a graph output without
+// mixing them; tensors that reach an output only through them stay float.
+var tailOps = map[string]bool{
+	"Reshape": true, "Transpose": true, "Concat": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+	"Slice": true, "Split": true, "Identity": true, "Gather": true, "Sigmoid": true, "Softmax": true,
+	"Exp": true, "Tanh": true,
+}
+
+// tail reports whether name is a graph output or reaches the graph outputs
+// only through tailOps. Detector heads concatenate box regressions (wide
+// range) with scores (0..1); one 8-bit scale for both would wipe out the
+// scores, so the output's assembly stays float, as do the activations
+// (sigmoid) that make the scores.
+func (q *quantizer) tail(name string) bool {
+	if q.tails == nil {
+		q.tails = map[string]bool{}
+	}
+	if v, ok := q.tails[name]; ok {
+		return v
+	}
+	q.tails[name] = false // cycles cannot occur; this guards malformed graphs
+	v := q.ix.IsGraphOutput(name)
+	if !v {
+		cons := q.ix.Consumers(name)
+		v = len(cons) > 0
+		for _, c := range cons {
+			if !tailOps[c.GetOpType()] {
+				v = false
+				break
+			}
+			for _, o := range c.GetOutput() {
+				if o != "" && !q.tail(o) {
+					v = false
+				}
+			}
+			if !v {
+				break
+			}
+		}
+	}
+	q.tails[name] = v
+	return v
 }
 
 // unsupported says why a node of a quantisable type is left in float.
@@ -241,14 +295,24 @@ func (q *quantizer) rewrite() error {
 	for k, n := range q.nodes {
 		rl := roles[n.GetOpType()]
 		in0, ok := q.params[first[k]]
-		if !ok {
-			if n.GetOpType() != "Concat" {
-				q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: its input is not a float tensor", n.GetOpType(), n.GetName()))
-				continue
+		hasWeight := rl.weight >= 0 && rl.weight < len(n.GetInput()) && q.ix.Initializer(n.GetInput()[rl.weight]) != nil
+		if !ok && n.GetOpType() != "Concat" {
+			if hasWeight {
+				// The input stays float; the weight can still be stored
+				// as int8 (weight-only) to keep the file small.
+				q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: input kept float, weight-only int8", n.GetOpType(), n.GetName()))
+				axis := weightAxis(n, q.ix.Initializer(n.GetInput()[rl.weight]))
+				if !q.r.PerChannel {
+					axis = -1
+				}
+				if _, err := q.weight(n, rl.weight, axis); err != nil {
+					return err
+				}
 			}
+			continue
 		}
 		q.r.Quantized[n.GetOpType()]++
-		if rl.weight < 0 || rl.weight >= len(n.GetInput()) || q.ix.Initializer(n.GetInput()[rl.weight]) == nil {
+		if !hasWeight {
 			continue
 		}
 		axis := weightAxis(n, q.ix.Initializer(n.GetInput()[rl.weight]))

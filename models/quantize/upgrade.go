@@ -105,6 +105,20 @@ func Upgrade(m *onnxpb.ModelProto, target int64) ([]string, error) {
 			} else {
 				changed = false
 			}
+		case "Resize":
+			// Opset 13 treats an empty scales tensor next to sizes as
+			// "both given"; an empty (absent) input says what 11 meant.
+			changed = false
+			for _, i := range []int{1, 2} {
+				if i < len(n.Input) && n.Input[i] != "" {
+					if t := ix.Initializer(n.Input[i]); t != nil && graph.Elements(t.GetDims()) == 0 {
+						n.Input[i], changed = "", true
+					}
+				}
+			}
+			if from < 11 {
+				return nil, fmt.Errorf("Resize %q of opset %d: its coordinate mode changed in opset 11", n.GetName(), from)
+			}
 		case "Dropout":
 			if len(n.GetOutput()) > 1 && n.GetOutput()[1] != "" {
 				return nil, fmt.Errorf("Dropout %q uses its mask output", n.GetName())

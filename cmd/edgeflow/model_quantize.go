@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/compare"
+	"github.com/edgeflow/edgeflow/models/graph"
+	"github.com/edgeflow/edgeflow/models/onnxpb"
+	"github.com/edgeflow/edgeflow/models/quantize"
+	"github.com/spf13/cobra"
+)
+
+var quantizeFlags struct {
+	mode, calib, method, preprocess, opset string
+	percentile, maxStep                   float64
+	perTensor, signed, augment            bool
+	ops, exclude                          []string
+	limit                                 int
+}
+
+func init() {
+	f := &quantizeFlags
+	cmd := &cobra.Command{
+		Use:   "quantize IN OUT",
+		Short: "Quantise a float32 model to int8 (static QDQ, dynamic or weight-only)",
+		Long: `quantize writes an int8 version of a float32 ONNX model.
+
+--mode static (default) calibrates activation ranges by running the model on
+--calib data (a folder of images, an image, a CSV of vectors or a JSON Lines
+file) and writes QDQ nodes that ONNX Runtime fuses into QLinearConv, QGemm,
+QLinearMatMul. --mode dynamic needs no data (MatMul/Gemm only);
+--mode weight-only stores int8 weights behind DequantizeLinear.
+Models older than opset 13 are upgraded (--opset upgrade) so that weights get
+per-channel scales, or kept at their opset with per-tensor scales (--opset keep).`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := initRuntime(); err != nil {
+				return err
+			}
+			m, err := graph.Load(args[0])
+			if err != nil {
+				return err
+			}
+			opts := quantize.Options{Method: quantize.Method(f.method), Percentile: f.percentile, MaxStep: f.maxStep,
+				SignedActivations: f.signed, PerTensor: f.perTensor, Ops: f.ops, Exclude: f.exclude,
+				Opset: quantize.OpsetPolicy(f.opset)}
+			var out *onnxpb.ModelProto
+			var rep *quantize.Report
+			switch f.mode {
+			case "static":
+				if f.calib == "" {
+					return fmt.Errorf("--mode static needs --calib DATA (or use --mode dynamic or weight-only)")
+				}
+				samples, err := loadSamples(args[0], f.calib, f.preprocess, f.augment, f.limit)
+				if err != nil {
+					return err
+				}
+				in := make([][]models.Tensor, len(samples))
+				for i, s := range samples {
+					in[i] = s.Inputs
+				}
+				out, rep, err = quantize.Static(m, quantize.FromSamples(in), opts)
+				if err != nil {
+					return err
+				}
+			case "dynamic":
+				if out, rep, err = quantize.Dynamic(m, opts); err != nil {
+					return err
+				}
+			case "weight-only":
+				if out, rep, err = quantize.WeightOnly(m, opts); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("unknown --mode %q (want static, dynamic or weight-only)", f.mode)
+			}
+			if err := graph.Save(args[1], out); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintln(w, rep)
+			if len(rep.Upgraded) > 0 {
+				fmt.Fprintf(w, "opset upgrade rewrote %d nodes: %s\n", len(rep.Upgraded), strings.Join(rep.Upgraded, ", "))
+			}
+			for _, s := range rep.Skipped {
+				fmt.Fprintln(w, "kept float:", s)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.mode, "mode", "static", "static, dynamic or weight-only")
+	fl.StringVar(&f.calib, "calib", "", "calibration data: image folder, image, .csv or .jsonl")
+	fl.StringVar(&f.method, "method", "minmax", "calibration: minmax or percentile")
+	fl.Float64Var(&f.percentile, "percentile", 99.999, "percentile for --method percentile")
+	fl.Float64Var(&f.maxStep, "max-step", 0.15, "keep an activation float when its 8-bit step exceeds this many standard deviations (negative: never)")
+	fl.BoolVar(&f.perTensor, "per-tensor", false, "one weight scale per tensor instead of per channel")
+	fl.BoolVar(&f.signed, "int8-activations", false, "int8 activations instead of uint8")
+	fl.StringSliceVar(&f.ops, "ops", nil, "operator types to quantise (default Conv,Gemm,MatMul,Add,Concat,MaxPool,AveragePool,GlobalAveragePool)")
+	fl.StringSliceVar(&f.exclude, "exclude", nil, "node names to keep float")
+	fl.StringVar(&f.opset, "opset", "upgrade", "models older than opset 13: upgrade (per-channel) or keep (per-tensor)")
+	addDataFlags(cmd, &f.preprocess, &f.augment, &f.limit)
+	modelCmd.AddCommand(cmd)
+}
+
+// addDataFlags adds the flags that say how images become model inputs.
+func addDataFlags(cmd *cobra.Command, preprocess *string, augment *bool, limit *int) {
+	names := make([]string, 0, len(compare.Presets))
+	for n := range compare.Presets {
+		names = append(names, n)
+	}
+	cmd.Flags().StringVar(preprocess, "preprocess", "", "image preprocessing: "+strings.Join(names, ", ")+" (default: guessed from the model file name, else rgb)")
+	cmd.Flags().BoolVar(augment, "augment", false, "add a mirrored and a centre-cropped view of every image")
+	cmd.Flags().IntVar(limit, "limit", 0, "use at most this many samples (0: all)")
+}
+
+// loadSamples reads data for the model at path, sizing images to its input.
+func loadSamples(path, data, preprocess string, augment bool, limit int) ([]compare.Sample, error) {
+	info, err := models.Inspect(path)
+	if err != nil {
+		return nil, err
+	}
+	opts := compare.DataOptions{Augment: augment, Limit: limit}
+	if len(info.Inputs) == 1 && len(info.Inputs[0].Shape) == 4 {
+		opts.Height, opts.Width = int(info.Inputs[0].Shape[2]), int(info.Inputs[0].Shape[3])
+	}
+	if preprocess == "" {
+		preprocess = "rgb"
+		lower := strings.ToLower(path)
+		for _, n := range []string{"yolox", "nanodet", "ultraface"} {
+			if strings.Contains(lower, n) {
+				preprocess = n
+			}
+		}
+	}
+	p, ok := compare.Presets[preprocess]
+	if !ok {
+		return nil, fmt.Errorf("unknown --preprocess %q", preprocess)
+	}
+	opts.Preprocess = p
+	return compare.LoadData(data, opts)
+}

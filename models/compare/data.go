@@ -1,0 +1,356 @@
+package compare
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // calibration and comparison images
+	_ "image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/vision"
+)
+
+// Preprocess turns an image into a model input tensor [1,3,H,W].
+type Preprocess struct {
+	Name string
+	// BGR orders channels blue, green, red (OpenCV-trained models).
+	BGR bool
+	// Mean and Std normalise each channel (in the channel order above):
+	// (pixel - Mean) / Std, pixels 0..255.
+	Mean, Std [3]float32
+	// Letterbox keeps the aspect ratio and pads with Pad (a pixel value);
+	// otherwise the image is stretched.
+	Letterbox bool
+	Place     vision.Placement
+	Pad       float32
+}
+
+// Presets are the preprocessings of the detectors in the model mirror (see
+// its README) and a plain RGB 0..1 one.
+var Presets = map[string]Preprocess{
+	"yolox": {Name: "yolox", BGR: true, Std: [3]float32{1, 1, 1}, Letterbox: true, Place: vision.TopLeft, Pad: 114},
+	"nanodet": {Name: "nanodet", BGR: true, Mean: [3]float32{103.53, 116.28, 123.675}, Std: [3]float32{57.375, 57.12, 58.395},
+		Letterbox: true, Place: vision.Center, Pad: 0},
+	"ultraface": {Name: "ultraface", Mean: [3]float32{127, 127, 127}, Std: [3]float32{128, 128, 128}},
+	"rgb":       {Name: "rgb", Std: [3]float32{255, 255, 255}},
+}
+
+// Sample is one input for the model(s): a tensor per model input, and for
+// images the letterbox that maps boxes back.
+type Sample struct {
+	Name      string
+	Inputs    []models.Tensor
+	Letterbox vision.Letterbox
+}
+
+// DataOptions say how LoadData reads a data path.
+type DataOptions struct {
+	// Preprocess is the image preprocessing (images only).
+	Preprocess Preprocess
+	// Width and Height are the model's input size (images only).
+	Width, Height int
+	// Augment adds a mirrored and a centre-cropped view of every image,
+	// which triples a small image set for calibration.
+	Augment bool
+	// Limit caps the samples read (0: all).
+	Limit int
+}
+
+// IsImage reports whether a file name has an image extension LoadData reads.
+func IsImage(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jpg", ".jpeg", ".png":
+		return true
+	}
+	return false
+}
+
+// LoadData reads samples from path: a folder of images (.jpg, .png), one
+// image, a CSV file (one vector per row; non-numeric rows such as a header
+// are skipped) or a JSON Lines file (one array per line, or an object whose
+// "window", "input", "values" or "vector" field is the array).
+func LoadData(path string, opts DataOptions) ([]Sample, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	var out []Sample
+	switch {
+	case st.IsDir():
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, fmt.Errorf("data: %w", err)
+		}
+		for _, e := range entries {
+			if e.IsDir() || !IsImage(e.Name()) {
+				continue
+			}
+			s, err := loadImage(filepath.Join(path, e.Name()), opts)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s...)
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("data: no .jpg or .png images in %s", path)
+		}
+	case IsImage(path):
+		if out, err = loadImage(path, opts); err != nil {
+			return nil, err
+		}
+	case strings.HasSuffix(strings.ToLower(path), ".csv"):
+		if out, err = loadCSV(path); err != nil {
+			return nil, err
+		}
+	case strings.HasSuffix(strings.ToLower(path), ".jsonl"), strings.HasSuffix(strings.ToLower(path), ".ndjson"):
+		if out, err = loadJSONL(path); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("data: %s is not a folder of images, an image, a .csv or a .jsonl file", path)
+	}
+	if opts.Limit > 0 && len(out) > opts.Limit {
+		out = out[:opts.Limit]
+	}
+	return out, nil
+}
+
+func loadImage(path string, opts DataOptions) ([]Sample, error) {
+	if opts.Width <= 0 || opts.Height <= 0 {
+		return nil, fmt.Errorf("data: image %s needs a model input size", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("data: decode %s: %w", path, err)
+	}
+	src := toRGB(img)
+	views := []struct {
+		suffix string
+		img    *rgbImage
+	}{{"", src}}
+	if opts.Augment {
+		views = append(views, struct {
+			suffix string
+			img    *rgbImage
+		}{"#mirror", src.mirror()}, struct {
+			suffix string
+			img    *rgbImage
+		}{"#crop", src.crop(0.75)})
+	}
+	var out []Sample
+	for _, v := range views {
+		t, lb, err := opts.Preprocess.Tensor(v.img, opts.Width, opts.Height)
+		if err != nil {
+			return nil, fmt.Errorf("data: %s: %w", path, err)
+		}
+		out = append(out, Sample{Name: filepath.Base(path) + v.suffix, Inputs: []models.Tensor{t}, Letterbox: lb})
+	}
+	return out, nil
+}
+
+// rgbImage is an 8-bit RGB image, row-major, 3 bytes a pixel.
+type rgbImage struct {
+	w, h int
+	pix  []uint8
+}
+
+func toRGB(img image.Image) *rgbImage {
+	b := img.Bounds()
+	out := &rgbImage{w: b.Dx(), h: b.Dy(), pix: make([]uint8, 3*b.Dx()*b.Dy())}
+	i := 0
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			out.pix[i], out.pix[i+1], out.pix[i+2] = uint8(r>>8), uint8(g>>8), uint8(bl>>8)
+			i += 3
+		}
+	}
+	return out
+}
+
+func (m *rgbImage) mirror() *rgbImage {
+	out := &rgbImage{w: m.w, h: m.h, pix: make([]uint8, len(m.pix))}
+	for y := range m.h {
+		for x := range m.w {
+			copy(out.pix[3*(y*m.w+x):3*(y*m.w+x)+3], m.pix[3*(y*m.w+m.w-1-x):])
+		}
+	}
+	return out
+}
+
+// crop keeps the central fraction f of each side.
+func (m *rgbImage) crop(f float64) *rgbImage {
+	w, h := max(1, int(float64(m.w)*f)), max(1, int(float64(m.h)*f))
+	x0, y0 := (m.w-w)/2, (m.h-h)/2
+	out := &rgbImage{w: w, h: h, pix: make([]uint8, 3*w*h)}
+	for y := range h {
+		copy(out.pix[3*y*w:3*(y+1)*w], m.pix[3*((y0+y)*m.w+x0):])
+	}
+	return out
+}
+
+// bilinear samples channel c at (x, y) in source pixels.
+func (m *rgbImage) bilinear(x, y float64, c int) float32 {
+	x = math.Max(0, math.Min(x, float64(m.w-1)))
+	y = math.Max(0, math.Min(y, float64(m.h-1)))
+	x0, y0 := int(x), int(y)
+	x1, y1 := min(x0+1, m.w-1), min(y0+1, m.h-1)
+	fx, fy := float32(x-float64(x0)), float32(y-float64(y0))
+	at := func(xx, yy int) float32 { return float32(m.pix[3*(yy*m.w+xx)+c]) }
+	top := at(x0, y0)*(1-fx) + at(x1, y0)*fx
+	bot := at(x0, y1)*(1-fx) + at(x1, y1)*fx
+	return top*(1-fy) + bot*fy
+}
+
+// Tensor resizes (letterboxes) img to w×h and returns the normalised
+// [1,3,h,w] tensor and the mapping back to the image.
+func (p Preprocess) Tensor(img *rgbImage, w, h int) (models.Tensor, vision.Letterbox, error) {
+	var lb vision.Letterbox
+	var err error
+	if p.Letterbox {
+		lb, err = vision.FitLetterbox(img.w, img.h, w, h, p.Place)
+	} else {
+		lb, err = vision.Stretch(img.w, img.h, w, h)
+	}
+	if err != nil {
+		return models.Tensor{}, lb, err
+	}
+	rw, rh := lb.Resized()
+	std := p.Std
+	for i := range std {
+		if std[i] == 0 {
+			std[i] = 1
+		}
+	}
+	data := make([]float32, 3*w*h)
+	for c := range 3 {
+		src := c // RGB source channel
+		if p.BGR {
+			src = 2 - c
+		}
+		pad := (p.Pad - p.Mean[c]) / std[c]
+		plane := data[c*w*h : (c+1)*w*h]
+		for y := range h {
+			for x := range w {
+				ix, iy := x-int(lb.PadX), y-int(lb.PadY)
+				if ix < 0 || iy < 0 || ix >= rw || iy >= rh {
+					plane[y*w+x] = pad
+					continue
+				}
+				sx := (float64(ix)+0.5)/lb.ScaleX - 0.5
+				sy := (float64(iy)+0.5)/lb.ScaleY - 0.5
+				plane[y*w+x] = (img.bilinear(sx, sy, src) - p.Mean[c]) / std[c]
+			}
+		}
+	}
+	return models.Tensor{Shape: []int64{1, 3, int64(h), int64(w)}, Data: data}, lb, nil
+}
+
+func loadCSV(path string) ([]Sample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	var out []Sample
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("data: %s: %w", path, err)
+		}
+		v := make([]float32, 0, len(rec))
+		for _, s := range rec {
+			x, err := strconv.ParseFloat(strings.TrimSpace(s), 32)
+			if err != nil {
+				v = nil
+				break
+			}
+			v = append(v, float32(x))
+		}
+		if len(v) == 0 {
+			continue // a header or a blank line
+		}
+		out = append(out, vectorSample(fmt.Sprintf("%s:%d", filepath.Base(path), line), v))
+	}
+	return checkVectors(path, out)
+}
+
+func loadJSONL(path string) ([]Sample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 1<<20), 64<<20)
+	var out []Sample
+	for line := 1; s.Scan(); line++ {
+		text := strings.TrimSpace(s.Text())
+		if text == "" {
+			continue
+		}
+		var v []float32
+		if strings.HasPrefix(text, "[") {
+			if err := json.Unmarshal([]byte(text), &v); err != nil {
+				return nil, fmt.Errorf("data: %s:%d: %w", path, line, err)
+			}
+		} else {
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(text), &obj); err != nil {
+				return nil, fmt.Errorf("data: %s:%d: %w", path, line, err)
+			}
+			for _, k := range []string{"window", "input", "values", "vector"} {
+				if raw, ok := obj[k]; ok {
+					if err := json.Unmarshal(raw, &v); err != nil {
+						return nil, fmt.Errorf("data: %s:%d: field %q: %w", path, line, k, err)
+					}
+					break
+				}
+			}
+			if v == nil {
+				return nil, fmt.Errorf("data: %s:%d: no window, input, values or vector array", path, line)
+			}
+		}
+		out = append(out, vectorSample(fmt.Sprintf("%s:%d", filepath.Base(path), line), v))
+	}
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("data: %s: %w", path, err)
+	}
+	return checkVectors(path, out)
+}
+
+func vectorSample(name string, v []float32) Sample {
+	return Sample{Name: name, Inputs: []models.Tensor{{Shape: []int64{1, int64(len(v))}, Data: v}}}
+}
+
+func checkVectors(path string, out []Sample) ([]Sample, error) {
+	if len(out) == 0 {
+		return nil, fmt.Errorf("data: no vectors in %s", path)
+	}
+	n := len(out[0].Inputs[0].Data)
+	if i := slices.IndexFunc(out, func(s Sample) bool { return len(s.Inputs[0].Data) != n }); i >= 0 {
+		return nil, fmt.Errorf("data: %s: %s has %d values, the first vector %d", path, out[i].Name, len(out[i].Inputs[0].Data), n)
+	}
+	return out, nil
+}
