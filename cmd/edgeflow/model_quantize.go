@@ -14,10 +14,10 @@ import (
 
 var quantizeFlags struct {
 	mode, calib, method, preprocess, opset string
-	percentile, maxStep                   float64
-	perTensor, signed, augment            bool
-	ops, exclude                          []string
-	limit                                 int
+	percentile, maxStep                    float64
+	perTensor, signed, augment             bool
+	ops, exclude                           []string
+	limit                                  int
 }
 
 func init() {

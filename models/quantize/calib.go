@@ -54,7 +54,7 @@ const reservoirSize = 1 << 15
 type stats struct {
 	min, max float32
 	seen     int64
-	sum, sq  float64 // for the standard deviation
+	sum, sq  float64   // for the standard deviation
 	sample   []float32 // reservoir of values, for percentiles
 }
 
