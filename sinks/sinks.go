@@ -3,6 +3,7 @@
 package sinks
 
 import (
+	_ "github.com/edgeflow/edgeflow/sinks/annotate"
 	_ "github.com/edgeflow/edgeflow/sinks/drop"
 	_ "github.com/edgeflow/edgeflow/sinks/file"
 	_ "github.com/edgeflow/edgeflow/sinks/mqtt"

@@ -21,8 +21,12 @@ type NanoDet struct {
 	Strides []int
 	// RegMax is the last bin index of the distribution (default 7).
 	RegMax int
-	// CenterOffset is added to cell·stride to place a cell's centre: 0 for
-	// NanoDet-Plus's own priors.
+	// CenterOffset places a cell's centre at (cell + CenterOffset)·stride,
+	// so it is in strides, not pixels. NanoDet's GFL head (and the
+	// opencv_zoo export in ../shared/models) uses the middle of the cell,
+	// 0.5; NanoDet-Plus's own export uses the cell's corner, 0. A pixel
+	// offset cannot be right for every stride: measured on messi5.jpg, 0
+	// puts the large (stride-32) player box 21 px up and left of him.
 	CenterOffset float32
 }
 
@@ -112,8 +116,8 @@ func (d NanoDet) Decode(outputs []Tensor, inW, inH int, threshold float32) ([]De
 			for side := range 4 {
 				dist[side] = expectation(reg[side*bins:(side+1)*bins]) * fs
 			}
-			cx := float32(cell%l.gw)*fs + d.CenterOffset
-			cy := float32(cell/l.gw)*fs + d.CenterOffset
+			cx := (float32(cell%l.gw) + d.CenterOffset) * fs
+			cy := (float32(cell/l.gw) + d.CenterOffset) * fs
 			b := Box{
 				max(cx-dist[0], 0), max(cy-dist[1], 0),
 				min(cx+dist[2], float32(inW)), min(cy+dist[3], float32(inH)),

@@ -17,6 +17,7 @@ import (
 	"github.com/edgeflow/edgeflow/vision"
 	"github.com/rs/zerolog"
 
+	_ "github.com/edgeflow/edgeflow/sinks/annotate"
 	_ "github.com/edgeflow/edgeflow/sinks/mqtt"
 	_ "github.com/edgeflow/edgeflow/sources/camera"
 	_ "github.com/edgeflow/edgeflow/stages/detect"
