@@ -214,6 +214,10 @@ sinks:
 	if d := int64(captured) - int64(emitted+skipped); d < 0 || d > 2 {
 		t.Errorf("captured %d != emitted %d + skipped %d (±1 in the slot)", captured, emitted, skipped)
 	}
+	if skipped == 0 {
+		t.Fatal("nothing skipped")
+	}
+	checkCameraMetrics(t, b, cam)
 }
 
 func TestCorruptVideoRetriesThenFails(t *testing.T) {
@@ -299,6 +303,7 @@ sinks:
 	if n := cam.Stats().OpenFailures.Load(); n < 2 {
 		t.Errorf("%d failed attempts in 3s, want retries", n)
 	}
+	checkCameraMetrics(t, b, cam)
 	if n := len(collectorNamed("rtsp").all()); n != 0 {
 		t.Errorf("%d frames from nowhere", n)
 	}

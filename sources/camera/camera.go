@@ -53,6 +53,8 @@ type Camera struct {
 	cfg   config
 	log   zerolog.Logger
 	stats Stats
+	// pipeline and node label the metrics.
+	pipeline, node string
 	// open opens the capture; tests replace it.
 	open func(*config) (capture, error)
 }
@@ -130,7 +132,7 @@ func newCamera(conf *component.Config, res *component.Resources) (any, error) {
 			return nil, r.Errorf("max_backoff", "want 0 < min_backoff <= max_backoff (got %v, %v)", c.minBackoff, c.maxBackoff)
 		}
 	}
-	return &Camera{cfg: c, log: res.Logger, open: openCapture}, nil
+	return &Camera{cfg: c, log: res.Logger, open: openCapture, pipeline: res.Pipeline, node: res.Node}, nil
 }
 
 // Run captures until ctx is done, or the file ends (without loop), or the
