@@ -63,3 +63,19 @@ func BenchmarkPlainChannelChain(b *testing.B) {
 	<-done
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// TestEngineAddsNoAllocations guards the hot path: the source allocates the
+// message, and the engine nothing more per message (queues, acks, metrics).
+func TestEngineAddsNoAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a benchmark")
+	}
+	r := testing.Benchmark(BenchmarkEngineChain)
+	if r.N == 0 {
+		t.Fatal("benchmark did not run")
+	}
+	// Amortised goroutine and queue set-up rounds down to zero over r.N.
+	if got := r.AllocsPerOp(); got > 1 {
+		t.Fatalf("%d allocations per message, want 1 (the message itself)", got)
+	}
+}

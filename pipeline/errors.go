@@ -69,9 +69,12 @@ func itoa(n int) string {
 // outcomes spreads the result of writing batch over its messages.
 func outcomes(batch []*Message, err error, into []error) []error {
 	into = into[:0]
-	var be *BatchError
-	if errors.As(err, &be) && len(be.Errs) == len(batch) {
-		return append(into, be.Errs...)
+	if err != nil {
+		// Only here: errors.As makes its target escape to the heap.
+		var be *BatchError
+		if errors.As(err, &be) && len(be.Errs) == len(batch) {
+			return append(into, be.Errs...)
+		}
 	}
 	for range batch {
 		into = append(into, err)
