@@ -36,7 +36,7 @@ func init() {
   ` + "`release`" + ` for ` + "`cooldown`" + ` windows, so one fault raises one alert.
 
 In score mode each output message is a new message (it carries the window's
-acknowledgement) with fields ` + "`sensor`" + `, ` + "`time`" + ` (RFC 3339, the window's last reading),
+acknowledgement) with fields ` + "`sensor`" + `, ` + "`time`" + ` (RFC 3339: the source time of the window's last reading, or when it was received if the source gives none),
 ` + "`score`" + `, ` + "`likelihood`" + `, ` + "`error`" + `, ` + "`alert`" + ` (bool), ` + "`ready`" + ` (false while the error
 distribution is learned) and the window's ` + "`min`" + `, ` + "`max`" + `, ` + "`mean`" + `, ` + "`last`" + ` (raw units, from
 ` + "`window`" + `). With ` + "`emit: alerts`" + ` only alerts leave the stage; the other windows are
@@ -217,8 +217,15 @@ func (s *Stage) score(m *pipeline.Message, out pipeline.Emitter) error {
 		return nil
 	}
 	a := m.Derive()
+	// A source that does not know when a reading was taken (MQTT has no
+	// timestamp of its own) leaves SourceTime zero: the alert then carries
+	// when edgeflow received the window's last reading.
+	at := m.SourceTime
+	if at.IsZero() {
+		at = m.IngestTime
+	}
 	a.Fields = map[string]any{
-		"sensor": m.Key, "time": m.SourceTime.UTC().Format(time.RFC3339Nano),
+		"sensor": m.Key, "time": at.UTC().Format(time.RFC3339Nano),
 		"score": sc.Score, "likelihood": sc.Likelihood, "error": sc.Error,
 		"alert": sc.Alert, "ready": sc.Ready,
 	}

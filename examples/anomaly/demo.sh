@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The anomaly example end to end, in one command (`make demo` runs it):
+#   1. builds bin/edgeflow if it is missing;
+#   2. trains the autoencoder on the NAB data and quantises it to int8, if
+#      examples/anomaly/model/ does not hold it yet;
+#   3. starts `edgeflow run examples/anomaly/pipeline.yaml` (embedded MQTT and
+#      NATS brokers unless MQTT_URL / NATS_URL point at real ones) and waits
+#      for /readyz;
+#   4. publishes three NAB series with known anomalies and two simulated
+#      machines with injected faults (`edgeflow simulate`), printing the alerts
+#      as they come out of JetStream;
+#   5. stops edgeflow with SIGTERM (it drains and acknowledges everything).
+#
+# Environment: NAB_DATA (default ../shared/data/nab), MQTT_URL, NATS_URL,
+# DEMO_SPEED (simulator speed, default max), METRICS_LISTEN, EDGEFLOW_BIN.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+bin=${EDGEFLOW_BIN:-bin/edgeflow}
+nab=${NAB_DATA:-$root/../shared/data/nab}
+speed=${DEMO_SPEED:-max}
+model_dir=examples/anomaly/model
+export METRICS_LISTEN=${METRICS_LISTEN:-127.0.0.1:19464}
+export MQTT_LISTEN=${MQTT_LISTEN:-127.0.0.1:11883}
+# The simulator publishes to the broker the pipeline reads from.
+if [[ -z "${MQTT_URL:-}" || "${MQTT_URL}" == embedded ]]; then
+	sim_url=tcp://$MQTT_LISTEN
+else
+	sim_url=$MQTT_URL
+fi
+
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/edgeflow-anomaly-demo.XXXXXX")
+edgeflow_pid="" tail_pid=""
+cleanup() {
+	local status=$?
+	if [[ -n "$edgeflow_pid" ]] && kill -0 "$edgeflow_pid" 2>/dev/null; then
+		kill -TERM "$edgeflow_pid" 2>/dev/null || true
+		wait "$edgeflow_pid" 2>/dev/null || true
+	fi
+	if [[ -n "$tail_pid" ]]; then
+		kill "$tail_pid" 2>/dev/null || true
+		wait "$tail_pid" 2>/dev/null || true
+	fi
+	if [[ $status -ne 0 && -s "$work/edgeflow.log" ]]; then
+		echo "--- edgeflow log (last 20 lines) ---" >&2
+		tail -n 20 "$work/edgeflow.log" >&2
+	fi
+	rm -rf "$work"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ ! -x "$bin" ]]; then
+	say "building $bin"
+	go build -trimpath -o "$bin" ./cmd/edgeflow
+fi
+
+if [[ ! -s "$model_dir/anomaly.int8.onnx" ]]; then
+	[[ -d "$nab/data" ]] || { echo "NAB data not found in $nab (set NAB_DATA)" >&2; exit 1; }
+	say "training the anomaly autoencoder on the normal first 15% of $nab"
+	mkdir -p "$model_dir"
+	args=()
+	for f in "$nab"/data/*/*.csv; do args+=(--csv "$f"); done
+	"$bin" model train anomaly "${args[@]}" --normal 0.15 --seed 1 \
+		--out "$model_dir/anomaly.onnx.tmp" --int8 "$model_dir/anomaly.int8.onnx.tmp"
+	mv "$model_dir/anomaly.onnx.tmp" "$model_dir/anomaly.onnx"
+	mv "$model_dir/anomaly.int8.onnx.tmp" "$model_dir/anomaly.int8.onnx"
+fi
+
+say "starting edgeflow (MQTT ${MQTT_URL:-embedded on $MQTT_LISTEN}, NATS ${NATS_URL:-embedded})"
+: >"$work/alerts.jsonl"
+"$bin" run examples/anomaly/pipeline.yaml >"$work/alerts.jsonl" 2>"$work/edgeflow.log" &
+edgeflow_pid=$!
+
+# Alerts as JetStream hands them back, one readable line each.
+tail -n +1 -f "$work/alerts.jsonl" | sed -u -e 's/^{"alert":"\(.*\)"}$/  ALERT  \1/' &
+tail_pid=$!
+
+ready=""
+for _ in $(seq 1 150); do
+	kill -0 "$edgeflow_pid" 2>/dev/null || { echo "edgeflow exited during start-up" >&2; exit 1; }
+	if curl -sf "http://$METRICS_LISTEN/readyz" >/dev/null 2>&1; then ready=1; break; fi
+	sleep 0.2
+done
+[[ -n "$ready" ]] || { echo "edgeflow not ready after 30s" >&2; exit 1; }
+say "edgeflow is ready (metrics on http://$METRICS_LISTEN/metrics)"
+
+say "simulating: 3 NAB series with known anomalies + 2 machines with injected faults, speed $speed"
+known=$nab/data/realKnownCause
+"$bin" simulate --url "$sim_url" --speed "$speed" --list-faults --machines 2 \
+	--nab "$known/machine_temperature_system_failure.csv" \
+	--nab "$known/ambient_temperature_system_failure.csv" \
+	--nab "$known/ec2_request_latency_system_failure.csv"
+
+# Let the last windows through the model, then stop and drain.
+sleep 2
+say "stopping edgeflow (SIGTERM: drain, then acknowledge)"
+kill -TERM "$edgeflow_pid"
+status=0
+wait "$edgeflow_pid" || status=$?
+edgeflow_pid=""
+sleep 0.3
+alerts=$(grep -c '"alert"' "$work/alerts.jsonl" || true)
+if [[ $status -ne 0 ]]; then
+	echo "edgeflow exited with status $status" >&2
+	exit "$status"
+fi
+say "done: $alerts alerts, stored in JetStream stream ALERTS (plant.alerts.<sensor>) and published on MQTT plant/alerts/summary"
