@@ -3,8 +3,8 @@
 package sources
 
 import (
-	_ "github.com/edgeflow/edgeflow/sources/file"
 	_ "github.com/edgeflow/edgeflow/sources/camera"
+	_ "github.com/edgeflow/edgeflow/sources/file"
 	_ "github.com/edgeflow/edgeflow/sources/generate"
 	_ "github.com/edgeflow/edgeflow/sources/mqtt"
 	_ "github.com/edgeflow/edgeflow/sources/nats"
