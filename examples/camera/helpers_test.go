@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/edgeflow/edgeflow/sinks/annotate"
 	_ "github.com/edgeflow/edgeflow/sinks/mqtt"
+	_ "github.com/edgeflow/edgeflow/sinks/nats"
 	_ "github.com/edgeflow/edgeflow/sources/camera"
 	_ "github.com/edgeflow/edgeflow/stages/detect"
 	_ "github.com/edgeflow/edgeflow/stages/image"
