@@ -25,6 +25,11 @@ type Options struct {
 	// a core's worth of power on an idle edge device for a few percent of
 	// latency, so it is off unless asked for.
 	Spinning bool
+	// ConfigEntries are extra ORT session configuration entries (keys from
+	// onnxruntime_session_options_config_keys.h), applied last, e.g.
+	// "session.disable_quant_qdq": "1" to make ORT fold a weight-only
+	// model's DequantizeLinear nodes into float weights at load time.
+	ConfigEntries map[string]string
 }
 
 // OptimizationLevels are the accepted values of Options.Optimization.
@@ -43,6 +48,11 @@ func (o Options) Validate() error {
 	}
 	if _, err := o.mode(); err != nil {
 		return err
+	}
+	for k := range o.ConfigEntries {
+		if k == "" {
+			return fmt.Errorf("session config entry with an empty key")
+		}
 	}
 	return nil
 }
@@ -110,6 +120,11 @@ func (o Options) sessionOptions() (*ort.SessionOptions, error) {
 			if err := so.AddSessionConfigEntry(key, "0"); err != nil {
 				return fail(key, err)
 			}
+		}
+	}
+	for key, value := range o.ConfigEntries {
+		if err := so.AddSessionConfigEntry(key, value); err != nil {
+			return fail("config entry "+key, err)
 		}
 	}
 	return so, nil

@@ -15,6 +15,7 @@ var compareFlags struct {
 	threshold                        float32
 	repeat, threads, limit           int
 	json, augment                    bool
+	config                           map[string]string
 }
 
 func init() {
@@ -45,7 +46,7 @@ reconstruction-error scores for autoencoders.`,
 			}
 			res, err := compare.Files(args[0], args[1], samples, compare.Options{Task: compare.Task(f.task),
 				Detector: f.detector, Threshold: f.threshold, Repeat: f.repeat,
-				Runtime: models.Options{IntraOpThreads: f.threads}})
+				Runtime: models.Options{IntraOpThreads: f.threads, ConfigEntries: f.config}})
 			if err != nil {
 				return err
 			}
@@ -85,6 +86,7 @@ reconstruction-error scores for autoencoders.`,
 	fl.IntVar(&f.repeat, "repeat", 3, "timed runs per sample")
 	fl.IntVar(&f.threads, "threads", 0, "intra-op threads for both models (0: ORT default)")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
+	fl.StringToStringVar(&f.config, "session-config", nil, "ORT session config entries for both models, e.g. session.disable_quant_qdq=1 (folds a weight-only model to float weights)")
 	addDataFlags(cmd, &f.preprocess, &f.augment, &f.limit)
 	modelCmd.AddCommand(cmd)
 }

@@ -85,9 +85,10 @@ func sensorData(n, width int, seed uint64) [][]float32 {
 	return out
 }
 
-// optimizedOps loads a model in ORT with every optimisation on, asks ORT to
-// save the optimised graph, and counts its operators.
-func optimizedOps(t *testing.T, m *onnxpb.ModelProto) map[string]int {
+// optimizedOps loads a model in ORT with every optimisation on (and the
+// session config entries given as key, value pairs), asks ORT to save the
+// optimised graph, and counts its operators.
+func optimizedOps(t *testing.T, m *onnxpb.ModelProto, config ...string) map[string]int {
 	t.Helper()
 	modeltest.RequireRuntime(t)
 	data, err := graph.Encode(m)
@@ -102,6 +103,11 @@ func optimizedOps(t *testing.T, m *onnxpb.ModelProto) map[string]int {
 	defer so.Destroy()
 	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(config); i += 2 {
+		if err := so.AddSessionConfigEntry(config[i], config[i+1]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := so.SetOptimizedModelFilePath(path); err != nil {
 		t.Fatal(err)
