@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if int8Path != "" {
+		_ = os.RemoveAll(filepath.Dir(int8Path)) // the benchmark's quantised model
+	}
 	if code == 0 {
 		if n := liveMats(); n > 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: %d OpenCV Mats leaked (matprofile)\n", n)
