@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"go.uber.org/goleak"
 )
@@ -15,16 +16,16 @@ func TestDropAcks(t *testing.T) {
 	for range 100 {
 		msgs = append(msgs, &pipeline.Message{})
 	}
-	src := newTrackSource(msgs...)
+	src := componenttest.NewTrackingSource(msgs...)
 	p := pipeline.New(pipeline.Options{})
 	if err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
-		p.AddSink("out", mustBuild(t, pipeline.KindSink, "drop", "").(pipeline.Sink), []string{"src"}, pipeline.NodeOptions{})); err != nil {
+		p.AddSink("out", componenttest.MustBuild(t, pipeline.KindSink, "drop", "").(pipeline.Sink), []string{"src"}, pipeline.NodeOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if src.acked.Load() != 100 || src.nacked.Load() != 0 {
-		t.Fatalf("acked %d nacked %d", src.acked.Load(), src.nacked.Load())
+	if src.Acked() != 100 || src.Nacked() != 0 {
+		t.Fatalf("acked %d nacked %d", src.Acked(), src.Nacked())
 	}
 }

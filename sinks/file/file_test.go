@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	_ "github.com/edgeflow/edgeflow/sources/generate"
 	"go.uber.org/goleak"
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // runInto runs generate (with genCfg) into sink and returns the source's stats.
 func runInto(t *testing.T, genCfg string, sink pipeline.Sink, batch int) pipeline.Stats {
 	t.Helper()
-	src := mustBuild(t, pipeline.KindSource, "generate", genCfg).(pipeline.Source)
+	src := componenttest.MustBuild(t, pipeline.KindSource, "generate", genCfg).(pipeline.Source)
 	p := pipeline.New(pipeline.Options{})
 	if err := errors.Join(p.AddSource("gen", src, pipeline.NodeOptions{}),
 		p.AddSink("file", sink, []string{"gen"}, pipeline.NodeOptions{BatchSize: batch})); err != nil {
@@ -58,7 +59,7 @@ func lines(t *testing.T, path string) []map[string]any {
 
 func TestWritesJSONLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "out.jsonl")
-	sink := mustBuild(t, pipeline.KindSink, "file", "path: "+path+"\nfsync: true").(pipeline.Sink)
+	sink := componenttest.MustBuild(t, pipeline.KindSink, "file", "path: "+path+"\nfsync: true").(pipeline.Sink)
 	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("building the sink touched the file system")
 	}
@@ -74,7 +75,7 @@ func TestWritesJSONLines(t *testing.T) {
 		t.Fatalf("value: %v", got[0])
 	}
 	// A second run appends.
-	sink = mustBuild(t, pipeline.KindSink, "file", "path: "+path).(pipeline.Sink)
+	sink = componenttest.MustBuild(t, pipeline.KindSink, "file", "path: "+path).(pipeline.Sink)
 	runInto(t, "rate: 0\ncount: 10", sink, 64)
 	if n := len(lines(t, path)); n != 510 {
 		t.Fatalf("after appending: %d lines", n)
@@ -83,7 +84,7 @@ func TestWritesJSONLines(t *testing.T) {
 
 func TestEnvelope(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dl.jsonl")
-	sink := mustBuild(t, pipeline.KindSink, "file", "path: "+path+"\nformat: envelope").(pipeline.Sink)
+	sink := componenttest.MustBuild(t, pipeline.KindSink, "file", "path: "+path+"\nformat: envelope").(pipeline.Sink)
 	runInto(t, "keys: [k]\nrate: 0\ncount: 3", sink, 1)
 	got := lines(t, path)
 	if len(got) != 3 || got[0]["key"] != "k" || got[0]["fields"].(map[string]any)["sensor"] != "k" || got[0]["source_time"] == nil {
@@ -94,7 +95,7 @@ func TestEnvelope(t *testing.T) {
 func TestRotation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "r.jsonl")
-	sink := mustBuild(t, pipeline.KindSink, "file", "path: "+path+"\nmax_size: 2000\nmax_files: 100").(pipeline.Sink)
+	sink := componenttest.MustBuild(t, pipeline.KindSink, "file", "path: "+path+"\nmax_size: 2000\nmax_files: 100").(pipeline.Sink)
 	runInto(t, "rate: 0\ncount: 1000", sink, 10)
 	files, _ := filepath.Glob(path + "*")
 	if len(files) < 5 {
@@ -119,7 +120,7 @@ func TestRotation(t *testing.T) {
 
 	// With max_files 2 only two rotated files survive.
 	path2 := filepath.Join(dir, "k.jsonl")
-	sink = mustBuild(t, pipeline.KindSink, "file", "path: "+path2+"\nmax_size: 2000\nmax_files: 2").(pipeline.Sink)
+	sink = componenttest.MustBuild(t, pipeline.KindSink, "file", "path: "+path2+"\nmax_size: 2000\nmax_files: 2").(pipeline.Sink)
 	runInto(t, "rate: 0\ncount: 1000", sink, 10)
 	files, _ = filepath.Glob(path2 + "*")
 	if strings.Join(files, " ") != path2+" "+path2+".1 "+path2+".2" {
@@ -129,7 +130,7 @@ func TestRotation(t *testing.T) {
 
 func TestUnencodableMessageFailsAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.jsonl")
-	sink := mustBuild(t, pipeline.KindSink, "file", "path: "+path).(*Sink)
+	sink := componenttest.MustBuild(t, pipeline.KindSink, "file", "path: "+path).(*Sink)
 	err := sink.WriteBatch(context.Background(), []*pipeline.Message{
 		{Fields: map[string]any{"ok": 1.0}}, {Fields: map[string]any{"bad": make(chan int)}}})
 	var be *pipeline.BatchError

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"go.uber.org/goleak"
 )
@@ -18,10 +19,10 @@ func TestFormats(t *testing.T) {
 		"envelope": `{"key":"a","fields":{"value":1}}` + "\n" + `{"key":"b","fields":{"value":2}}` + "\n",
 		"raw":      "p1\np2\n",
 	} {
-		s := mustBuild(t, pipeline.KindSink, "stdout", "format: "+format).(*Sink)
+		s := componenttest.MustBuild(t, pipeline.KindSink, "stdout", "format: "+format).(*Sink)
 		var buf bytes.Buffer
 		s.w = &buf
-		src := newTrackSource(
+		src := componenttest.NewTrackingSource(
 			&pipeline.Message{Key: "a", Payload: []byte("p1"), Fields: map[string]any{"value": 1.0}},
 			&pipeline.Message{Key: "b", Payload: []byte("p2"), Fields: map[string]any{"value": 2.0}})
 		p := pipeline.New(pipeline.Options{})
@@ -35,11 +36,11 @@ func TestFormats(t *testing.T) {
 		if buf.String() != want {
 			t.Errorf("%s: got %q, want %q", format, buf.String(), want)
 		}
-		if src.acked.Load() != 2 {
-			t.Errorf("%s: acked %d", format, src.acked.Load())
+		if src.Acked() != 2 {
+			t.Errorf("%s: acked %d", format, src.Acked())
 		}
 	}
-	if _, err := build(t, pipeline.KindSink, "stdout", "format: xml"); err == nil || !strings.Contains(err.Error(), "not one of") {
+	if _, err := componenttest.Build(t, pipeline.KindSink, "stdout", "format: xml"); err == nil || !strings.Contains(err.Error(), "not one of") {
 		t.Fatalf("err = %v", err)
 	}
 }

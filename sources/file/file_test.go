@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"go.uber.org/goleak"
 )
@@ -21,14 +22,14 @@ const nab = "../../../shared/data/nab/data"
 
 func src(t testing.TB, cfg string) pipeline.Source {
 	t.Helper()
-	return mustBuild(t, pipeline.KindSource, "file", cfg).(pipeline.Source)
+	return componenttest.MustBuild(t, pipeline.KindSource, "file", cfg).(pipeline.Source)
 }
 
 // run replays into collecting sinks and returns output and dead letters.
 func run(t testing.TB, s pipeline.Source, timeout time.Duration) (out, dead []*pipeline.Message, err error) {
 	t.Helper()
 	p := pipeline.New(pipeline.Options{})
-	o, d := &collect{}, &collect{}
+	o, d := &componenttest.Collector{}, &componenttest.Collector{}
 	if err := errors.Join(p.AddSource("src", s, pipeline.NodeOptions{}),
 		p.AddSink("out", o, []string{"src"}, pipeline.NodeOptions{}),
 		p.SetDeadLetter("dead", d, pipeline.NodeOptions{})); err != nil {
@@ -37,7 +38,7 @@ func run(t testing.TB, s pipeline.Source, timeout time.Duration) (out, dead []*p
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err = p.Run(ctx)
-	return o.all(), d.all(), err
+	return o.Messages(), d.Messages(), err
 }
 
 func dataRows(t testing.TB, path string) int {
@@ -218,7 +219,7 @@ func TestErrors(t *testing.T) {
 		"path: x.csv\ntimestamp: ''\nspeed: original": "needs a `timestamp`",
 		"path: x.csv\ndelimiter: ';;'":                "single character",
 	} {
-		if _, err := build(t, pipeline.KindSource, "file", cfg); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := componenttest.Build(t, pipeline.KindSource, "file", cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", cfg, err, want)
 		}
 	}

@@ -2,20 +2,39 @@ package generate
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// runSource runs src into a collecting sink until it ends (or times out).
+func runSource(t testing.TB, src pipeline.Source, timeout time.Duration) []*pipeline.Message {
+	t.Helper()
+	p := pipeline.New(pipeline.Options{Name: "test"})
+	out := &componenttest.Collector{}
+	if err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
+		p.AddSink("out", out, []string{"src"}, pipeline.NodeOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return out.Messages()
+}
+
 func gen(t testing.TB, src string) pipeline.Source {
 	t.Helper()
-	return mustBuild(t, pipeline.KindSource, "generate", src).(pipeline.Source)
+	return componenttest.MustBuild(t, pipeline.KindSource, "generate", src).(pipeline.Source)
 }
 
 func TestCountAndKeys(t *testing.T) {
@@ -156,7 +175,7 @@ func TestSyntheticTimes(t *testing.T) {
 
 func TestStopsOnCancel(t *testing.T) {
 	p := pipeline.New(pipeline.Options{})
-	out := &collect{}
+	out := &componenttest.Collector{}
 	_ = p.AddSource("src", gen(t, "rate: 1000"), pipeline.NodeOptions{})
 	_ = p.AddSink("out", out, []string{"src"}, pipeline.NodeOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -164,7 +183,7 @@ func TestStopsOnCancel(t *testing.T) {
 	if err := p.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(out.all()); n == 0 {
+	if n := len(out.Messages()); n == 0 {
 		t.Fatal("nothing emitted before cancel")
 	}
 }
@@ -178,7 +197,7 @@ func TestConfigErrors(t *testing.T) {
 		"anomalies: {kinds: [explosion]}": "unknown anomaly kind",
 		"waveform: square":                "not one of",
 	} {
-		_, err := build(t, pipeline.KindSource, "generate", cfg)
+		_, err := componenttest.Build(t, pipeline.KindSource, "generate", cfg)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", cfg, err, want)
 		}

@@ -11,11 +11,10 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	mqttconn "github.com/edgeflow/edgeflow/mqtt"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
-	"go.yaml.in/yaml/v3"
 )
 
 func testLogger(t *testing.T) zerolog.Logger {
@@ -35,28 +34,6 @@ func newConn(t *testing.T, url, clientID string) *mqttconn.Conn {
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
-}
-
-// build makes a component from its YAML config, as the loader would.
-func build(t *testing.T, kind pipeline.Kind, typ, src string, conns map[string]component.Connection) any {
-	t.Helper()
-	spec, ok := component.Lookup(kind, typ)
-	if !ok {
-		t.Fatalf("no %s %q registered", kind, typ)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	conf, errs := component.Parse(spec.Fields, doc.Content[0], "test.yaml", "x", nil)
-	if len(errs) > 0 {
-		t.Fatalf("config: %v", errs)
-	}
-	comp, err := spec.New(conf, &component.Resources{Logger: testLogger(t), Node: "x", Connections: conns})
-	if err != nil {
-		t.Fatalf("new %s: %v", typ, err)
-	}
-	return comp
 }
 
 // collector is a sink that records the "seq" field of what it delivers and
@@ -140,18 +117,6 @@ func publishSeq(t *testing.T, cl paho.Client, topic string, from, to int, payloa
 	}
 }
 
-// waitFor polls cond until it holds or the (generous) timeout runs out.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // running starts the connection and a pipeline source -> out (+ dead
 // letters) and returns a stop function that drains and waits.
 func running(t *testing.T, conn *mqttconn.Conn, src pipeline.Source, out, dl pipeline.Sink) (stop func()) {
@@ -171,7 +136,7 @@ func running(t *testing.T, conn *mqttconn.Conn, src pipeline.Source, out, dl pip
 	if err := conn.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "connection", conn.Connected)
+	componenttest.WaitFor(t, 10*time.Second, "connection", conn.Connected)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -10,6 +10,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/edgeflow/edgeflow/component"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	mqttconn "github.com/edgeflow/edgeflow/mqtt"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"go.uber.org/goleak"
@@ -17,8 +18,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func conns(c *mqttconn.Conn) map[string]component.Connection {
-	return map[string]component.Connection{"broker": c}
+// source builds an mqtt source from its YAML options, as the loader would,
+// with conn as the connection named "broker".
+func source(t *testing.T, conn *mqttconn.Conn, yaml string) pipeline.Source {
+	t.Helper()
+	return componenttest.MustBuild(t, pipeline.KindSource, "mqtt", yaml, componenttest.WithLogger(testLogger(t)),
+		componenttest.WithConnections(map[string]component.Connection{"broker": conn})).(pipeline.Source)
 }
 
 // A broker restart in the middle of a stream loses nothing: messages queued
@@ -27,7 +32,7 @@ func conns(c *mqttconn.Conn) map[string]component.Connection {
 func TestBrokerRestartMidStreamLosesNothing(t *testing.T) {
 	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{Persistence: true, MaxInflight: 20})
 	conn := newConn(t, b.URL(), "edge-restart")
-	src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [seq/#], qos: 1}", conns(conn)).(pipeline.Source)
+	src := source(t, conn, "{connection: broker, topics: [seq/#], qos: 1}")
 	out := newCollector()
 	out.delay = 2 * time.Millisecond // a backlog builds up at the broker
 	stop := running(t, conn, src, out, nil)
@@ -36,7 +41,7 @@ func TestBrokerRestartMidStreamLosesNothing(t *testing.T) {
 	pub := publisher(t, b.URL(), "pub-1")
 	publishSeq(t, pub, "seq/a", 0, n, func(int) []byte { return nil })
 	pub.Disconnect(250)
-	waitFor(t, 30*time.Second, "some deliveries", func() bool { d, _ := out.count(); return d > 200 })
+	componenttest.WaitFor(t, 30*time.Second, "some deliveries", func() bool { d, _ := out.count(); return d > 200 })
 
 	before, _ := out.count()
 	b.Restart() // SIGTERM (mosquitto saves the session), then start again
@@ -46,7 +51,7 @@ func TestBrokerRestartMidStreamLosesNothing(t *testing.T) {
 	pub2 := publisher(t, b.URL(), "pub-2")
 	publishSeq(t, pub2, "seq/b", n, n+200, func(int) []byte { return nil })
 
-	waitFor(t, 90*time.Second, "every sequence number", func() bool { d, _ := out.count(); return d == n+200 })
+	componenttest.WaitFor(t, 90*time.Second, "every sequence number", func() bool { d, _ := out.count(); return d == n+200 })
 	stop()
 	distinct, total := out.count()
 	for i := range n + 200 {
@@ -66,7 +71,7 @@ func TestBrokerRestartMidStreamLosesNothing(t *testing.T) {
 func TestMalformedPayloadsDeadLettered(t *testing.T) {
 	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
 	conn := newConn(t, b.URL(), "edge-malformed")
-	src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [m/+/v], key_from_topic: 1}", conns(conn)).(pipeline.Source)
+	src := source(t, conn, "{connection: broker, topics: [m/+/v], key_from_topic: 1}")
 	out, dl := newCollector(), newCollector()
 	stop := running(t, conn, src, out, dl)
 
@@ -78,7 +83,7 @@ func TestMalformedPayloadsDeadLettered(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 60*time.Second, "all messages", func() bool {
+	componenttest.WaitFor(t, 60*time.Second, "all messages", func() bool {
 		g, _ := out.count()
 		d, _ := dl.count()
 		return g+d >= n
@@ -113,7 +118,7 @@ func TestMalformedPayloadsDeadLettered(t *testing.T) {
 func TestSinkFailureBackpressureNoLoss(t *testing.T) {
 	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{MaxInflight: 10})
 	conn := newConn(t, b.URL(), "edge-sinkfail")
-	src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [f/#]}", conns(conn)).(pipeline.Source)
+	src := source(t, conn, "{connection: broker, topics: [f/#]}")
 	out := newCollector()
 	out.setFailing(true)
 	stop := running(t, conn, src, out, nil)
@@ -125,7 +130,7 @@ func TestSinkFailureBackpressureNoLoss(t *testing.T) {
 	during := conn.Stats()
 	out.setFailing(false)
 
-	waitFor(t, 90*time.Second, "every sequence number", func() bool { d, _ := out.count(); return d == n })
+	componenttest.WaitFor(t, 90*time.Second, "every sequence number", func() bool { d, _ := out.count(); return d == n })
 	stop()
 	distinct, total := out.count()
 	st := conn.Stats()
@@ -148,17 +153,15 @@ func TestSinkFailureBackpressureNoLoss(t *testing.T) {
 func TestSharedSubscriptionSplits(t *testing.T) {
 	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
 	outs := []*collector{newCollector(), newCollector()}
-	var cs []*mqttconn.Conn
 	for i, out := range outs {
 		conn := newConn(t, b.URL(), fmt.Sprintf("edge-share-%d", i))
-		src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [$share/grp/sh/#]}", conns(conn)).(pipeline.Source)
+		src := source(t, conn, "{connection: broker, topics: [$share/grp/sh/#]}")
 		running(t, conn, src, out, nil)
-		cs = append(cs, conn)
 	}
 	const n = 400
 	pub := publisher(t, b.URL(), "pub-s")
 	publishSeq(t, pub, "sh/1", 0, n, func(int) []byte { return nil })
-	waitFor(t, 60*time.Second, "all messages", func() bool {
+	componenttest.WaitFor(t, 60*time.Second, "all messages", func() bool {
 		a, _ := outs[0].count()
 		b, _ := outs[1].count()
 		return a+b >= n
@@ -185,7 +188,7 @@ func TestEmbeddedBrokerInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := build(t, pipeline.KindSource, "mqtt", "{connection: broker, topics: [e/#]}", conns(conn)).(pipeline.Source)
+	src := source(t, conn, "{connection: broker, topics: [e/#]}")
 	out := newCollector()
 	out.delay = time.Millisecond
 	running(t, conn, src, out, nil)
@@ -209,7 +212,7 @@ func TestEmbeddedBrokerInterop(t *testing.T) {
 	pub := publisher(t, url, "plain-pub")
 	publishSeq(t, pub, "e/1", 0, n, func(int) []byte { return nil })
 	start := time.Now()
-	waitFor(t, 60*time.Second, "plain subscriber and edgeflow source to get everything", func() bool {
+	componenttest.WaitFor(t, 60*time.Second, "plain subscriber and edgeflow source to get everything", func() bool {
 		mu.Lock()
 		g := len(got)
 		mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/internal/brokertest"
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -184,18 +185,18 @@ jetstream:
 	var acked atomic.Int64
 	prod := make(chan error, 1)
 	go func() { prod <- produce(js, "in", n, &acked) }()
-	waitFor(t, 30*time.Second, "a third of the readings", func() bool { return acked.Load() >= n/3 })
+	componenttest.WaitFor(t, 30*time.Second, "a third of the readings", func() bool { return acked.Load() >= n/3 })
 	srv.Kill()
 	time.Sleep(300 * time.Millisecond)
 	srv.Start()
 	if err := <-prod; err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "all readings in OUT", func() bool { return streamMsgs(t, js, "OUT") >= n })
+	componenttest.WaitFor(t, 60*time.Second, "all readings in OUT", func() bool { return streamMsgs(t, js, "OUT") >= n })
 	// A killed server may have lost acks (and its consumer state rolls back
 	// to its last write): it redelivers those messages after ack_wait, and
 	// the sink's msg_id makes OUT drop them. Wait for that to settle.
-	waitFor(t, 30*time.Second, "the consumer to have nothing pending", func() bool {
+	componenttest.WaitFor(t, 30*time.Second, "the consumer to have nothing pending", func() bool {
 		info := consumerInfo(t, js, "IN", "forward")
 		return info.NumAckPending == 0 && info.NumPending == 0
 	})
@@ -239,7 +240,7 @@ jetstream:
 	p.AddSink("out", out, []string{"src"}, pipeline.NodeOptions{})
 	p.SetDeadLetter("dl", dl, pipeline.NodeOptions{})
 	r := run(t, p)
-	waitFor(t, 15*time.Second, "the source to create its stream", func() bool {
+	componenttest.WaitFor(t, 15*time.Second, "the source to create its stream", func() bool {
 		_, err := js.Stream(context.Background(), "WORK")
 		return err == nil
 	})
@@ -248,7 +249,7 @@ jetstream:
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 15*time.Second, "good messages and one dead letter", func() bool { return out.count() == 4 && dl.count() == 1 })
+	componenttest.WaitFor(t, 15*time.Second, "good messages and one dead letter", func() bool { return out.count() == 4 && dl.count() == 1 })
 	// Give a second dead letter (or a fourth attempt) ample time to show.
 	time.Sleep(time.Second)
 	r.stop(t)
@@ -307,9 +308,9 @@ func TestMalformedPayloads(t *testing.T) {
 			r := run(t, p)
 			own, _ := conn.Client()
 			if mode == "jetstream" {
-				waitFor(t, 15*time.Second, "stream", func() bool { _, err := js.Stream(context.Background(), "MAL"); return err == nil })
+				componenttest.WaitFor(t, 15*time.Second, "stream", func() bool { _, err := js.Stream(context.Background(), "MAL"); return err == nil })
 			} else {
-				waitFor(t, 15*time.Second, "subscription", func() bool { return own.NumSubscriptions() > 0 })
+				componenttest.WaitFor(t, 15*time.Second, "subscription", func() bool { return own.NumSubscriptions() > 0 })
 				own.Flush()
 			}
 			const good = 20
@@ -322,7 +323,7 @@ func TestMalformedPayloads(t *testing.T) {
 					bad++
 				}
 			}
-			waitFor(t, 15*time.Second, "all messages", func() bool { return out.count() == good && dl.count() == bad })
+			componenttest.WaitFor(t, 15*time.Second, "all messages", func() bool { return out.count() == good && dl.count() == bad })
 			time.Sleep(200 * time.Millisecond) // nothing more may arrive
 			r.stop(t)
 			if out.count() != good || dl.count() != bad {
@@ -399,7 +400,7 @@ jetstream:
 		pipeline.NodeOptions{Retries: -1, RetryBackoff: 20 * time.Millisecond, BatchSize: 16})
 	r := run(t, p)
 
-	waitFor(t, 30*time.Second, "first deliveries", func() bool { return streamMsgs(t, jsB, "OUT") >= 50 })
+	componenttest.WaitFor(t, 30*time.Second, "first deliveries", func() bool { return streamMsgs(t, jsB, "OUT") >= 50 })
 	b.Kill()
 	// While B is down (longer than ack_wait, so progress acks must keep
 	// the held messages from being redelivered), sample what the source
@@ -422,7 +423,7 @@ jetstream:
 	}
 	t.Logf("during the outage: held at most %d, server backlog %d, ack pending %d", maxHeld, info.NumPending, info.NumAckPending)
 	b.Start()
-	waitFor(t, 60*time.Second, "all readings in OUT", func() bool { return streamMsgs(t, jsB, "OUT") >= n })
+	componenttest.WaitFor(t, 60*time.Second, "all readings in OUT", func() bool { return streamMsgs(t, jsB, "OUT") >= n })
 	r.stop(t)
 	checkExactlyOnce(t, readSeqs(t, jsB, "OUT", n+10), n)
 	if info := consumerInfo(t, jsA, "IN", "outage"); info.NumAckPending != 0 || info.NumPending != 0 {
@@ -456,7 +457,7 @@ func TestEmbeddedEndToEnd(t *testing.T) {
 	}
 	nc.Flush()
 	r := run(t, p)
-	waitFor(t, 15*time.Second, "stream", func() bool { _, err := js.Stream(context.Background(), "EDGE"); return err == nil })
+	componenttest.WaitFor(t, 15*time.Second, "stream", func() bool { _, err := js.Stream(context.Background(), "EDGE"); return err == nil })
 	for i := range 5 {
 		if _, err := js.Publish(context.Background(), "edge.in.cam"+strconv.Itoa(i), []byte(fmt.Sprintf(`{"seq":%d}`, i))); err != nil {
 			t.Fatal(err)

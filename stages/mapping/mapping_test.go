@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	_ "github.com/edgeflow/edgeflow/sources/generate"
 	"go.uber.org/goleak"
@@ -17,7 +18,7 @@ func reading(key string, fields map[string]any) *pipeline.Message {
 }
 
 func TestSetKeyDelete(t *testing.T) {
-	st := mustBuild(t, pipeline.KindStage, "map", `
+	st := componenttest.MustBuild(t, pipeline.KindStage, "map", `
 set:
   celsius: value
   value: celsius * 1.8 + 32
@@ -25,59 +26,59 @@ set:
 key: '"p1/" + sensor'
 delete: [celsius]
 `)
-	src := newTrackSource(
+	src := componenttest.NewTrackingSource(
 		reading("a", map[string]any{"sensor": "a", "value": 100.0}),
 		reading("b", map[string]any{"sensor": "b", "value": 0.0}),
 	)
-	res := runStages(t, src, st)
-	if len(res.out) != 2 || len(res.dead) != 0 {
-		t.Fatalf("out %d, dead %d", len(res.out), len(res.dead))
+	res := componenttest.RunChain(t, src, st)
+	if len(res.Out) != 2 || len(res.Dead) != 0 {
+		t.Fatalf("out %d, dead %d", len(res.Out), len(res.Dead))
 	}
-	m := res.out[0]
+	m := res.Out[0]
 	if m.Fields["value"] != 212.0 || m.Fields["label"] != "a@plant/a" || m.Key != "p1/a" {
 		t.Fatalf("got key %q fields %v", m.Key, m.Fields)
 	}
 	if _, ok := m.Fields["celsius"]; ok {
 		t.Fatal("celsius not deleted")
 	}
-	if res.out[1].Fields["value"] != 32.0 {
-		t.Fatalf("second: %v", res.out[1].Fields)
+	if res.Out[1].Fields["value"] != 32.0 {
+		t.Fatalf("second: %v", res.Out[1].Fields)
 	}
-	if src.acked.Load() != 2 {
-		t.Fatalf("acked %d", src.acked.Load())
+	if src.Acked() != 2 {
+		t.Fatalf("acked %d", src.Acked())
 	}
 }
 
 func TestRuntimeErrorsAreDeadLettered(t *testing.T) {
-	st := mustBuild(t, pipeline.KindStage, "map", "set: {double: value * 2}\nkey: value")
-	src := newTrackSource(
+	st := componenttest.MustBuild(t, pipeline.KindStage, "map", "set: {double: value * 2}\nkey: value")
+	src := componenttest.NewTrackingSource(
 		reading("ok", map[string]any{"value": 1.0}),
 		reading("missing", map[string]any{"other": 1.0}),
 		reading("text", map[string]any{"value": "hot"}),
 	)
-	res := runStages(t, src, st)
-	if len(res.out) != 1 || res.out[0].Key != "1" || res.out[0].Fields["double"] != 2.0 {
-		t.Fatalf("out: %v", res.out)
+	res := componenttest.RunChain(t, src, st)
+	if len(res.Out) != 1 || res.Out[0].Key != "1" || res.Out[0].Fields["double"] != 2.0 {
+		t.Fatalf("out: %v", res.Out)
 	}
-	if len(res.dead) != 2 {
-		t.Fatalf("dead letters: %d", len(res.dead))
+	if len(res.Dead) != 2 {
+		t.Fatalf("dead letters: %d", len(res.Dead))
 	}
-	for _, d := range res.dead {
+	for _, d := range res.Dead {
 		if e := d.Meta[pipeline.MetaDeadLetterError]; !strings.Contains(e, "set double") {
 			t.Errorf("dead letter %q: error %q does not name the field", d.Key, e)
 		}
 	}
 	// Dead-lettered messages are settled without error (they were handled).
-	if src.acked.Load() != 3 || src.nacked.Load() != 0 {
-		t.Fatalf("acked %d nacked %d", src.acked.Load(), src.nacked.Load())
+	if src.Acked() != 3 || src.Nacked() != 0 {
+		t.Fatalf("acked %d nacked %d", src.Acked(), src.Nacked())
 	}
 }
 
 func TestBadKeyType(t *testing.T) {
-	st := mustBuild(t, pipeline.KindStage, "map", "key: fields")
-	res := runStages(t, newTrackSource(reading("a", map[string]any{"v": 1.0})), st)
-	if len(res.dead) != 1 || !strings.Contains(res.dead[0].Meta[pipeline.MetaDeadLetterError], "want a string") {
-		t.Fatalf("dead: %v", res.dead)
+	st := componenttest.MustBuild(t, pipeline.KindStage, "map", "key: fields")
+	res := componenttest.RunChain(t, componenttest.NewTrackingSource(reading("a", map[string]any{"v": 1.0})), st)
+	if len(res.Dead) != 1 || !strings.Contains(res.Dead[0].Meta[pipeline.MetaDeadLetterError], "want a string") {
+		t.Fatalf("dead: %v", res.Dead)
 	}
 }
 
@@ -89,7 +90,7 @@ func TestConfigErrors(t *testing.T) {
 		"delete: [source_time]": "not a field",
 		"{}":                    "at least one",
 	} {
-		_, err := build(t, pipeline.KindStage, "map", cfg)
+		_, err := componenttest.Build(t, pipeline.KindStage, "map", cfg)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", cfg, err, want)
 		}
@@ -98,7 +99,7 @@ func TestConfigErrors(t *testing.T) {
 
 // BenchmarkMap measures the stage alone on a generator-like reading.
 func BenchmarkMap(b *testing.B) {
-	st := mustBuild(b, pipeline.KindStage, "map", "set: {value: value * 1.8 + 32}").(pipeline.Processor)
+	st := componenttest.MustBuild(b, pipeline.KindStage, "map", "set: {value: value * 1.8 + 32}").(pipeline.Processor)
 	m := reading("s", map[string]any{"sensor": "s", "value": 20.0, "anomaly": false})
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -117,8 +118,8 @@ func (nopEmitter) Emit(*pipeline.Message) {}
 // BenchmarkGenerateMapDrop runs the engine benchmark's shape: generate ->
 // map -> a discarding sink, through real queues.
 func BenchmarkGenerateMapDrop(b *testing.B) {
-	src := mustBuild(b, pipeline.KindSource, "generate", "keys: 16\nrate: 0\ncount: "+itoa(b.N)).(pipeline.Source)
-	st := mustBuild(b, pipeline.KindStage, "map", "set: {value: value * 1.8 + 32}")
+	src := componenttest.MustBuild(b, pipeline.KindSource, "generate", "keys: 16\nrate: 0\ncount: "+itoa(b.N)).(pipeline.Source)
+	st := componenttest.MustBuild(b, pipeline.KindStage, "map", "set: {value: value * 1.8 + 32}")
 	p := pipeline.New(pipeline.Options{Buffer: 1024})
 	_ = p.AddSource("gen", src, pipeline.NodeOptions{})
 	_ = p.AddStage("map", st, []string{"gen"}, pipeline.NodeOptions{})

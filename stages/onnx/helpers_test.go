@@ -6,32 +6,20 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
-	"github.com/rs/zerolog"
-	"go.yaml.in/yaml/v3"
 )
 
-// build constructs the stage from YAML as a pipeline file would.
+// build constructs the stage from YAML as the pipeline file would for a
+// stage named infer, with relative paths taken from dir.
 func build(tb testing.TB, dir, src string) (*Stage, error) {
 	tb.Helper()
-	spec, ok := component.Lookup(pipeline.KindStage, "onnx")
-	if !ok {
-		tb.Fatal("onnx stage not registered")
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		tb.Fatal(err)
-	}
-	conf, errs := component.Parse(spec.Fields, doc.Content[0], "test.yaml", "stages.infer", nil)
-	if len(errs) > 0 {
-		return nil, errs[0]
-	}
-	comp, err := spec.New(conf, &component.Resources{Dir: dir, Node: "infer", Pipeline: "test", Logger: zerolog.Nop()})
+	c, err := componenttest.Build(tb, pipeline.KindStage, "onnx", src, componenttest.WithDir(dir),
+		componenttest.WithNode("test", "infer"), componenttest.WithPath("stages.infer"))
 	if err != nil {
 		return nil, err
 	}
-	return comp.(*Stage), nil
+	return c.(*Stage), nil
 }
 
 // feed is a source that emits prepared messages, tracking their fate. If
@@ -72,25 +60,6 @@ func (f *feed) Run(ctx context.Context, out pipeline.SourceOutput) error {
 		}
 	}
 	return nil
-}
-
-// collect is a sink that keeps what it receives.
-type collect struct {
-	mu   sync.Mutex
-	msgs []*pipeline.Message
-}
-
-func (c *collect) Write(_ context.Context, m *pipeline.Message) error {
-	c.mu.Lock()
-	c.msgs = append(c.msgs, m)
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *collect) all() []*pipeline.Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*pipeline.Message(nil), c.msgs...)
 }
 
 // drop is a sink that discards.

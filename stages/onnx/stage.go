@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -310,13 +309,3 @@ func (s *Stage) ProcessBatch(ctx context.Context, batch []*pipeline.Message, out
 }
 
 var errNoValue = errors.New("missing")
-
-// sortedKeys lists a map's keys in order, for stable messages.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

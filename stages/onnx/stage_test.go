@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/models"
 	"github.com/edgeflow/edgeflow/models/modeltest"
 	"github.com/edgeflow/edgeflow/pipeline"
@@ -55,17 +56,17 @@ func TestBatchedPipelineMatchesUnbatched(t *testing.T) {
 			t.Fatal(err)
 		}
 		src := &feed{n: n, make: mlpMessages(mlp)}
-		sink, dead := &collect{}, &collect{}
+		sink, dead := &componenttest.Collector{}, &componenttest.Collector{}
 		run(t, src, stage, pipeline.NodeOptions{BatchSize: size, BatchDelay: time.Millisecond}, sink, dead)
-		if got := len(sink.all()); got != n || len(dead.all()) != 0 || src.acked.Load() != n {
-			t.Fatalf("batch %d: %d delivered, %d dead, %d acked; want %d, 0, %d", size, got, len(dead.all()), src.acked.Load(), n, n)
+		if got := len(sink.Messages()); got != n || len(dead.Messages()) != 0 || src.acked.Load() != n {
+			t.Fatalf("batch %d: %d delivered, %d dead, %d acked; want %d, 0, %d", size, got, len(dead.Messages()), src.acked.Load(), n, n)
 		}
-		for _, m := range sink.all() {
+		for _, m := range sink.Messages() {
 			if s := m.Fields["score_shape"].([]int64); !slices.Equal(s, []int64{1, 4}) {
 				t.Fatalf("score_shape = %v", s)
 			}
 		}
-		results[size] = outputsByIndex(t, sink.all(), "score")
+		results[size] = outputsByIndex(t, sink.Messages(), "score")
 		batches := histogramCount(t, stage.Metrics(), "edgeflow_onnx_batch_size")
 		t.Logf("batch max %d: %d messages in %d runs", size, n, batches)
 		if size == 32 && batches >= n {
@@ -135,12 +136,12 @@ func TestMalformedInputsDeadLettered(t *testing.T) {
 		}
 		return m
 	}}
-	sink, dead := &collect{}, &collect{}
+	sink, dead := &componenttest.Collector{}, &componenttest.Collector{}
 	run(t, src, stage, pipeline.NodeOptions{BatchSize: 16, BatchDelay: 5 * time.Millisecond}, sink, dead)
-	if len(sink.all()) != 40-len(bad) || len(dead.all()) != len(bad) {
-		t.Fatalf("%d delivered, %d dead-lettered; want %d and %d", len(sink.all()), len(dead.all()), 40-len(bad), len(bad))
+	if len(sink.Messages()) != 40-len(bad) || len(dead.Messages()) != len(bad) {
+		t.Fatalf("%d delivered, %d dead-lettered; want %d and %d", len(sink.Messages()), len(dead.Messages()), 40-len(bad), len(bad))
 	}
-	for _, m := range dead.all() {
+	for _, m := range dead.Messages() {
 		i := m.Fields["i"].(int)
 		if bad[i] == nil {
 			t.Errorf("good message %d dead-lettered: %s", i, m.Meta[pipeline.MetaDeadLetterError])
@@ -152,7 +153,7 @@ func TestMalformedInputsDeadLettered(t *testing.T) {
 	if src.acked.Load() != 40 {
 		t.Errorf("%d of 40 source messages acked", src.acked.Load())
 	}
-	y := outputsByIndex(t, sink.all(), "y")[30]
+	y := outputsByIndex(t, sink.Messages(), "y")[30]
 	want := mlp.Forward(mlp.Input(30))
 	if math.Abs(float64(y[0]-want[0])) > 1e-4 {
 		t.Errorf("[]any input: got %v, want %v", y, want)
@@ -177,9 +178,9 @@ func TestFixedBatchModelRunsInGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &feed{n: 23, make: mlpMessages(mlp)}
-	sink := &collect{}
+	sink := &componenttest.Collector{}
 	run(t, src, stage, pipeline.NodeOptions{BatchSize: 10, BatchDelay: 5 * time.Millisecond}, sink, nil)
-	got := outputsByIndex(t, sink.all(), "y")
+	got := outputsByIndex(t, sink.Messages(), "y")
 	if len(got) != 23 {
 		t.Fatalf("%d outputs, want 23", len(got))
 	}
@@ -208,7 +209,7 @@ func TestHotSwapLosesNothing(t *testing.T) {
 	}
 	const n = 4000
 	src := &feed{n: n, make: mlpMessages(v1), pause: n / 2, paused: make(chan struct{}), resume: make(chan struct{})}
-	sink, dead := &collect{}, &collect{}
+	sink, dead := &componenttest.Collector{}, &componenttest.Collector{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -249,11 +250,11 @@ func TestHotSwapLosesNothing(t *testing.T) {
 	close(src.resume)
 	<-done
 
-	if len(sink.all()) != n || len(dead.all()) != 0 || src.acked.Load() != n {
-		t.Fatalf("%d delivered, %d dead, %d acked; want %d, 0, %d", len(sink.all()), len(dead.all()), src.acked.Load(), n, n)
+	if len(sink.Messages()) != n || len(dead.Messages()) != 0 || src.acked.Load() != n {
+		t.Fatalf("%d delivered, %d dead, %d acked; want %d, 0, %d", len(sink.Messages()), len(dead.Messages()), src.acked.Load(), n, n)
 	}
 	fromV2 := 0
-	for i, y := range outputsByIndex(t, sink.all(), "y") {
+	for i, y := range outputsByIndex(t, sink.Messages(), "y") {
 		x := v1.Input(uint64(i))
 		w1, w2 := v1.Forward(x), v2.Forward(x)
 		switch {
@@ -311,12 +312,12 @@ func TestModelMismatchFailsMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &feed{n: 5, make: mlpMessages(mlp)}
-	sink, dead := &collect{}, &collect{}
+	sink, dead := &componenttest.Collector{}, &componenttest.Collector{}
 	run(t, src, stage, pipeline.NodeOptions{}, sink, dead)
-	if len(dead.all()) != 5 {
-		t.Fatalf("%d dead letters, want 5", len(dead.all()))
+	if len(dead.Messages()) != 5 {
+		t.Fatalf("%d dead letters, want 5", len(dead.Messages()))
 	}
-	if reason := dead.all()[0].Meta[pipeline.MetaDeadLetterError]; !strings.Contains(reason, `model input "x"`) {
+	if reason := dead.Messages()[0].Meta[pipeline.MetaDeadLetterError]; !strings.Contains(reason, `model input "x"`) {
 		t.Errorf("reason %q", reason)
 	}
 }
@@ -341,12 +342,12 @@ func TestDetectorThroughStage(t *testing.T) {
 		m.Fields = map[string]any{"image": models.Tensor{Shape: []int64{1, 3, 416, 416}, Data: img}, "i": i}
 		return m
 	}}
-	sink := &collect{}
+	sink := &componenttest.Collector{}
 	run(t, src, stage, pipeline.NodeOptions{BatchSize: 2}, sink, nil)
-	if len(sink.all()) != 2 {
-		t.Fatalf("%d outputs", len(sink.all()))
+	if len(sink.Messages()) != 2 {
+		t.Fatalf("%d outputs", len(sink.Messages()))
 	}
-	for _, m := range sink.all() {
+	for _, m := range sink.Messages() {
 		if s := m.Fields["detections_shape"].([]int64); !slices.Equal(s, []int64{1, 3549, 85}) {
 			t.Errorf("detections_shape = %v", s)
 		}

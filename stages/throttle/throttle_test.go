@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"go.uber.org/goleak"
 )
@@ -21,13 +22,13 @@ func msgs(n int, keys ...string) []*pipeline.Message {
 
 func TestDelayRate(t *testing.T) {
 	// 300 messages at 500/s with a burst of 50: about 0.5s, and none lost.
-	st := mustBuild(t, pipeline.KindStage, "throttle", "rate: 50\ninterval: 100ms")
-	src := newTrackSource(msgs(300, "a")...)
+	st := componenttest.MustBuild(t, pipeline.KindStage, "throttle", "rate: 50\ninterval: 100ms")
+	src := componenttest.NewTrackingSource(msgs(300, "a")...)
 	start := time.Now()
-	res := runStages(t, src, st)
+	res := componenttest.RunChain(t, src, st)
 	d := time.Since(start)
-	if len(res.out) != 300 || src.acked.Load() != 300 {
-		t.Fatalf("out %d acked %d", len(res.out), src.acked.Load())
+	if len(res.Out) != 300 || src.Acked() != 300 {
+		t.Fatalf("out %d acked %d", len(res.Out), src.Acked())
 	}
 	// Never faster than the limit allows; generous above.
 	if d < 450*time.Millisecond || d > 5*time.Second {
@@ -37,37 +38,37 @@ func TestDelayRate(t *testing.T) {
 
 func TestDropPerKey(t *testing.T) {
 	// An hour-long interval: each key gets exactly its burst of 5.
-	st := mustBuild(t, pipeline.KindStage, "throttle", "rate: 5\ninterval: 1h\nper_key: true\nmode: drop").(*Throttle)
-	src := newTrackSource(msgs(300, "a", "b", "c")...)
-	res := runStages(t, src, st)
+	st := componenttest.MustBuild(t, pipeline.KindStage, "throttle", "rate: 5\ninterval: 1h\nper_key: true\nmode: drop").(*Throttle)
+	src := componenttest.NewTrackingSource(msgs(300, "a", "b", "c")...)
+	res := componenttest.RunChain(t, src, st)
 	per := map[string]int{}
-	for _, m := range res.out {
+	for _, m := range res.Out {
 		per[m.Key]++
 	}
 	if per["a"] != 5 || per["b"] != 5 || per["c"] != 5 {
 		t.Fatalf("passed per key: %v", per)
 	}
 	// Dropped messages are counted and acknowledged, not failed.
-	if st.Dropped() != 285 || src.acked.Load() != 300 || src.nacked.Load() != 0 {
-		t.Fatalf("dropped %d acked %d nacked %d", st.Dropped(), src.acked.Load(), src.nacked.Load())
+	if st.Dropped() != 285 || src.Acked() != 300 || src.Nacked() != 0 {
+		t.Fatalf("dropped %d acked %d nacked %d", st.Dropped(), src.Acked(), src.Nacked())
 	}
 }
 
 func TestDropGlobalBurst(t *testing.T) {
-	st := mustBuild(t, pipeline.KindStage, "throttle", "rate: 1\ninterval: 1h\nburst: 7\nmode: drop")
-	res := runStages(t, newTrackSource(msgs(100, "a", "b")...), st)
-	if len(res.out) != 7 {
-		t.Fatalf("passed %d, want the burst of 7", len(res.out))
+	st := componenttest.MustBuild(t, pipeline.KindStage, "throttle", "rate: 1\ninterval: 1h\nburst: 7\nmode: drop")
+	res := componenttest.RunChain(t, componenttest.NewTrackingSource(msgs(100, "a", "b")...), st)
+	if len(res.Out) != 7 {
+		t.Fatalf("passed %d, want the burst of 7", len(res.Out))
 	}
 }
 
 func TestMaxKeys(t *testing.T) {
 	// One bucket for three keys: each new key evicts the last, so every key
 	// starts afresh with a full bucket and nothing is dropped.
-	st := mustBuild(t, pipeline.KindStage, "throttle", "rate: 1\ninterval: 1h\nper_key: true\nmode: drop\nmax_keys: 1")
-	res := runStages(t, newTrackSource(msgs(30, "a", "b", "c")...), st)
-	if len(res.out) != 30 {
-		t.Fatalf("passed %d of 30", len(res.out))
+	st := componenttest.MustBuild(t, pipeline.KindStage, "throttle", "rate: 1\ninterval: 1h\nper_key: true\nmode: drop\nmax_keys: 1")
+	res := componenttest.RunChain(t, componenttest.NewTrackingSource(msgs(30, "a", "b", "c")...), st)
+	if len(res.Out) != 30 {
+		t.Fatalf("passed %d of 30", len(res.Out))
 	}
 }
 
@@ -78,7 +79,7 @@ func TestConfigErrors(t *testing.T) {
 		"rate: 1\nmode: queue":  "not one of",
 		"rate: 1\ninterval: 0s": "positive",
 	} {
-		if _, err := build(t, pipeline.KindStage, "throttle", cfg); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := componenttest.Build(t, pipeline.KindStage, "throttle", cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", cfg, err, want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"go.uber.org/goleak"
 )
@@ -37,9 +38,9 @@ func windows(msgs []*pipeline.Message) map[string][]string {
 }
 
 func TestSlidingPerKey(t *testing.T) {
-	st := mustBuild(t, pipeline.KindStage, "window", "size: 3")
-	res := runStages(t, newTrackSource(readings(10, "a", "b")...), st)
-	got := windows(res.out)
+	st := componenttest.MustBuild(t, pipeline.KindStage, "window", "size: 3")
+	res := componenttest.RunChain(t, componenttest.NewTrackingSource(readings(10, "a", "b")...), st)
+	got := windows(res.Out)
 	want := map[string][]string{
 		"a": {"[0 2 4]", "[2 4 6]", "[4 6 8]"},
 		"b": {"[1 3 5]", "[3 5 7]", "[5 7 9]"},
@@ -47,7 +48,7 @@ func TestSlidingPerKey(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
-	m := res.out[0]
+	m := res.Out[0]
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	if m.Fields["key"] != "a" || m.Fields["count"] != 3 || m.Key != "a" ||
 		!m.Fields["start"].(time.Time).Equal(t0) || !m.Fields["end"].(time.Time).Equal(t0.Add(4*time.Second)) {
@@ -59,14 +60,14 @@ func TestSlidingPerKey(t *testing.T) {
 }
 
 func TestStep(t *testing.T) {
-	st := mustBuild(t, pipeline.KindStage, "window", "size: 4\nstep: 2\nfield: v\noutput: x")
+	st := componenttest.MustBuild(t, pipeline.KindStage, "window", "size: 4\nstep: 2\nfield: v\noutput: x")
 	var msgs []*pipeline.Message
 	for i := range 9 {
 		msgs = append(msgs, &pipeline.Message{Key: "k", Fields: map[string]any{"v": i}})
 	}
-	res := runStages(t, newTrackSource(msgs...), st)
+	res := componenttest.RunChain(t, componenttest.NewTrackingSource(msgs...), st)
 	var got []string
-	for _, m := range res.out {
+	for _, m := range res.Out {
 		got = append(got, fmt.Sprint(m.Fields["x"]))
 	}
 	if want := "[0 1 2 3] [2 3 4 5] [4 5 6 7]"; strings.Join(got, " ") != want {
@@ -77,7 +78,7 @@ func TestStep(t *testing.T) {
 // checkSink asserts, as each window is written, that none of the readings
 // in it has been acknowledged yet.
 type checkSink struct {
-	src    *trackSource
+	src    *componenttest.TrackingSource
 	mu     sync.Mutex
 	n      int
 	errs   []error
@@ -89,7 +90,7 @@ func (c *checkSink) Write(_ context.Context, m *pipeline.Message) error {
 	defer c.mu.Unlock()
 	c.n++
 	for _, v := range m.Fields["window"].([]float32) {
-		if at := c.src.settledAt[int(v)].Load(); at != 0 {
+		if at := c.src.SettledAt(int(v)); at != 0 {
 			c.errs = append(c.errs, fmt.Errorf("window %d: reading %v settled before the window was delivered", c.n, v))
 		}
 	}
@@ -99,7 +100,7 @@ func (c *checkSink) Write(_ context.Context, m *pipeline.Message) error {
 	return nil
 }
 
-func runWithSink(t *testing.T, src *trackSource, st any, sink pipeline.Sink) {
+func runWithSink(t *testing.T, src *componenttest.TrackingSource, st any, sink pipeline.Sink) {
 	t.Helper()
 	p := pipeline.New(pipeline.Options{Buffer: 2})
 	err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
@@ -118,17 +119,17 @@ func runWithSink(t *testing.T, src *trackSource, st any, sink pipeline.Sink) {
 func TestAcksWaitForWindowDelivery(t *testing.T) {
 	for _, cfg := range []string{"size: 5", "size: 5\nstep: 5", "size: 3\nstep: 2"} {
 		t.Run(cfg, func(t *testing.T) {
-			src := newTrackSource(readings(200, "a", "b", "c")...)
+			src := componenttest.NewTrackingSource(readings(200, "a", "b", "c")...)
 			sink := &checkSink{src: src}
-			runWithSink(t, src, mustBuild(t, pipeline.KindStage, "window", cfg), sink)
+			runWithSink(t, src, componenttest.MustBuild(t, pipeline.KindStage, "window", cfg), sink)
 			if err := errors.Join(sink.errs...); err != nil {
 				t.Fatal(err)
 			}
 			if sink.n == 0 {
 				t.Fatal("no windows")
 			}
-			if src.acked.Load() != 200 || src.nacked.Load() != 0 {
-				t.Fatalf("acked %d nacked %d", src.acked.Load(), src.nacked.Load())
+			if src.Acked() != 200 || src.Nacked() != 0 {
+				t.Fatalf("acked %d nacked %d", src.Acked(), src.Nacked())
 			}
 		})
 	}
@@ -137,11 +138,11 @@ func TestAcksWaitForWindowDelivery(t *testing.T) {
 func TestFailedWindowNacksItsReadings(t *testing.T) {
 	// Tumbling windows of 4 on one key: the second window (readings 4-7)
 	// fails to deliver, so exactly those readings are nacked.
-	src := newTrackSource(readings(12, "a")...)
+	src := componenttest.NewTrackingSource(readings(12, "a")...)
 	sink := &checkSink{src: src, failOn: 2}
-	runWithSink(t, src, mustBuild(t, pipeline.KindStage, "window", "size: 4\nstep: 4"), sink)
-	if src.acked.Load() != 8 || src.nacked.Load() != 4 {
-		t.Fatalf("acked %d nacked %d", src.acked.Load(), src.nacked.Load())
+	runWithSink(t, src, componenttest.MustBuild(t, pipeline.KindStage, "window", "size: 4\nstep: 4"), sink)
+	if src.Acked() != 8 || src.Nacked() != 4 {
+		t.Fatalf("acked %d nacked %d", src.Acked(), src.Nacked())
 	}
 }
 
@@ -149,16 +150,16 @@ func TestNonNumericDeadLettered(t *testing.T) {
 	msgs := readings(4, "a")
 	msgs[1].Fields["value"] = "hot"
 	delete(msgs[2].Fields, "value")
-	src := newTrackSource(msgs...)
-	res := runStages(t, src, mustBuild(t, pipeline.KindStage, "window", "size: 2\nemit_partial: true"))
-	if len(res.dead) != 2 || !strings.Contains(res.dead[0].Meta[pipeline.MetaDeadLetterError], "want a number") {
-		t.Fatalf("dead %v", res.dead)
+	src := componenttest.NewTrackingSource(msgs...)
+	res := componenttest.RunChain(t, src, componenttest.MustBuild(t, pipeline.KindStage, "window", "size: 2\nemit_partial: true"))
+	if len(res.Dead) != 2 || !strings.Contains(res.Dead[0].Meta[pipeline.MetaDeadLetterError], "want a number") {
+		t.Fatalf("dead %v", res.Dead)
 	}
-	if got := windows(res.out)["a"]; !slices.Equal(got, []string{"[0 3]"}) {
+	if got := windows(res.Out)["a"]; !slices.Equal(got, []string{"[0 3]"}) {
 		t.Fatalf("windows %v", got)
 	}
-	if src.acked.Load() != 4 {
-		t.Fatalf("acked %d", src.acked.Load())
+	if src.Acked() != 4 {
+		t.Fatalf("acked %d", src.Acked())
 	}
 }
 
@@ -166,10 +167,10 @@ func TestFlushPartial(t *testing.T) {
 	// 5 readings per key with size 3, step 3: one full window each, then 2
 	// readings not yet in a window; the final window is the last 3.
 	for _, partial := range []bool{false, true} {
-		src := newTrackSource(readings(10, "a", "b")...)
-		st := mustBuild(t, pipeline.KindStage, "window", fmt.Sprintf("size: 3\nstep: 3\nemit_partial: %v", partial))
-		res := runStages(t, src, st)
-		got := windows(res.out)
+		src := componenttest.NewTrackingSource(readings(10, "a", "b")...)
+		st := componenttest.MustBuild(t, pipeline.KindStage, "window", fmt.Sprintf("size: 3\nstep: 3\nemit_partial: %v", partial))
+		res := componenttest.RunChain(t, src, st)
+		got := windows(res.Out)
 		want := map[string][]string{"a": {"[0 2 4]"}, "b": {"[1 3 5]"}}
 		if partial {
 			want = map[string][]string{"a": {"[0 2 4]", "[4 6 8]"}, "b": {"[1 3 5]", "[5 7 9]"}}
@@ -177,30 +178,30 @@ func TestFlushPartial(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("partial=%v: got %v, want %v", partial, got, want)
 		}
-		if src.acked.Load() != 10 {
-			t.Fatalf("partial=%v: acked %d", partial, src.acked.Load())
+		if src.Acked() != 10 {
+			t.Fatalf("partial=%v: acked %d", partial, src.Acked())
 		}
 	}
 }
 
 func TestFlushPartialShort(t *testing.T) {
-	src := newTrackSource(readings(2, "a")...)
-	res := runStages(t, src, mustBuild(t, pipeline.KindStage, "window", "size: 5\nemit_partial: true"))
-	if got := windows(res.out)["a"]; !slices.Equal(got, []string{"[0 1]"}) || res.out[0].Fields["count"] != 2 {
+	src := componenttest.NewTrackingSource(readings(2, "a")...)
+	res := componenttest.RunChain(t, src, componenttest.MustBuild(t, pipeline.KindStage, "window", "size: 5\nemit_partial: true"))
+	if got := windows(res.Out)["a"]; !slices.Equal(got, []string{"[0 1]"}) || res.Out[0].Fields["count"] != 2 {
 		t.Fatalf("windows %v", got)
 	}
-	if src.acked.Load() != 2 {
-		t.Fatalf("acked %d", src.acked.Load())
+	if src.Acked() != 2 {
+		t.Fatalf("acked %d", src.Acked())
 	}
 }
 
 func TestMaxKeys(t *testing.T) {
 	// Two keys alternating with room for one: each evicts the other, so no
 	// window of 2 ever fills, and every reading is still acknowledged.
-	src := newTrackSource(readings(20, "a", "b")...)
-	res := runStages(t, src, mustBuild(t, pipeline.KindStage, "window", "size: 2\nmax_keys: 1"))
-	if len(res.out) != 0 || src.acked.Load() != 20 {
-		t.Fatalf("out %d acked %d", len(res.out), src.acked.Load())
+	src := componenttest.NewTrackingSource(readings(20, "a", "b")...)
+	res := componenttest.RunChain(t, src, componenttest.MustBuild(t, pipeline.KindStage, "window", "size: 2\nmax_keys: 1"))
+	if len(res.Out) != 0 || src.Acked() != 20 {
+		t.Fatalf("out %d acked %d", len(res.Out), src.Acked())
 	}
 }
 
@@ -210,7 +211,7 @@ func TestConfigErrors(t *testing.T) {
 		"size: 0":                "minimum",
 		"size: 3\noutput: count": "clashes",
 	} {
-		if _, err := build(t, pipeline.KindStage, "window", cfg); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := componenttest.Build(t, pipeline.KindStage, "window", cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", cfg, err, want)
 		}
 	}
