@@ -11,11 +11,12 @@ import (
 )
 
 var compareFlags struct {
-	data, task, detector, preprocess string
-	threshold                        float32
-	repeat, threads, limit           int
-	json, augment                    bool
-	config                           map[string]string
+	data, task, detector string
+	threshold            float32
+	repeat, threads      int
+	json                 bool
+	config               map[string]string
+	input                dataFlags
 }
 
 func init() {
@@ -36,11 +37,11 @@ reconstruction-error scores for autoencoders.`,
 			if f.data == "" {
 				return fmt.Errorf("--data is required")
 			}
-			pre := f.preprocess
-			if pre == "" && f.detector != "" {
-				pre = f.detector
+			d := f.input
+			if d.preprocess == "" && f.detector != "" {
+				d.preprocess = f.detector
 			}
-			samples, err := loadSamples(args[0], f.data, pre, f.augment, f.limit)
+			samples, err := loadSamples(args[0], f.data, d)
 			if err != nil {
 				return err
 			}
@@ -79,7 +80,7 @@ reconstruction-error scores for autoencoders.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.data, "data", "", "image folder, image, .csv or .jsonl")
+	fl.StringVar(&f.data, "data", "", "image folder, image, .csv or .jsonl of vectors, or nab:GLOB of timestamp,value series")
 	fl.StringVar(&f.task, "task", "", "classify, detect, anomaly or none (default: guessed)")
 	fl.StringVar(&f.detector, "detector", "", "detection decoder: yolox, nanodet or ultraface")
 	fl.Float32Var(&f.threshold, "threshold", 0.3, "detection score threshold")
@@ -87,6 +88,6 @@ reconstruction-error scores for autoencoders.`,
 	fl.IntVar(&f.threads, "threads", 0, "intra-op threads for both models (0: ORT default)")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
 	fl.StringToStringVar(&f.config, "session-config", nil, "ORT session config entries for both models, e.g. session.disable_quant_qdq=1 (folds a weight-only model to float weights)")
-	addDataFlags(cmd, &f.preprocess, &f.augment, &f.limit)
+	addDataFlags(cmd, &f.input)
 	modelCmd.AddCommand(cmd)
 }

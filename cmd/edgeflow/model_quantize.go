@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/edgeflow/edgeflow/models"
@@ -13,11 +14,11 @@ import (
 )
 
 var quantizeFlags struct {
-	mode, calib, method, preprocess, opset string
-	percentile, maxStep                    float64
-	perTensor, signed, augment             bool
-	ops, exclude                           []string
-	limit                                  int
+	mode, calib, method, opset string
+	percentile, maxStep        float64
+	perTensor, signed          bool
+	ops, exclude               []string
+	data                       dataFlags
 }
 
 func init() {
@@ -28,8 +29,8 @@ func init() {
 		Long: `quantize writes an int8 version of a float32 ONNX model.
 
 --mode static (default) calibrates activation ranges by running the model on
---calib data (a folder of images, an image, a CSV of vectors or a JSON Lines
-file) and writes QDQ nodes that ONNX Runtime fuses into QLinearConv, QGemm,
+--calib data (a folder of images, an image, a CSV of vectors, a JSON Lines
+file, or nab:GLOB: NAB-format timestamp,value series cut into --window windows) and writes QDQ nodes that ONNX Runtime fuses into QLinearConv, QGemm,
 QLinearMatMul. --mode dynamic needs no data (MatMul/Gemm only);
 --mode weight-only stores int8 weights behind DequantizeLinear.
 Models older than opset 13 are upgraded (--opset upgrade) so that weights get
@@ -53,7 +54,7 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 				if f.calib == "" {
 					return fmt.Errorf("--mode static needs --calib DATA (or use --mode dynamic or weight-only)")
 				}
-				samples, err := loadSamples(args[0], f.calib, f.preprocess, f.augment, f.limit)
+				samples, err := loadSamples(args[0], f.calib, f.data)
 				if err != nil {
 					return err
 				}
@@ -92,7 +93,7 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.mode, "mode", "static", "static, dynamic or weight-only")
-	fl.StringVar(&f.calib, "calib", "", "calibration data: image folder, image, .csv or .jsonl")
+	fl.StringVar(&f.calib, "calib", "", "calibration data: image folder, image, .csv or .jsonl of vectors, or nab:GLOB of timestamp,value series")
 	fl.StringVar(&f.method, "method", "minmax", "calibration: minmax or percentile")
 	fl.Float64Var(&f.percentile, "percentile", 99.999, "percentile for --method percentile")
 	fl.Float64Var(&f.maxStep, "max-step", 0.15, "keep an activation float when its 8-bit step exceeds this many standard deviations (negative: never)")
@@ -101,31 +102,51 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 	fl.StringSliceVar(&f.ops, "ops", nil, "operator types to quantise (default Conv,Gemm,MatMul,Add,Concat,MaxPool,AveragePool,GlobalAveragePool)")
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "node names to keep float")
 	fl.StringVar(&f.opset, "opset", "upgrade", "models older than opset 13: upgrade (per-channel) or keep (per-tensor)")
-	addDataFlags(cmd, &f.preprocess, &f.augment, &f.limit)
+	addDataFlags(cmd, &f.data)
 	modelCmd.AddCommand(cmd)
 }
 
-// addDataFlags adds the flags that say how images become model inputs.
-func addDataFlags(cmd *cobra.Command, preprocess *string, augment *bool, limit *int) {
+// dataFlags say how calibration/comparison data becomes model inputs.
+type dataFlags struct {
+	preprocess, normalize string
+	augment               bool
+	limit, window, stride int
+}
+
+// addDataFlags adds the flags that say how images and series become model
+// inputs.
+func addDataFlags(cmd *cobra.Command, d *dataFlags) {
 	names := make([]string, 0, len(compare.Presets))
 	for n := range compare.Presets {
 		names = append(names, n)
 	}
-	cmd.Flags().StringVar(preprocess, "preprocess", "", "image preprocessing: "+strings.Join(names, ", ")+" (default: guessed from the model file name, else rgb)")
-	cmd.Flags().BoolVar(augment, "augment", false, "add a mirrored and a centre-cropped view of every image")
-	cmd.Flags().IntVar(limit, "limit", 0, "use at most this many samples (0: all)")
+	slices.Sort(names)
+	fl := cmd.Flags()
+	fl.StringVar(&d.preprocess, "preprocess", "", "image preprocessing: "+strings.Join(names, ", ")+" (default: guessed from the model file name, else rgb)")
+	fl.BoolVar(&d.augment, "augment", false, "add a mirrored and a centre-cropped view of every image")
+	fl.IntVar(&d.limit, "limit", 0, "use at most this many samples (0: all)")
+	fl.IntVar(&d.window, "window", 0, "cut series (nab:GLOB, or a timestamp,value CSV) into windows of this many values (default for nab: the model's input width)")
+	fl.IntVar(&d.stride, "stride", 0, "values between the starts of consecutive windows (default window/4)")
+	fl.StringVar(&d.normalize, "normalize", "zscore", "series windows: zscore (each file by its warm-up statistics, as the anomaly stage does) or none")
 }
 
-// loadSamples reads data for the model at path, sizing images to its input.
-func loadSamples(path, data, preprocess string, augment bool, limit int) ([]compare.Sample, error) {
+// loadSamples reads data for the model at path, sizing images and series
+// windows to its input.
+func loadSamples(path, data string, d dataFlags) ([]compare.Sample, error) {
 	info, err := models.Inspect(path)
 	if err != nil {
 		return nil, err
 	}
-	opts := compare.DataOptions{Augment: augment, Limit: limit}
+	opts := compare.DataOptions{Augment: d.augment, Limit: d.limit, Window: d.window, Stride: d.stride, Normalize: d.normalize}
 	if len(info.Inputs) == 1 && len(info.Inputs[0].Shape) == 4 {
 		opts.Height, opts.Width = int(info.Inputs[0].Shape[2]), int(info.Inputs[0].Shape[3])
 	}
+	if opts.Window == 0 && strings.HasPrefix(data, compare.SeriesPrefix) && len(info.Inputs) == 1 {
+		if shape := info.Inputs[0].Shape; len(shape) > 0 && shape[len(shape)-1] > 0 {
+			opts.Window = int(shape[len(shape)-1])
+		}
+	}
+	preprocess := d.preprocess
 	if preprocess == "" {
 		preprocess = "rgb"
 		lower := strings.ToLower(path)

@@ -65,6 +65,12 @@ type DataOptions struct {
 	Augment bool
 	// Limit caps the samples read (0: all).
 	Limit int
+	// Window, Stride and Normalize cut time series into model inputs
+	// ("nab:<glob>" paths, or a CSV when Window is set): windows of Window
+	// values, Stride apart (default Window/4), z-scored by each file's
+	// warm-up statistics ("zscore", the default) or left raw ("none").
+	Window, Stride int
+	Normalize      string
 }
 
 // IsImage reports whether a file name has an image extension LoadData reads.
@@ -76,11 +82,18 @@ func IsImage(path string) bool {
 	return false
 }
 
-// LoadData reads samples from path: a folder of images (.jpg, .png), one
-// image, a CSV file (one vector per row; non-numeric rows such as a header
+// LoadData reads samples from path: time series cut into windows
+// ("nab:<glob>", or a CSV with opts.Window; see DataOptions), a folder of
+// images (.jpg, .png), one image, a CSV file (one vector per row; non-numeric rows such as a header
 // are skipped) or a JSON Lines file (one array per line, or an object whose
 // "window", "input", "values" or "vector" field is the array).
 func LoadData(path string, opts DataOptions) ([]Sample, error) {
+	if opts.Normalize != "" && opts.Normalize != "zscore" && opts.Normalize != "none" {
+		return nil, fmt.Errorf("data: unknown normalisation %q (want zscore or none)", opts.Normalize)
+	}
+	if glob, ok := isSeries(path, opts); ok {
+		return loadSeries(glob, opts)
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)

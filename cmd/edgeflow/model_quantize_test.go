@@ -1,0 +1,39 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgeflow/edgeflow/models/compare"
+	"github.com/edgeflow/edgeflow/models/modeltest"
+)
+
+func TestModelQuantizeNABCalibration(t *testing.T) {
+	modeltest.RequireRuntime(t)
+	mirror := modeltest.SharedModels()
+	if mirror == "" {
+		t.Skip("skipping: no model mirror at ../shared/models")
+	}
+	series := "nab:" + filepath.Join(filepath.Dir(mirror), "data", "nab", "data", "realKnownCause", "*.csv")
+	dir := t.TempDir()
+	// An autoencoder-shaped model: the window width is its input width.
+	in := (&modeltest.MLP{In: 32, Hidden: 64, Out: 32, Batch: 1, Seed: 2}).Write(t, dir, "ae.onnx")
+	out := filepath.Join(dir, "ae.int8.onnx")
+	r := edgeflow(t, nil, "model", "quantize", in, out, "--calib", series, "--limit", "300")
+	if r.code != 0 || !strings.Contains(r.stdout, "300 samples") {
+		t.Fatalf("quantize: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = edgeflow(t, nil, "model", "compare", in, out, "--data", series, "--stride", "32", "--limit", "200", "--json")
+	var res compare.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 {
+		t.Fatalf("compare: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+	}
+	if res.Task != compare.TaskAnomaly || res.Samples != 200 || res.Agreement < 0.98 {
+		t.Errorf("compare: task %s, %d samples, rank correlation %.4f", res.Task, res.Samples, res.Agreement)
+	}
+	if r := edgeflow(t, nil, "model", "quantize", in, out, "--calib", "nab:/nonexistent/*.csv"); r.code == 0 || !strings.Contains(r.stderr, "no file matches") {
+		t.Errorf("missing series: exit %d: %s", r.code, r.stderr)
+	}
+}
