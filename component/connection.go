@@ -90,3 +90,21 @@ func (r *Resources) Connection(name string) (Connection, error) {
 type Starter interface {
 	Start(ctx context.Context) error
 }
+
+// ConnectionAs resolves the connection named by a component's field (usually
+// `connection`) and checks that it is of the type the component needs, with
+// errors that point at the field: `ConnectionAs[*mqtt.Conn](conf, res,
+// "connection", "mqtt")`.
+func ConnectionAs[T Connection](conf *Config, res *Resources, field, typeName string) (T, error) {
+	var zero T
+	name := conf.String(field)
+	c, err := res.Connection(name)
+	if err != nil {
+		return zero, conf.Errorf(field, "%v", err)
+	}
+	t, ok := c.(T)
+	if !ok {
+		return zero, conf.Errorf(field, "connection %q is not a %s connection", name, typeName)
+	}
+	return t, nil
+}

@@ -29,7 +29,7 @@ func Parse(fields []Field, node *yaml.Node, file, path string, skip map[string]b
 		node = &yaml.Node{Kind: yaml.MappingNode}
 	}
 	if node.Kind != yaml.MappingNode {
-		bad(node, path, "want a mapping of options, got %s", describe(node))
+		bad(node, path, "want a mapping of options, got %s", Describe(node))
 		return c, errs
 	}
 	for i := 0; i+1 < len(node.Content); i += 2 {
@@ -90,13 +90,13 @@ func parseValue(f Field, v *yaml.Node, file, key string) (any, []error) {
 	switch f.Type {
 	case Object:
 		if v.Kind != yaml.MappingNode {
-			return fail("want an object, got %s", describe(v))
+			return fail("want an object, got %s", Describe(v))
 		}
 		sub, errs := Parse(f.Fields, v, file, key, nil)
 		return sub, errs
 	case ObjectList:
 		if v.Kind != yaml.SequenceNode {
-			return fail("want a list of objects, got %s", describe(v))
+			return fail("want a list of objects, got %s", Describe(v))
 		}
 		var list []*Config
 		var errs []error
@@ -117,20 +117,20 @@ func parseValue(f Field, v *yaml.Node, file, key string) (any, []error) {
 			return []string{v.Value}, nil
 		}
 		if v.Kind != yaml.SequenceNode {
-			return fail("want a list of strings, got %s", describe(v))
+			return fail("want a list of strings, got %s", Describe(v))
 		}
 		list := make([]string, 0, len(v.Content))
 		for _, item := range v.Content {
 			if item.Kind != yaml.ScalarNode || item.ShortTag() == "!!null" {
 				return nil, []error{&Error{File: file, Line: item.Line, Column: item.Column, Key: key,
-					Msg: fmt.Sprintf("want a string, got %s", describe(item))}}
+					Msg: fmt.Sprintf("want a string, got %s", Describe(item))}}
 			}
 			list = append(list, item.Value)
 		}
 		return list, nil
 	case FloatList:
 		if v.Kind != yaml.SequenceNode {
-			return fail("want a list of numbers, got %s", describe(v))
+			return fail("want a list of numbers, got %s", Describe(v))
 		}
 		list := make([]float64, 0, len(v.Content))
 		for _, item := range v.Content {
@@ -143,21 +143,21 @@ func parseValue(f Field, v *yaml.Node, file, key string) (any, []error) {
 		return list, nil
 	case StringMap:
 		if v.Kind != yaml.MappingNode {
-			return fail("want a map of strings, got %s", describe(v))
+			return fail("want a map of strings, got %s", Describe(v))
 		}
 		m := make(map[string]string, len(v.Content)/2)
 		for i := 0; i+1 < len(v.Content); i += 2 {
 			kk, vv := v.Content[i], v.Content[i+1]
 			if vv.Kind != yaml.ScalarNode {
 				return nil, []error{&Error{File: file, Line: vv.Line, Column: vv.Column, Key: key + "." + kk.Value,
-					Msg: fmt.Sprintf("want a string, got %s", describe(vv))}}
+					Msg: fmt.Sprintf("want a string, got %s", Describe(vv))}}
 			}
 			m[kk.Value] = vv.Value
 		}
 		return m, nil
 	}
 	if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" {
-		return fail("want a %s, got %s", f.Type, describe(v))
+		return fail("want a %s, got %s", f.Type, Describe(v))
 	}
 	val, err := coerce(f, v)
 	if err != nil {
@@ -177,7 +177,7 @@ func coerce(f Field, in any) (any, error) {
 			out = x.Value
 		case Int:
 			if x.ShortTag() != "!!int" {
-				return nil, fmt.Errorf("want an integer, got %s", describe(x))
+				return nil, fmt.Errorf("want an integer, got %s", Describe(x))
 			}
 			n, err := strconv.ParseInt(strings.ReplaceAll(x.Value, "_", ""), 0, 64)
 			if err != nil || n > math.MaxInt32*int64(1<<31) {
@@ -192,7 +192,7 @@ func coerce(f Field, in any) (any, error) {
 			out = n
 		case Bool:
 			if x.ShortTag() != "!!bool" {
-				return nil, fmt.Errorf("want true or false, got %s", describe(x))
+				return nil, fmt.Errorf("want true or false, got %s", Describe(x))
 			}
 			var b bool
 			if err := x.Decode(&b); err != nil {
@@ -209,7 +209,7 @@ func coerce(f Field, in any) (any, error) {
 			}
 			out = d
 		default:
-			return nil, fmt.Errorf("want a %s, got %s", f.Type, describe(x))
+			return nil, fmt.Errorf("want a %s, got %s", f.Type, Describe(x))
 		}
 	default:
 		out = goDefault(f.Type, in)
@@ -294,10 +294,12 @@ func scalarFloat(n *yaml.Node) (float64, error) {
 			return f, nil
 		}
 	}
-	return 0, fmt.Errorf("want a number, got %s", describe(n))
+	return 0, fmt.Errorf("want a number, got %s", Describe(n))
 }
 
-func describe(n *yaml.Node) string {
+// Describe names what a YAML node holds, for "want X, got Y" messages, so
+// that every config error words it the same way.
+func Describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"

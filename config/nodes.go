@@ -201,7 +201,7 @@ func (p *parser) isMapping(k, v *yaml.Node, path, what string) bool {
 	if isNull(v) {
 		at = k
 	}
-	p.errorf(at, path, "want a mapping with a `type:` and the %s's options, got %s", what, describe(v))
+	p.errorf(at, path, "want a mapping with a `type:` and the %s's options, got %s", what, component.Describe(v))
 	return false
 }
 
@@ -214,7 +214,7 @@ func (p *parser) typeOf(k, v *yaml.Node, path, what string, known []string) (str
 		}
 		t := deref(v.Content[i+1])
 		if t.Kind != yaml.ScalarNode || isNull(t) || t.Value == "" {
-			p.errorf(t, path+".type", "want a %s type, got %s%s", what, describe(t), knownList(what, known))
+			p.errorf(t, path+".type", "want a %s type, got %s%s", what, component.Describe(t), knownList(what, known))
 			return "", nil
 		}
 		return t.Value, t

@@ -168,7 +168,7 @@ func (p *parser) decode(data []byte) (root *yaml.Node) {
 		root = root.Content[0]
 	}
 	if root.Kind != yaml.MappingNode {
-		p.errorf(root, "", "a pipeline file must be a mapping of keys (name, sources, stages, sinks, ...), got %s", describe(root))
+		p.errorf(root, "", "a pipeline file must be a mapping of keys (name, sources, stages, sinks, ...), got %s", component.Describe(root))
 		return nil
 	}
 	return root
@@ -251,13 +251,13 @@ func (p *parser) each(sec [2]*yaml.Node, name string, fn func(k, v *yaml.Node, p
 		return
 	}
 	if v.Kind != yaml.MappingNode {
-		p.errorf(v, name, "want a mapping of name: {type: ..., ...}, got %s", describe(v))
+		p.errorf(v, name, "want a mapping of name: {type: ..., ...}, got %s", component.Describe(v))
 		return
 	}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		ek, ev := v.Content[i], deref(v.Content[i+1])
 		if ek.Kind != yaml.ScalarNode || strings.TrimSpace(ek.Value) == "" {
-			p.errorf(ek, name, "want a name, got %s", describe(ek))
+			p.errorf(ek, name, "want a name, got %s", component.Describe(ek))
 			continue
 		}
 		fn(ek, ev, name+"."+ek.Value)
@@ -274,29 +274,6 @@ func deref(n *yaml.Node) *yaml.Node {
 
 func isNull(n *yaml.Node) bool {
 	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
-}
-
-// describe names what a node holds, for "want X, got Y" messages, in the
-// words component.Parse uses.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "nothing (null)"
-		case "!!str":
-			return fmt.Sprintf("the string %q", n.Value)
-		default:
-			return fmt.Sprintf("%s %s", strings.TrimPrefix(n.ShortTag(), "!!"), n.Value)
-		}
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "nothing"
 }
 
 // sortErrors orders errors by position so that validate reads top to

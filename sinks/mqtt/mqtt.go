@@ -61,13 +61,9 @@ type Sink struct {
 }
 
 func newSink(conf *component.Config, res *component.Resources) (any, error) {
-	c, err := res.Connection(conf.String("connection"))
+	conn, err := component.ConnectionAs[*mqttconn.Conn](conf, res, "connection", "mqtt")
 	if err != nil {
-		return nil, conf.Errorf("connection", "%v", err)
-	}
-	conn, ok := c.(*mqttconn.Conn)
-	if !ok {
-		return nil, conf.Errorf("connection", "connection %q is a %T, not an mqtt connection", conf.String("connection"), c)
+		return nil, err
 	}
 	enc, err := codec.NewEncoder(conf.String("codec"))
 	if err != nil {

@@ -105,13 +105,9 @@ func New(conf *component.Config, res *component.Resources) (*Sink, error) {
 		maxInFlight: conf.Int("max_in_flight"),
 		timeout:     conf.Duration("timeout"),
 	}
-	c, err := res.Connection(conf.String("connection"))
-	if err != nil {
-		return nil, conf.Errorf("connection", "%v", err)
-	}
-	var ok bool
-	if s.conn, ok = c.(*natsbus.Conn); !ok {
-		return nil, conf.Errorf("connection", "connection %q is a %T, not a nats connection", conf.String("connection"), c)
+	var err error
+	if s.conn, err = component.ConnectionAs[*natsbus.Conn](conf, res, "connection", "nats"); err != nil {
+		return nil, err
 	}
 	if s.subject, err = compileTemplate(conf.String("subject")); err != nil {
 		return nil, conf.Errorf("subject", "%v", err)

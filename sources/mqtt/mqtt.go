@@ -64,13 +64,9 @@ type Source struct {
 }
 
 func newSource(conf *component.Config, res *component.Resources) (any, error) {
-	c, err := res.Connection(conf.String("connection"))
+	conn, err := component.ConnectionAs[*mqttconn.Conn](conf, res, "connection", "mqtt")
 	if err != nil {
-		return nil, conf.Errorf("connection", "%v", err)
-	}
-	conn, ok := c.(*mqttconn.Conn)
-	if !ok {
-		return nil, conf.Errorf("connection", "connection %q is a %T, not an mqtt connection", conf.String("connection"), c)
+		return nil, err
 	}
 	dec, err := codec.NewDecoder(conf.String("codec"))
 	if err != nil {

@@ -110,13 +110,9 @@ func New(conf *component.Config, res *component.Resources) (*Source, error) {
 		timeField: conf.String("time_field"),
 		pending:   conf.Int("pending_limit"),
 	}
-	c, err := res.Connection(conf.String("connection"))
-	if err != nil {
-		return nil, conf.Errorf("connection", "%v", err)
-	}
-	var ok bool
-	if s.conn, ok = c.(*natsbus.Conn); !ok {
-		return nil, conf.Errorf("connection", "connection %q is a %T, not a nats connection", conf.String("connection"), c)
+	var err error
+	if s.conn, err = component.ConnectionAs[*natsbus.Conn](conf, res, "connection", "nats"); err != nil {
+		return nil, err
 	}
 	if len(s.subjects) == 0 {
 		return nil, conf.Errorf("subjects", "give at least one subject")
