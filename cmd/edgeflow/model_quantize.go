@@ -19,6 +19,7 @@ var quantizeFlags struct {
 	perTensor, signed          bool
 	ops, exclude               []string
 	data                       dataFlags
+	keepFloat, sensSamples     int
 }
 
 func init() {
@@ -32,7 +33,11 @@ func init() {
 --calib data (a folder of images, an image, a CSV of vectors, a JSON Lines
 file, or nab:GLOB: NAB-format timestamp,value series cut into --window windows) and writes QDQ nodes that ONNX Runtime fuses into QLinearConv, QGemm,
 QLinearMatMul. --mode dynamic needs no data (MatMul/Gemm only);
---mode weight-only stores int8 weights behind DequantizeLinear.
+--mode weight-only stores int8 weights behind DequantizeLinear (run it with the
+session config entry session.disable_quant_qdq=1 to fold them to float weights).
+--keep-float N finds the N activations whose quantisation costs the most
+output accuracy and keeps them float. --ops Conv,...,Sigmoid,Mul also quantises
+SiLU (x·sigmoid(x)) so that ORT runs it as QLinearSigmoid/QLinearMul.
 Models older than opset 13 are upgraded (--opset upgrade) so that weights get
 per-channel scales, or kept at their opset with per-tensor scales (--opset keep).`,
 		Args: cobra.ExactArgs(2),
@@ -46,7 +51,7 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 			}
 			opts := quantize.Options{Method: quantize.Method(f.method), Percentile: f.percentile, MaxStep: f.maxStep,
 				SignedActivations: f.signed, PerTensor: f.perTensor, Ops: f.ops, Exclude: f.exclude,
-				Opset: quantize.OpsetPolicy(f.opset)}
+				Opset: quantize.OpsetPolicy(f.opset), KeepFloat: f.keepFloat, SensitivitySamples: f.sensSamples}
 			var out *onnxpb.ModelProto
 			var rep *quantize.Report
 			switch f.mode {
@@ -101,6 +106,8 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 	fl.BoolVar(&f.signed, "int8-activations", false, "int8 activations instead of uint8")
 	fl.StringSliceVar(&f.ops, "ops", nil, "operator types to quantise (default Conv,Gemm,MatMul,Add,Concat,MaxPool,AveragePool,GlobalAveragePool)")
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "node names to keep float")
+	fl.IntVar(&f.keepFloat, "keep-float", 0, "static: measure each activation's effect on the output error and keep this many of the worst float (sensitivity analysis; one run per activation and sample)")
+	fl.IntVar(&f.sensSamples, "sensitivity-samples", 4, "calibration samples the sensitivity analysis runs on")
 	fl.StringVar(&f.opset, "opset", "upgrade", "models older than opset 13: upgrade (per-channel) or keep (per-tensor)")
 	addDataFlags(cmd, &f.data)
 	modelCmd.AddCommand(cmd)

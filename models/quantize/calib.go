@@ -105,12 +105,14 @@ func (s *stats) rng(method Method, pct float64) (lo, hi float32) {
 }
 
 // calibrate runs the float model on the calibration data with the named
-// tensors exposed as extra outputs, and returns their statistics. Tensors
-// that turn out not to be float32 are left out of the result.
-func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *Options) (map[string]*stats, int, error) {
+// tensors exposed as extra outputs, and returns their statistics, the
+// first keep samples (for the sensitivity analysis) and the sample count.
+// Tensors that turn out not to be float32 are left out of the result.
+func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *Options, keep int) (map[string]*stats, [][]models.Tensor, int, error) {
 	if calib == nil {
-		return nil, 0, errors.New("static quantisation needs calibration data")
+		return nil, nil, 0, errors.New("static quantisation needs calibration data")
 	}
+	var kept [][]models.Tensor
 	probe := graph.Clone(m)
 	ix := graph.NewIndex(probe.GetGraph())
 	inputs := map[string]int{} // graph inputs: ranges come from the samples
@@ -128,11 +130,11 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 	}
 	data, err := graph.Encode(probe)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	sess, err := models.NewSession(data, opts.Runtime)
 	if err != nil {
-		return nil, 0, fmt.Errorf("calibration model: %w", err)
+		return nil, nil, 0, fmt.Errorf("calibration model: %w", err)
 	}
 	defer sess.Close()
 	info := sess.Info()
@@ -164,15 +166,15 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 			break
 		}
 		if err != nil {
-			return nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
+			return nil, nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
 		}
 		sample, err = fitInputs(info, sample)
 		if err != nil {
-			return nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
+			return nil, nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
 		}
 		outs, err := sess.Run(sample)
 		if err != nil {
-			return nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
+			return nil, nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
 		}
 		for name, s := range result {
 			if k, ok := fromInput[name]; ok {
@@ -181,13 +183,16 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 				s.add(outs[index[name]].Data, opts.Method == Percentile, r)
 			}
 		}
+		if len(kept) < keep {
+			kept = append(kept, sample)
+		}
 		n++
 		log.Debug().Int("sample", n).Msg("calibration")
 	}
 	if n == 0 {
-		return nil, 0, errors.New("calibration data is empty")
+		return nil, nil, 0, errors.New("calibration data is empty")
 	}
-	return result, n, nil
+	return result, kept, n, nil
 }
 
 // fitInputs reshapes sample tensors that hold the right number of values

@@ -81,6 +81,14 @@ type Options struct {
 	MaxStep float64
 	// MaxSamples caps the calibration samples used (0: all).
 	MaxSamples int
+	// KeepFloat, when positive, runs a sensitivity analysis (Static only):
+	// with every activation quantised, each one in turn is switched back
+	// to float and the drop of the output error (against the float model,
+	// on the first SensitivitySamples calibration samples, default 4) is
+	// measured; the KeepFloat activations whose float copy helps most stay
+	// float.
+	KeepFloat          int
+	SensitivitySamples int
 	// Runtime tunes the ONNX Runtime sessions calibration uses.
 	Runtime models.Options
 	// Logger receives progress (default: discard).
@@ -102,6 +110,9 @@ func (o *Options) defaults() error {
 	}
 	if len(o.Ops) == 0 {
 		o.Ops = DefaultOps
+	}
+	if o.KeepFloat > 0 && o.SensitivitySamples <= 0 {
+		o.SensitivitySamples = 4
 	}
 	if o.MaxStep == 0 {
 		o.MaxStep = 0.15
@@ -135,8 +146,12 @@ type Report struct {
 	Weights     int            `json:"weights"`     // initializers stored as int8
 	Samples     int            `json:"samples"`     // calibration samples used
 	Method      string         `json:"method,omitempty"`
-	SizeBefore  int64          `json:"size_before"`
-	SizeAfter   int64          `json:"size_after"`
+	// SensitivityError is the output error (mean relative MSE against
+	// float) with every calibrated activation quantised, when KeepFloat
+	// ran the sensitivity analysis.
+	SensitivityError float64 `json:"sensitivity_error,omitempty"`
+	SizeBefore       int64   `json:"size_before"`
+	SizeAfter        int64   `json:"size_after"`
 }
 
 // String summarises the report in one line.

@@ -24,7 +24,7 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 	if len(q.nodes) == 0 {
 		return nil, nil, fmt.Errorf("%w: no %v node with float inputs to quantise", ErrNotQuantizable, opts.Ops)
 	}
-	st, n, err := calibrate(out, q.acts, calib, &opts)
+	st, kept, n, err := calibrate(out, q.acts, calib, &opts, opts.SensitivitySamples)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,6 +48,11 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 			if _, ok := q.params[out]; ok {
 				q.params[out] = p
 			}
+		}
+	}
+	if opts.KeepFloat > 0 {
+		if err := q.sensitivity(kept, opts.KeepFloat); err != nil {
+			return nil, nil, err
 		}
 	}
 	if err := q.rewrite(); err != nil {
@@ -77,6 +82,8 @@ var roles = map[string]role{
 	"MaxPool":           {acts: []int{0}, weight: -1, bias: -1, keep: true},
 	"AveragePool":       {acts: []int{0}, weight: -1, bias: -1},
 	"GlobalAveragePool": {acts: []int{0}, weight: -1, bias: -1},
+	"Sigmoid":           {acts: []int{0}, weight: -1, bias: -1},
+	"Mul":               {acts: []int{0, 1}, weight: -1, bias: -1},
 }
 
 // quantizer holds the state of one static quantisation.
@@ -92,6 +99,16 @@ type quantizer struct {
 	share  map[string]string // output tensor -> input tensor whose params it takes
 	params map[string]qparams
 	tails  map[string]bool
+	// pairs records the activation QDQ pairs rewrite inserted, for the
+	// sensitivity analysis.
+	pairs []qdqPair
+}
+
+// qdqPair is one activation's QuantizeLinear -> DequantizeLinear: the
+// float tensor going in and the DequantizeLinear node.
+type qdqPair struct {
+	act, float string
+	dq         *onnxpb.NodeProto
 }
 
 func newQuantizer(m *onnxpb.ModelProto, opts *Options, r *Report) *quantizer {
@@ -202,7 +219,7 @@ func (q *quantizer) unsupported(n *onnxpb.NodeProto) string {
 		if len(n.GetOutput()) > 1 && n.GetOutput()[1] != "" {
 			return "it returns indices"
 		}
-	case "Add":
+	case "Add", "Mul":
 		for _, in := range n.GetInput() {
 			if q.ix.Initializer(in) != nil {
 				return "one input is a constant"
@@ -273,9 +290,10 @@ func (q *quantizer) rewrite() error {
 					prod.Output[i] = float
 				}
 			}
+			dq := graph.Node("DequantizeLinear", q.ix.NewName(name+"_DequantizeLinear"), []string{quant, scale, zp}, []string{name})
 			g.Node = append(g.Node,
-				graph.Node("QuantizeLinear", q.ix.NewName(name+"_QuantizeLinear"), []string{float, scale, zp}, []string{quant}),
-				graph.Node("DequantizeLinear", q.ix.NewName(name+"_DequantizeLinear"), []string{quant, scale, zp}, []string{name}))
+				graph.Node("QuantizeLinear", q.ix.NewName(name+"_QuantizeLinear"), []string{float, scale, zp}, []string{quant}), dq)
+			q.pairs = append(q.pairs, qdqPair{act: name, float: float, dq: dq})
 		} else { // a graph input: readers switch to the dequantised copy
 			deq := q.ix.NewName(name + "_dequantized")
 			for _, c := range q.ix.Consumers(name) {
@@ -285,9 +303,10 @@ func (q *quantizer) rewrite() error {
 					}
 				}
 			}
+			dq := graph.Node("DequantizeLinear", q.ix.NewName(name+"_DequantizeLinear"), []string{quant, scale, zp}, []string{deq})
 			g.Node = append(g.Node,
-				graph.Node("QuantizeLinear", q.ix.NewName(name+"_QuantizeLinear"), []string{name, scale, zp}, []string{quant}),
-				graph.Node("DequantizeLinear", q.ix.NewName(name+"_DequantizeLinear"), []string{quant, scale, zp}, []string{deq}))
+				graph.Node("QuantizeLinear", q.ix.NewName(name+"_QuantizeLinear"), []string{name, scale, zp}, []string{quant}), dq)
+			q.pairs = append(q.pairs, qdqPair{act: name, float: name, dq: dq})
 		}
 		q.r.Activations++
 	}
