@@ -1,0 +1,97 @@
+package anomaly_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/edgeflow/edgeflow/anomaly"
+	"github.com/edgeflow/edgeflow/anomaly/sim"
+	"github.com/edgeflow/edgeflow/models/modeltest"
+	"github.com/edgeflow/edgeflow/nab"
+)
+
+// nabDir is the NAB corpus the model is trained on, as demo.sh finds it.
+func nabDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("NAB_DATA")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "data", "nab")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
+		t.Fatalf("NAB data: %v (set NAB_DATA)", err)
+	}
+	return dir
+}
+
+// trainModel does what demo.sh does with `edgeflow model train anomaly
+// --normal 0.15 --seed 1`: it trains on the first 15% of every NAB file and
+// writes the int8 model, returning its path.
+func trainModel(t testing.TB) string {
+	t.Helper()
+	modeltest.RequireRuntime(t)
+	paths, err := filepath.Glob(filepath.Join(nabDir(t), "data", "*", "*.csv"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no NAB files: %v", err)
+	}
+	var wins [][]float32
+	for _, p := range paths {
+		f, err := nab.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := int(0.15 * float64(len(f.Values)))
+		z := &anomaly.Normalizer{}
+		for _, v := range f.Values[:n] {
+			z.Observe(v)
+		}
+		wins = append(wins, anomaly.Windows(f.Values, 0, n, 16, z)...)
+	}
+	ae, _, err := anomaly.Train(wins, anomaly.TrainConfig{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, q, err := anomaly.ExportPair(ae, wins, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "anomaly.int8.onnx")
+	if err := os.WriteFile(path, q, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// windowSummary is what an alert says about its window, as the pipeline's
+// `alerts` map stage rounds it.
+type windowSummary struct{ last, lo, hi float64 }
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// summaries lists, for each reading index of a series, the summary of the
+// window of 16 ending there (float32, as the window stage holds values).
+func summaries(rows []sim.Reading) []windowSummary {
+	out := make([]windowSummary, len(rows))
+	for i := 15; i < len(rows); i++ {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, r := range rows[i-15 : i+1] {
+			v := float64(float32(r.Value))
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		out[i] = windowSummary{round3(float64(float32(rows[i].Value))), round3(lo), round3(hi)}
+	}
+	return out
+}
+
+// locate returns the reading index whose window an alert describes, or -1.
+func locate(sums []windowSummary, s windowSummary) int {
+	const tol = 1.5e-3
+	for i := len(sums) - 1; i >= 15; i-- {
+		w := sums[i]
+		if math.Abs(w.last-s.last) < tol && math.Abs(w.lo-s.lo) < tol && math.Abs(w.hi-s.hi) < tol {
+			return i
+		}
+	}
+	return -1
+}
