@@ -44,17 +44,21 @@ func calibrator(samples []compare.Sample) quantize.Calibrator {
 func TestDetectorsInt8(t *testing.T) {
 	modeltest.RequireRuntime(t)
 	dir, media := sharedMedia(t)
-	// The target is 95% agreement; this quantiser reaches 64% on
-	// YOLOX-Nano and 88% on NanoDet-m (measured on the mirror's 3 images
-	// plus mirrored and cropped views). The floors below are what it
-	// achieves today, so that a regression fails; docs/compression.md says
-	// what is missing.
+	// The target is 95% agreement. Measured on the mirror's 3
+	// images plus mirrored and cropped views (34 and 54 fp32 detections):
+	// YOLOX-Nano 63.6% with every activation int8, 91.4% when SiLU is
+	// quantised too and the sensitivity analysis keeps the 30 activations
+	// that cost the most output accuracy float; NanoDet-m 87.7% (the
+	// analysis does not help it). The floors are a little under that, so
+	// that a regression fails; docs/compression.md has the trade-offs.
+	silu := append(append([]string{}, quantize.DefaultOps...), "Sigmoid", "Mul")
 	for _, tc := range []struct {
 		file, detector string
+		opts           quantize.Options
 		floor          float64
 	}{
-		{"yolox_nano.onnx", "yolox", 0.6},
-		{"nanodet_m_416.onnx", "nanodet", 0.85},
+		{"yolox_nano.onnx", "yolox", quantize.Options{Ops: silu, KeepFloat: 30, SensitivitySamples: 2}, 0.88},
+		{"nanodet_m_416.onnx", "nanodet", quantize.Options{}, 0.85},
 	} {
 		t.Run(tc.detector, func(t *testing.T) {
 			src := filepath.Join(dir, tc.file)
@@ -63,7 +67,7 @@ func TestDetectorsInt8(t *testing.T) {
 				t.Fatal(err)
 			}
 			calib := images(t, media, tc.detector, true)
-			q, rep, err := quantize.Static(m, calibrator(calib), quantize.Options{})
+			q, rep, err := quantize.Static(m, calibrator(calib), tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
