@@ -109,12 +109,10 @@ func New(conf *component.Config, res *component.Resources) (*Conn, error) {
 		if err != nil {
 			return nil, conf.Errorf("url", "%v", err)
 		}
+		// store_dir and embedded_listen describe the embedded server and
+		// are ignored here, so that `url: ${NATS_URL:-embedded}` switches
+		// between the two with one variable.
 		c.servers = servers
-		for _, f := range []string{"store_dir", "embedded_listen"} {
-			if conf.Given(f) {
-				return nil, conf.Errorf(f, "only applies to `url: embedded`")
-			}
-		}
 	}
 
 	auth, err := parseAuth(conf, res.Dir)

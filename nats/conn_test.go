@@ -61,7 +61,6 @@ func TestConfigErrors(t *testing.T) {
 		{"url: localhost:4222", "want a URL"},
 		{"url: http://x:1", "unknown scheme"},
 		{"url: nats://a:1,embedded", "cannot be combined"},
-		{"url: nats://a:1\nstore_dir: /tmp/x", "only applies to `url: embedded`"},
 		{"user: u\ntoken: t", "choose one auth method"},
 		{"password: p", "needs a user"},
 		{"token: a\ntoken_file: b", "not both"},
@@ -280,5 +279,13 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// One variable switches a pipeline between the embedded server and a real
+// one, so the embedded-only keys must not stand in the way.
+func TestEmbeddedOnlyKeysIgnoredForOtherURLs(t *testing.T) {
+	if _, err := build(t, "url: nats://127.0.0.1:1\nstore_dir: /tmp/x\nembedded_listen: 127.0.0.1:14222"); err != nil {
+		t.Fatalf("embedded-only keys rejected for a real url: %v", err)
 	}
 }

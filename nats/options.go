@@ -50,9 +50,9 @@ var fields = []component.Field{
 		Description: "How often the client pings the server; two missed pongs count as a disconnect."},
 
 	{Name: "store_dir", Type: component.String, Optional: true,
-		Description: "Embedded server only: JetStream store directory (relative to the pipeline file). Default: `<user cache dir>/edgeflow/jetstream/<pipeline>`, or `./data/jetstream` next to the pipeline file when there is no cache dir."},
+		Description: "Embedded server only (ignored for other urls): JetStream store directory (relative to the pipeline file). Default: `<user cache dir>/edgeflow/jetstream/<pipeline>`, or `./data/jetstream` next to the pipeline file when there is no cache dir."},
 	{Name: "embedded_listen", Type: component.String, Default: "127.0.0.1:4222",
-		Description: "Embedded server only: host:port other programs connect to, or `off` for in-process use only."},
+		Description: "Embedded server only (ignored for other urls): host:port other programs connect to, or `off` for in-process use only."},
 }
 
 // authConfig holds the credentials; files are read in Start, not New.

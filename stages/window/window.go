@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/edgeflow/edgeflow/component"
 	"github.com/edgeflow/edgeflow/pipeline"
@@ -25,9 +27,17 @@ fields:
 - ` + "`key`" + `: the key; ` + "`count`" + `: how many values;
 - ` + "`start`" + `, ` + "`end`" + `: the source times of the first and last reading.
 
-A reading is acknowledged at its source only once every window that contains it
-has been delivered (and it has left the buffer), so a crash never loses a
-reading that was waiting in a window. A reading whose field is missing or not
+A reading is acknowledged at its source once the first window that contains it
+has been delivered: from then on the window keeps its value, not its
+acknowledgement. A crash therefore loses no reading that never reached a
+window. Readings that wait for their first window (a key warming up, or between
+steps) are held, but at most ` + "`max_held`" + ` of them: when more arrive, the oldest
+is acknowledged early, so that a sensor that falls silent never holds back the
+acknowledgements of the others. Brokers that acknowledge in order (MQTT) and
+bound what they send unacknowledged (Mosquitto's ` + "`max_inflight_messages`" + `,
+default 20) need ` + "`max_held`" + ` below that bound.
+
+A reading whose field is missing or not
 a number goes to the dead-letter sink.
 
 When the input ends, readings that were in no window yet are dropped (and
@@ -45,6 +55,8 @@ acknowledged without a window.`,
 				Description: "Name of the output field holding the []float32 window."},
 			{Name: "max_keys", Type: component.Int, Default: 10000, Min: component.Bound(1),
 				Description: "Most keys to keep state for; the least recently seen key is evicted beyond that."},
+			{Name: "max_held", Type: component.Int, Default: 16, Min: component.Bound(0),
+				Description: "Most readings held unacknowledged while they wait for their first window; beyond that the oldest is acknowledged early. Keep it below the source broker's in-flight window. 0 acknowledges readings as they enter the buffer."},
 			{Name: "emit_partial", Type: component.Bool, Default: false,
 				Description: "When the input ends, emit a last window for each key with readings that were in no window yet: its last `size` readings, or fewer if it never had `size`."},
 		},
@@ -64,34 +76,51 @@ type Window struct {
 	size, step  int
 	field, out  string
 	maxKeys     int
+	maxHeld     int
 	emitPartial bool
 
 	mu   sync.Mutex
 	keys map[string]*list.Element // of *series
 	lru  list.List                // front: most recently seen
+	// holds lists, in arrival order, the last maxHeld readings that were
+	// held; an entry whose reading has since gone out in a window is stale.
+	holds []hold
+	early atomic.Uint64 // readings acknowledged before their first window
 }
 
-// series is the buffer of one key: a ring of its last size readings.
+// hold is a reading waiting for its first window.
+type hold struct {
+	m *pipeline.Message
+	s *series
+}
+
+// series is the buffer of one key: a ring of its last size values, and the
+// readings that are in no window yet.
 type series struct {
 	key    string
-	msgs   []*pipeline.Message // retained; ring, oldest at head
 	vals   []float32
+	times  []time.Time
 	head   int
-	n      int // readings in the ring
+	n      int // values in the ring
 	unsent int // readings added since the last window
+	held   []*pipeline.Message
 }
 
 func newWindow(conf *component.Config, _ *component.Resources) (any, error) {
 	w := &Window{
 		size: conf.Int("size"), step: conf.Int("step"), field: conf.String("field"),
-		out: conf.String("output"), maxKeys: conf.Int("max_keys"), emitPartial: conf.Bool("emit_partial"),
-		keys: map[string]*list.Element{},
+		out: conf.String("output"), maxKeys: conf.Int("max_keys"), maxHeld: conf.Int("max_held"),
+		emitPartial: conf.Bool("emit_partial"), keys: map[string]*list.Element{},
 	}
 	if w.out == "key" || w.out == "count" || w.out == "start" || w.out == "end" {
 		return nil, conf.Errorf("output", "%q clashes with a field the window sets; choose another name", w.out)
 	}
 	return w, nil
 }
+
+// EarlyAcks reports how many readings were acknowledged before their first
+// window because max_held was reached.
+func (w *Window) EarlyAcks() uint64 { return w.early.Load() }
 
 // Process implements pipeline.Processor.
 func (w *Window) Process(_ context.Context, m *pipeline.Message, out pipeline.Emitter) error {
@@ -102,24 +131,42 @@ func (w *Window) Process(_ context.Context, m *pipeline.Message, out pipeline.Em
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.series(m.Key)
-	m.Retain()
+	i := (s.head + s.n) % w.size
 	if s.n == w.size {
-		// Full: the oldest reading leaves. Its windows, if any, were
-		// emitted and hold their own references.
-		s.msgs[s.head].Release(nil)
-		s.msgs[s.head] = m
-		s.vals[s.head] = v
-		s.head = (s.head + 1) % w.size
+		i, s.head = s.head, (s.head+1)%w.size // the oldest value leaves
 	} else {
-		i := (s.head + s.n) % w.size
-		s.msgs[i], s.vals[i] = m, v
 		s.n++
 	}
+	s.vals[i], s.times[i] = v, m.SourceTime
 	s.unsent++
+	w.hold(s, m)
 	if s.n == w.size && s.unsent >= w.step {
-		out.Emit(w.emit(s))
+		w.emit(s, out)
 	}
 	return nil
+}
+
+// hold keeps m's acknowledgement until its first window, within max_held.
+func (w *Window) hold(s *series, m *pipeline.Message) {
+	if w.maxHeld == 0 {
+		return // the engine acknowledges m when Process returns
+	}
+	m.Retain()
+	s.held = append(s.held, m)
+	w.holds = append(w.holds, hold{m, s})
+	if len(w.holds) <= w.maxHeld {
+		return
+	}
+	oldest := w.holds[0]
+	w.holds[0] = hold{}
+	w.holds = w.holds[1:] // append reallocates now and then: amortised O(1)
+	// Still waiting? Then it is the oldest reading its series holds.
+	if hs := oldest.s.held; len(hs) > 0 && hs[0] == oldest.m {
+		hs[0] = nil
+		oldest.s.held = hs[1:]
+		oldest.m.Release(nil)
+		w.early.Add(1)
+	}
 }
 
 // series returns the state of key, making room under max_keys.
@@ -131,59 +178,62 @@ func (w *Window) series(key string) *series {
 	if len(w.keys) >= w.maxKeys {
 		e := w.lru.Back()
 		old := e.Value.(*series)
-		old.releaseAll()
+		old.release()
 		w.lru.Remove(e)
 		delete(w.keys, old.key)
 	}
-	s := &series{key: key, msgs: make([]*pipeline.Message, w.size), vals: make([]float32, w.size)}
+	s := &series{key: key, vals: make([]float32, w.size), times: make([]time.Time, w.size)}
 	w.keys[key] = w.lru.PushFront(s)
 	return s
 }
 
-// emit builds the window message of s's current contents.
-func (w *Window) emit(s *series) *pipeline.Message {
-	parts := make([]*pipeline.Message, s.n)
+// emit sends the window of s's current values. It carries the
+// acknowledgements of the readings that are in no earlier window.
+func (w *Window) emit(s *series, out pipeline.Emitter) {
 	vals := make([]float32, s.n)
 	for i := range s.n {
-		j := (s.head + i) % w.size
-		parts[i], vals[i] = s.msgs[j], s.vals[j]
+		vals[i] = s.vals[(s.head+i)%w.size]
 	}
-	m := pipeline.Merge(parts...)
+	m := pipeline.Merge(s.held...)
 	m.Key = s.key
+	m.SourceTime = s.times[(s.head+s.n-1)%w.size]
 	m.Fields = map[string]any{
 		w.out:   vals,
 		"key":   s.key,
 		"count": s.n,
-		"start": parts[0].SourceTime,
-		"end":   parts[len(parts)-1].SourceTime,
+		"start": s.times[s.head],
+		"end":   m.SourceTime,
 	}
+	out.Emit(m)
+	s.release()
 	s.unsent = 0
-	return m
 }
 
-func (s *series) releaseAll() {
-	for i := range s.n {
-		j := (s.head + i) % len(s.msgs)
-		s.msgs[j].Release(nil)
-		s.msgs[j] = nil
+// release lets go of the readings s holds: they went out in a window, or
+// never will.
+func (s *series) release() {
+	for _, m := range s.held {
+		m.Release(nil)
 	}
-	s.n, s.head, s.unsent = 0, 0, 0
+	clear(s.held)
+	s.held = s.held[:0]
 }
 
 // Flush implements pipeline.Flusher: it emits partial windows when asked to
-// and lets go of every buffered reading.
+// and lets go of every held reading.
 func (w *Window) Flush(_ context.Context, out pipeline.Emitter) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for e := w.lru.Back(); e != nil; e = e.Prev() {
 		s := e.Value.(*series)
 		if w.emitPartial && s.unsent > 0 && s.n > 0 {
-			out.Emit(w.emit(s))
+			w.emit(s, out)
 		}
-		s.releaseAll()
+		s.release()
 	}
 	clear(w.keys)
 	w.lru.Init()
+	w.holds = nil
 	return nil
 }
 
