@@ -39,6 +39,8 @@ messages, which withholds PUBACKs and so holds the broker back.`,
 			{Name: "key_from_topic", Type: component.Int, Optional: true, Min: component.Bound(0),
 				Description: "Use this topic level (0 = first) as the message key: 2 on plant/line3/s17/temp gives s17."},
 			{Name: "key_field", Type: component.String, Optional: true, Description: "Use this decoded field as the message key."},
+			{Name: "time_field", Type: component.String, Optional: true,
+				Description: "Take the source time from this decoded field: RFC 3339 text or a number of Unix seconds. Default: the time the message arrived. A value that is not a time sends the message to the dead-letter sink."},
 			{Name: "max_in_flight", Type: component.Int, Default: 256, Min: component.Bound(1), Max: component.Bound(65535),
 				Description: "Messages received and not yet settled. Keep it at least the broker's per-client inflight window (mosquitto max_inflight_messages, default 20) so the window, not this bound, paces the broker."},
 		},
@@ -60,6 +62,7 @@ type Source struct {
 	codecName    string
 	keyFromTopic int // -1: none
 	keyField     string
+	timeField    string
 	log          zerolog.Logger
 }
 
@@ -77,6 +80,7 @@ func newSource(conf *component.Config, res *component.Resources) (any, error) {
 		s.keyFromTopic = conf.Int("key_from_topic")
 	}
 	s.keyField = conf.String("key_field")
+	s.timeField = conf.String("time_field")
 	if s.keyFromTopic >= 0 && s.keyField != "" {
 		return nil, conf.Errorf("key_field", "give key_from_topic or key_field, not both")
 	}
@@ -130,6 +134,16 @@ func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
 		out.DeadLetter(m, err)
 		return nil
 	}
+	if s.timeField != "" {
+		if v, ok := m.Fields[s.timeField]; ok {
+			t, err := codec.FieldTime(v)
+			if err != nil {
+				out.DeadLetter(m, fmt.Errorf("time_field %q: %w", s.timeField, err))
+				return nil
+			}
+			m.SourceTime = t
+		}
+	}
 	return out.Emit(m)
 }
 
@@ -146,11 +160,7 @@ func (s *Source) setKey(m *pipeline.Message) error {
 		if !ok || v == nil {
 			return fmt.Errorf("key_field %q missing from the payload", s.keyField)
 		}
-		if str, ok := v.(string); ok {
-			m.Key = str
-		} else {
-			m.Key = fmt.Sprint(v)
-		}
+		m.Key = codec.FieldString(v)
 	}
 	return nil
 }

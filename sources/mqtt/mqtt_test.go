@@ -71,15 +71,21 @@ func TestBrokerRestartMidStreamLosesNothing(t *testing.T) {
 func TestMalformedPayloadsDeadLettered(t *testing.T) {
 	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
 	conn := newConn(t, b.URL(), "edge-malformed")
-	src := source(t, conn, "{connection: broker, topics: [m/+/v], key_from_topic: 1}")
+	src := source(t, conn, "{connection: broker, topics: [m/+/v], key_from_topic: 1, time_field: ts}")
 	out, dl := newCollector(), newCollector()
 	stop := running(t, conn, src, out, dl)
 
 	const n = 600
+	bad := func(i int) bool { return i%5 == 0 || i%7 == 3 }
 	pub := publisher(t, b.URL(), "pub-m")
 	publishSeq(t, pub, "m/s1/v", 0, n, func(i int) []byte {
-		if i%5 == 0 {
+		switch {
+		case i%5 == 0:
 			return []byte(fmt.Sprintf("bad-%d", i))
+		case i%7 == 3: // decodes, but its time does not parse
+			return []byte(fmt.Sprintf(`{"seq": %d, "ts": "noon"}`, i))
+		case i%2 == 0:
+			return []byte(fmt.Sprintf(`{"seq": %d, "ts": 1714564800.25}`, i))
 		}
 		return nil
 	})
@@ -89,22 +95,29 @@ func TestMalformedPayloadsDeadLettered(t *testing.T) {
 		return g+d >= n
 	})
 	stop()
+	nbad := 0
 	for i := range n {
-		bad := i%5 == 0
-		if bad && (!dl.has(i) || out.has(i)) {
+		if bad(i) {
+			nbad++
+		}
+		if bad(i) && (!dl.has(i) || out.has(i)) {
 			t.Errorf("bad payload %d: dead-lettered %v, delivered %v", i, dl.has(i), out.has(i))
 		}
-		if !bad && (!out.has(i) || dl.has(i)) {
+		if !bad(i) && (!out.has(i) || dl.has(i)) {
 			t.Errorf("good payload %d: delivered %v, dead-lettered %v", i, out.has(i), dl.has(i))
 		}
 	}
 	for seq, reason := range dl.errs {
-		if !strings.Contains(reason, "json") {
-			t.Errorf("dead letter %d: reason %q does not name the decoder", seq, reason)
+		want := "json"
+		if seq%5 != 0 {
+			want = `time_field "ts"`
+		}
+		if !strings.Contains(reason, want) {
+			t.Errorf("dead letter %d: reason %q does not say %s", seq, reason, want)
 		}
 	}
-	if got := len(dl.errs); got != n/5 {
-		t.Errorf("%d dead letters carry a reason, want %d", got, n/5)
+	if got := len(dl.errs); got != nbad {
+		t.Errorf("%d dead letters carry a reason, want %d", got, nbad)
 	}
 	st := conn.Stats()
 	if st.Acked != n || st.Stranded != 0 {

@@ -8,10 +8,7 @@ package natssource
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -198,12 +195,12 @@ func (s *Source) message(subject string, data []byte, h nats.Header, stored time
 	}
 	if s.keyField != "" {
 		if v, ok := m.Fields[s.keyField]; ok {
-			m.Key = fieldString(v)
+			m.Key = codec.FieldString(v)
 		}
 	}
 	if s.timeField != "" {
 		if v, ok := m.Fields[s.timeField]; ok {
-			t, err := parseTime(v)
+			t, err := codec.FieldTime(v)
 			if err != nil {
 				return m, fmt.Errorf("time_field %q: %w", s.timeField, err)
 			}
@@ -226,33 +223,3 @@ func subjectToken(subject string, n int) string {
 	return toks[n-1]
 }
 
-func fieldString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case nil:
-		return ""
-	default:
-		return fmt.Sprint(x)
-	}
-}
-
-func parseTime(v any) (time.Time, error) {
-	switch x := v.(type) {
-	case string:
-		t, err := time.Parse(time.RFC3339Nano, x)
-		if err != nil {
-			return time.Time{}, err
-		}
-		return t, nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return time.Time{}, errors.New("not a finite number")
-		}
-		sec, frac := math.Modf(x)
-		return time.Unix(int64(sec), int64(frac*1e9)), nil
-	}
-	return time.Time{}, fmt.Errorf("want RFC 3339 text or Unix seconds, got %T", v)
-}
