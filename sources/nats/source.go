@@ -222,4 +222,3 @@ func subjectToken(subject string, n int) string {
 	}
 	return toks[n-1]
 }
-
