@@ -8,7 +8,6 @@ LDFLAGS     := -X main.version=$(VERSION)
 # tests start real mosquitto and nats-server processes.
 TEST_TIMEOUT ?= 30m
 FUZZTIME    ?= 10s
-DEMO        ?= examples/generate/pipeline.yaml
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Packages with OpenCV code behind the gocv build tag.
@@ -21,7 +20,7 @@ help:
 	@echo "make build-gocv  build $(BIN) with the camera components (OpenCV)"
 	@echo "make deps    install what the tests and demo need (scripts/setup/*.sh)"
 	@echo "make test    deps, go vet, go test -race (with and without the gocv tag)"
-	@echo "make demo    run $(DEMO)"
+	@echo "make demo    run the anomaly example end to end (examples/anomaly/demo.sh)"
 	@echo "make bench   run the benchmarks"
 	@echo "make lint    gofmt, go vet, staticcheck"
 	@echo "make docs    regenerate docs/components.md and docs/edgeflow.schema.json"
@@ -41,10 +40,11 @@ test: deps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory test-gocv
 
-# Port 0: the demo never collides with a running edgeflow; the log says
-# where the admin server listens.
+# The main job: sensors over MQTT -> windows -> int8 autoencoder -> alerts
+# on NATS JetStream, on embedded brokers. The script trains the model on the
+# first time and ends by itself.
 demo: deps build
-	$(BIN) run --metrics-listen 127.0.0.1:0 $(DEMO)
+	EDGEFLOW_BIN=$(BIN) examples/anomaly/demo.sh
 
 # Benchmarks of every package that has some, then the programs under bench/.
 bench:
