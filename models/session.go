@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -39,6 +40,29 @@ type Session struct {
 	// prealloc[i] says whether output i's shape is known before a run once
 	// the batch size is, so that ORT can write straight into Go memory.
 	prealloc []bool
+	// free holds ORT tensors from earlier runs for reuse: creating and
+	// destroying them costs more than a small model's run. Bounded, so that
+	// concurrent runs never pile them up; Close destroys what is left.
+	free chan *runBuffers
+}
+
+// runBuffers are the input and preallocated output tensors of one run at
+// one batch size.
+type runBuffers struct {
+	batch int64
+	ins   []*ort.Tensor[float32]
+	outs  []*ort.Tensor[float32] // nil where ORT allocates the output
+}
+
+func (b *runBuffers) destroy() {
+	for _, t := range b.ins {
+		t.Destroy()
+	}
+	for _, t := range b.outs {
+		if t != nil {
+			t.Destroy()
+		}
+	}
 }
 
 // NewSession loads a serialised model into ONNX Runtime.
@@ -59,7 +83,7 @@ func NewSession(data []byte, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create ONNX Runtime session: %w", err)
 	}
-	s := &Session{info: info, sess: sess, prealloc: make([]bool, len(info.Outputs))}
+	s := &Session{info: info, sess: sess, prealloc: make([]bool, len(info.Outputs)), free: make(chan *runBuffers, 8)}
 	batchName := ""
 	for _, in := range info.Inputs {
 		if in.DynamicBatch() {
@@ -91,8 +115,17 @@ func knownShape(out IO, batchName string) bool {
 // Info describes the session's model. Treat it as read-only.
 func (s *Session) Info() *Info { return s.info }
 
-// Close releases the ONNX Runtime session.
+// Close releases the ONNX Runtime session. No run may be in progress.
 func (s *Session) Close() error {
+	for {
+		select {
+		case b := <-s.free:
+			b.destroy()
+			continue
+		default:
+		}
+		break
+	}
 	if err := s.sess.Destroy(); err != nil {
 		return fmt.Errorf("destroy session: %w", err)
 	}
@@ -117,24 +150,68 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 			batch = in.Shape[0]
 		}
 	}
-	values := make([]ort.Value, 0, len(inputs)+len(s.info.Outputs))
+	buf, err := s.buffers(inputs, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer s.recycle(buf)
+	ins := make([]ort.Value, len(inputs))
+	for i, in := range inputs {
+		copy(buf.ins[i].GetData(), in.Data)
+		ins[i] = buf.ins[i]
+	}
+	outs := make([]ort.Value, len(s.info.Outputs))
+	for i, t := range buf.outs {
+		if t != nil {
+			outs[i] = t
+		}
+	}
+	err = s.sess.Run(ins, outs)
 	defer func() {
-		for _, v := range values {
-			if v != nil {
-				v.Destroy()
+		for i, v := range outs {
+			if v != nil && buf.outs[i] == nil {
+				v.Destroy() // allocated by Run, ours to destroy
 			}
 		}
 	}()
-	ins := make([]ort.Value, len(inputs))
-	for i, in := range inputs {
-		t, err := ort.NewTensor(ort.Shape(in.Shape), in.Data)
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	result := make([]Tensor, len(outs))
+	for i, v := range outs {
+		t, err := toTensor(v)
 		if err != nil {
+			return nil, fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
+		}
+		if buf.outs[i] != nil {
+			// The buffer is reused: the caller gets a copy it owns.
+			t = Tensor{Shape: t.Shape, Data: append([]float32(nil), t.Data...)}
+		}
+		result[i] = t
+	}
+	return result, nil
+}
+
+// buffers returns tensors for a run of inputs at batch size batch: reused
+// ones when a free set fits, else new ones.
+func (s *Session) buffers(inputs []Tensor, batch int64) (*runBuffers, error) {
+	select {
+	case b := <-s.free:
+		if b.fits(inputs, batch) {
+			return b, nil
+		}
+		b.destroy()
+	default:
+	}
+	b := &runBuffers{batch: batch, ins: make([]*ort.Tensor[float32], len(inputs)), outs: make([]*ort.Tensor[float32], len(s.info.Outputs))}
+	for i, in := range inputs {
+		t, err := ort.NewEmptyTensor[float32](ort.Shape(in.Shape).Clone())
+		if err != nil {
+			b.destroy()
 			return nil, fmt.Errorf("input %q: %w", s.info.Inputs[i].Name, err)
 		}
-		ins[i] = t
-		values = append(values, t)
+		b.ins[i] = t
 	}
-	outs := make([]ort.Value, len(s.info.Outputs))
 	for i, out := range s.info.Outputs {
 		if !s.prealloc[i] {
 			continue // ORT allocates; onnxruntime_go copies it into Go memory
@@ -148,29 +225,34 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 		}
 		t, err := ort.NewEmptyTensor[float32](shape)
 		if err != nil {
+			b.destroy()
 			return nil, fmt.Errorf("output %q: %w", out.Name, err)
 		}
-		outs[i] = t
-		values = append(values, t)
+		b.outs[i] = t
 	}
-	err := s.sess.Run(ins, outs)
-	for i, v := range outs {
-		if v != nil && !s.prealloc[i] {
-			values = append(values, v) // allocated by Run, ours to destroy
+	return b, nil
+}
+
+// fits reports whether b's input tensors have the shapes of inputs.
+func (b *runBuffers) fits(inputs []Tensor, batch int64) bool {
+	if b.batch != batch || len(b.ins) != len(inputs) {
+		return false
+	}
+	for i, in := range inputs {
+		if !slices.Equal([]int64(b.ins[i].GetShape()), in.Shape) {
+			return false
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("run: %w", err)
+	return true
+}
+
+// recycle keeps b for a later run, or destroys it when enough are kept.
+func (s *Session) recycle(b *runBuffers) {
+	select {
+	case s.free <- b:
+	default:
+		b.destroy()
 	}
-	result := make([]Tensor, len(outs))
-	for i, v := range outs {
-		t, err := toTensor(v)
-		if err != nil {
-			return nil, fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
-		}
-		result[i] = t
-	}
-	return result, nil
 }
 
 func checkInput(io IO, in Tensor) error {
