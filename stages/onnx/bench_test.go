@@ -12,6 +12,7 @@ package onnx
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,82 +60,110 @@ func BenchmarkOverhead(b *testing.B) {
 	path := mlp.Write(b, dir, "ae.onnx")
 
 	b.Run("plain-onnxruntime_go", func(b *testing.B) {
-		so, err := ort.NewSessionOptions()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer so.Destroy()
-		so.SetIntraOpNumThreads(1)
-		so.SetInterOpNumThreads(1)
-		so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")
-		so.AddSessionConfigEntry("session.inter_op.allow_spinning", "0")
-		sess, err := ort.NewDynamicAdvancedSession(path, []string{"x"}, []string{"y"}, so)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sess.Destroy()
-		in, _ := ort.NewEmptyTensor[float32](ort.NewShape(1, 64))
-		out, _ := ort.NewEmptyTensor[float32](ort.NewShape(1, 64))
-		defer in.Destroy()
-		defer out.Destroy()
-		x := mlp.Input(1)
-		b.ResetTimer()
-		start := time.Now()
-		for range b.N {
-			copy(in.GetData(), x)
-			if err := sess.Run([]ort.Value{in}, []ort.Value{out}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "inferences/s")
+		b.ReportMetric(float64(b.N)/plainLoop(b, path, mlp, b.N).Seconds(), "inferences/s")
 	})
-
 	// The cost of producing the windows alone, to read the next result by.
 	b.Run("pipeline-generate-window-drop", func(b *testing.B) {
-		gen := component_(b, pipeline.KindSource, "generate",
-			fmt.Sprintf("{rate: 0, count: %d, waveform: noise, seed: 3}", b.N+63))
-		win := component_(b, pipeline.KindStage, "window", "{size: 64, step: 1}")
-		sink := &drop{}
-		p := pipeline.New(pipeline.Options{Name: "bench"})
-		p.AddSource("gen", gen.(pipeline.Source), pipeline.NodeOptions{})
-		p.AddStage("window", win, []string{"gen"}, pipeline.NodeOptions{})
-		p.AddSink("drop", sink, []string{"window"}, pipeline.NodeOptions{})
-		b.ResetTimer()
-		start := time.Now()
-		if err := p.Run(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "windows/s")
+		b.ReportMetric(float64(b.N)/pipelineRun(b, "", b.N, 0).Seconds(), "windows/s")
 	})
-
 	for _, size := range []int{1, 32} {
 		b.Run(fmt.Sprintf("pipeline-generate-window-onnx-drop/max_size=%d", size), func(b *testing.B) {
-			gen := component_(b, pipeline.KindSource, "generate",
-				fmt.Sprintf("{rate: 0, count: %d, waveform: noise, seed: 3}", b.N+63))
-			win := component_(b, pipeline.KindStage, "window", "{size: 64, step: 1}")
-			stage := component_(b, pipeline.KindStage, "onnx",
-				fmt.Sprintf("{model: %s, inputs: {x: window}, outputs: {y: reconstruction}, threads: 1, inter_threads: 1}", path)).(*Stage)
-			if _, err := stage.open(); err != nil { // load outside the timing
-				b.Fatal(err)
-			}
-			sink := &drop{}
-			p := pipeline.New(pipeline.Options{Name: "bench"})
-			p.AddSource("gen", gen.(pipeline.Source), pipeline.NodeOptions{})
-			p.AddStage("window", win, []string{"gen"}, pipeline.NodeOptions{})
-			p.AddStage("onnx", stage, []string{"window"}, pipeline.NodeOptions{BatchSize: size})
-			p.AddSink("drop", sink, []string{"onnx"}, pipeline.NodeOptions{})
-			b.ResetTimer()
-			start := time.Now()
-			if err := p.Run(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			elapsed := time.Since(start)
-			if sink.n.Load() != int64(b.N) {
-				b.Fatalf("%d inferences, want %d", sink.n.Load(), b.N)
-			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "inferences/s")
+			b.ReportMetric(float64(b.N)/pipelineRun(b, path, b.N, size).Seconds(), "inferences/s")
 		})
 	}
+}
+
+// BenchmarkOverheadPaired runs the plain loop and the pipeline (batch 1)
+// alternately, several rounds, and reports the median of the pipeline's
+// throughput over the loop's, round by round, so that a machine whose
+// speed drifts (other load) affects both sides of each ratio alike:
+//
+//	go test -run '^$' -bench OverheadPaired -benchtime 1x ./stages/onnx/
+func BenchmarkOverheadPaired(b *testing.B) {
+	modeltest.RequireRuntime(b)
+	mlp := benchModel()
+	path := mlp.Write(b, b.TempDir(), "ae.onnx")
+	const rounds, n = 7, 20000
+	ratios := make([]float64, 0, rounds)
+	for range b.N {
+		for range rounds {
+			plain := plainLoop(b, path, mlp, n)
+			piped := pipelineRun(b, path, n, 1)
+			ratios = append(ratios, plain.Seconds()/piped.Seconds())
+			b.Logf("plain %v pipeline %v", plain, piped)
+		}
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "pipeline/plain")
+	b.ReportMetric(ratios[0], "min_ratio")
+	b.ReportMetric(ratios[len(ratios)-1], "max_ratio")
+}
+
+// plainLoop runs the model n times with onnxruntime_go directly, reusing
+// its tensors, on one thread, and returns the time taken.
+func plainLoop(b *testing.B, path string, mlp *modeltest.MLP, n int) time.Duration {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer so.Destroy()
+	so.SetIntraOpNumThreads(1)
+	so.SetInterOpNumThreads(1)
+	so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")
+	so.AddSessionConfigEntry("session.inter_op.allow_spinning", "0")
+	sess, err := ort.NewDynamicAdvancedSession(path, []string{"x"}, []string{"y"}, so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Destroy()
+	in, _ := ort.NewEmptyTensor[float32](ort.NewShape(1, 64))
+	out, _ := ort.NewEmptyTensor[float32](ort.NewShape(1, 64))
+	defer in.Destroy()
+	defer out.Destroy()
+	x := mlp.Input(1)
+	b.ResetTimer()
+	start := time.Now()
+	for range n {
+		copy(in.GetData(), x)
+		if err := sess.Run([]ort.Value{in}, []ort.Value{out}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// pipelineRun moves n windows through generate -> window -> onnx -> drop
+// (without the onnx stage when model is "") and returns the time taken.
+func pipelineRun(b *testing.B, model string, n, batch int) time.Duration {
+	gen := component_(b, pipeline.KindSource, "generate",
+		fmt.Sprintf("{rate: 0, count: %d, waveform: noise, seed: 3}", n+63))
+	win := component_(b, pipeline.KindStage, "window", "{size: 64, step: 1}")
+	sink := &drop{}
+	p := pipeline.New(pipeline.Options{Name: "bench"})
+	p.AddSource("gen", gen.(pipeline.Source), pipeline.NodeOptions{})
+	p.AddStage("window", win, []string{"gen"}, pipeline.NodeOptions{})
+	last := "window"
+	if model != "" {
+		stage := component_(b, pipeline.KindStage, "onnx",
+			fmt.Sprintf("{model: %s, inputs: {x: window}, outputs: {y: reconstruction}, threads: 1, inter_threads: 1}", model)).(*Stage)
+		if _, err := stage.open(); err != nil { // load outside the timing
+			b.Fatal(err)
+		}
+		defer stage.Close(context.Background())
+		p.AddStage("onnx", stage, []string{"window"}, pipeline.NodeOptions{BatchSize: batch})
+		last = "onnx"
+	}
+	p.AddSink("drop", sink, []string{last}, pipeline.NodeOptions{})
+	b.ResetTimer()
+	start := time.Now()
+	if err := p.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if sink.n.Load() != int64(n) {
+		b.Fatalf("%d delivered, want %d", sink.n.Load(), n)
+	}
+	return elapsed
 }
 
 // BenchmarkMicroBatching pushes many small messages through the stage, with
