@@ -68,3 +68,47 @@ func SeriesScores(values []float64, w, warmup int, model Reconstructor, lc Likel
 	}
 	return scores, nil
 }
+
+// StageScores runs the detector over one series exactly as the window (size
+// w, step 1), anomaly (normalize) and anomaly (score) stages run it on one
+// sensor's readings: values are held as float32; the normaliser learns from
+// the readings of the first normWarmup windows (the first window brings all
+// w of its readings, each later one its newest), which are dropped unscored;
+// the normWarmup-th window is the first one normalised (clipped to ±clip)
+// and scored. It returns one Score per row, zero (not Ready) for rows whose
+// window was not scored. Comparing it with a pipeline's output separates
+// what the engine and brokers change (nothing, if they are faithful) from
+// what the stage settings change relative to SeriesScores.
+func StageScores(values []float64, w, normWarmup int, clip float64, model Reconstructor, lc LikelihoodConfig, ac AlertConfig) ([]Score, error) {
+	if w <= 0 || normWarmup <= 0 {
+		return nil, fmt.Errorf("series: window %d and normalisation warm-up %d windows", w, normWarmup)
+	}
+	f32 := make([]float64, len(values))
+	for i, v := range values {
+		f32[i] = float64(float32(v))
+	}
+	z := &Normalizer{Clip: clip}
+	first := w - 1 + normWarmup - 1 // the row that ends the first scored window
+	for i := 0; i <= first && i < len(f32); i++ {
+		z.Observe(f32[i])
+	}
+	z.Freeze()
+	scores := make([]Score, len(values))
+	if first >= len(values) {
+		return scores, nil
+	}
+	scorer := NewScorer(lc, ac)
+	const batch = 512
+	for from := first - w + 1; from+w-1 < len(values); from += batch {
+		to := min(len(values), from+w-1+batch)
+		wins := Windows(f32, from, to, w, z)
+		recon, err := model.Reconstruct(wins)
+		if err != nil {
+			return nil, err
+		}
+		for k, x := range wins {
+			scores[from+w-1+k] = scorer.Update(MSE(x, recon[k]))
+		}
+	}
+	return scores, nil
+}

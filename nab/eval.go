@@ -28,6 +28,9 @@ type EvalConfig struct {
 	// optimises a detector's threshold.
 	Alert      anomaly.AlertConfig
 	Thresholds []float64
+	// ReleaseRatio, when positive, sets the alert release to this fraction
+	// of each swept threshold (otherwise Alert.Release, or its default).
+	ReleaseRatio float64
 	// Model, when set, is used for every file instead of training (Window
 	// must match it): a model file, fp32 or int8, run by ONNX Runtime.
 	Model anomaly.Reconstructor
@@ -36,6 +39,13 @@ type EvalConfig struct {
 	Runtime func(*anomaly.Autoencoder) (r anomaly.Reconstructor, close func(), err error)
 	// Workers bounds how many files are processed at once (default: GOMAXPROCS).
 	Workers int
+	// NormWarmup, when positive, normalises as the anomaly stage does
+	// (anomaly.StageScores): from the readings of each file's first
+	// NormWarmup windows, which are not scored. Zero normalises by the
+	// file's probationary rows and scores every window (SeriesScores).
+	NormWarmup int
+	// Clip bounds the normalised values with NormWarmup (0: the default).
+	Clip float64
 }
 
 // DefaultThresholds is the alert-threshold grid swept on the log score.
@@ -130,7 +140,13 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 				defer done()
 				model = r
 			}
-			s, err := anomaly.SeriesScores(f.Values, cfg.Window, ProbationLength(len(f.Values)), model, cfg.Likelihood, cfg.Alert)
+			var s []anomaly.Score
+			var err error
+			if cfg.NormWarmup > 0 {
+				s, err = anomaly.StageScores(f.Values, cfg.Window, cfg.NormWarmup, cfg.Clip, model, cfg.Likelihood, cfg.Alert)
+			} else {
+				s, err = anomaly.SeriesScores(f.Values, cfg.Window, ProbationLength(len(f.Values)), model, cfg.Likelihood, cfg.Alert)
+			}
 			if err != nil {
 				errs[i] = fmt.Errorf("nab: %s: %w", f.Name, err)
 				return
@@ -148,8 +164,30 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 		res.Loss += l / float64(len(losses))
 	}
 
+	out, err := Summarize(files, res.Scores, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out.Loss = res.Loss
+	return out, nil
+}
+
+// Summarize scores a detector's per-row outputs (scores[i] for files[i],
+// one per row; rows that were not scored are zero) under NAB's three
+// profiles: the log score itself (Raw) and the alert stream of cfg.Alert at
+// each of cfg.Thresholds (Alerts, the best per profile; none means
+// DefaultThresholds). Only the alert fields of cfg are used.
+func Summarize(files []*File, scores [][]anomaly.Score, cfg EvalConfig) (*EvalResult, error) {
+	if len(scores) != len(files) {
+		return nil, fmt.Errorf("nab: %d score series for %d files", len(scores), len(files))
+	}
+	thresholds := cfg.Thresholds
+	if len(thresholds) == 0 {
+		thresholds = DefaultThresholds()
+	}
+	res := &EvalResult{Scores: scores}
 	raw := make([][]float64, len(files))
-	for i, s := range res.Scores {
+	for i, s := range scores {
 		raw[i] = make([]float64, len(s))
 		for r, sc := range s {
 			raw[i][r] = sc.Score
@@ -164,10 +202,13 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 
 		var best Result
 		bestT := 0.0
-		for k, t := range cfg.Thresholds {
-			ac := cfg.Alert
-			ac.Threshold = t
-			r, err := Score(files, AlertSeries(res.Scores, ac), p)
+		for k, t := range thresholds {
+			a := cfg.Alert
+			a.Threshold = t
+			if cfg.ReleaseRatio > 0 {
+				a.Release = cfg.ReleaseRatio * t
+			}
+			r, err := Score(files, AlertSeries(scores, a), p)
 			if err != nil {
 				return nil, err
 			}

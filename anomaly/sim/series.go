@@ -58,6 +58,12 @@ func (s *sliceSeries) Next() (Reading, bool) {
 	return r, true
 }
 
+// Recorded replays rows (in time order, each with its Sensor, Offset and
+// Time set) as the series of sensor.
+func Recorded(sensor string, rows []Reading) Series {
+	return &sliceSeries{sensor: sensor, rows: rows}
+}
+
 // NAB reads a NAB-format CSV (timestamp,value with a header) as a series
 // whose sensor id is the file name without its extension, made safe for a
 // topic level (see SensorID).

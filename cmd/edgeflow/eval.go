@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +15,7 @@ import (
 	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/models"
 	"github.com/edgeflow/edgeflow/nab"
+	"github.com/edgeflow/edgeflow/nab/replay"
 	"github.com/spf13/cobra"
 )
 
@@ -22,6 +26,8 @@ func init() {
 	}
 	var o struct {
 		data, mode, model, runtime, lib, thresholds string
+		pipeline, mqttURL, natsURL, subject         string
+		only                                        []string
 		window, epochs                              int
 		seed                                        uint64
 		int8, files                                 bool
@@ -41,12 +47,26 @@ detector's threshold over the corpus, the alert threshold is swept and the best 
 per profile; "raw" is the log-likelihood itself without alert hysteresis.
 
 With --int8 the global model is also quantised (static QDQ, calibrated on the training
-windows) and both are scored through ONNX Runtime.`,
+windows) and both are scored through ONNX Runtime.
+
+With --pipeline FILE the detector is the pipeline itself, run by the engine: the global model
+is trained (or --model taken), quantised, and for fp32 and int8 in turn the pipeline is built
+with MQTT_URL, NATS_URL, ANOMALY_MODEL and ANOMALY_EMIT=all set, every file's rows are
+published to MQTT as ` + "`edgeflow simulate`" + ` does (topic plant/<file name>/reading, JSON
+{"value", "ts"}: ts is the row's time), and the per-window scores the pipeline publishes on
+NATS (--subject) are placed on their rows by sensor and time and scored. Without --mqtt-url
+the pipeline's embedded broker runs on a free port; without --nats-url an in-process
+nats-server (JetStream in a temporary directory) does. The same models are also scored in Go,
+both as without --pipeline and with the pipeline's own window and anomaly settings; the
+latter should match the pipeline row for row.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			files, err := nab.LoadCorpus(o.data)
 			if err != nil {
 				return err
+			}
+			if files, err = selectFiles(files, o.only); err != nil {
+				return usageError{err}
 			}
 			cfg := nab.EvalConfig{Window: o.window, Mode: o.mode,
 				Train: anomaly.TrainConfig{Epochs: o.epochs, Seed: o.seed}}
@@ -68,6 +88,16 @@ windows) and both are scored through ONNX Runtime.`,
 				cfg.Runtime = ortRuntime
 			}
 			out := cmd.OutOrStdout()
+			if o.pipeline != "" {
+				if o.mode != nab.Global {
+					return usageError{fmt.Errorf("--pipeline needs --mode global")}
+				}
+				if err := models.Init(o.lib); err != nil {
+					return err
+				}
+				return evalPipeline(cmd.Context(), out, files, cfg, pipelineEval{path: o.pipeline, model: o.model,
+					mqttURL: o.mqttURL, natsURL: o.natsURL, subject: o.subject, perFile: o.files})
+			}
 			if o.model != "" {
 				data, err := os.ReadFile(o.model)
 				if err != nil {
@@ -122,6 +152,11 @@ windows) and both are scored through ONNX Runtime.`,
 	f.StringVar(&o.lib, "ort-lib", "", "path of libonnxruntime.so (default: $"+models.LibraryEnv+", .cache/onnxruntime, system paths)")
 	f.StringVar(&o.thresholds, "thresholds", "", "comma-separated alert thresholds to sweep (default 0.1 to 0.95 by 0.025)")
 	f.BoolVar(&o.files, "files", false, "print each file's standard-profile result")
+	f.StringArrayVar(&o.only, "file", nil, "score only this file of the corpus (its name under data/, e.g. realKnownCause/nyc_taxi.csv; repeat for several)")
+	f.StringVar(&o.pipeline, "pipeline", "", "score this pipeline file through the engine and brokers (see above)")
+	f.StringVar(&o.mqttURL, "mqtt-url", "", "with --pipeline: the MQTT broker to use (default: the pipeline's embedded one on a free port)")
+	f.StringVar(&o.natsURL, "nats-url", "", "with --pipeline: the NATS server to use (default: an in-process one)")
+	f.StringVar(&o.subject, "subject", "plant.alerts.>", "with --pipeline: the NATS subject the pipeline publishes scores on")
 	evalCmd.AddCommand(nabCmd)
 	rootCmd.AddCommand(evalCmd)
 }
@@ -133,6 +168,11 @@ func runEval(out io.Writer, files []*nab.File, cfg nab.EvalConfig, label string,
 		return err
 	}
 	fmt.Fprintf(out, "%s: %d files, %s\n", label, len(files), time.Since(start).Round(time.Millisecond))
+	return printEval(out, res, perFile)
+}
+
+// printEval prints a result's three profiles (and its files).
+func printEval(out io.Writer, res *nab.EvalResult, perFile bool) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "profile\tNAB score\talert threshold\twindows detected\tFP alerts\traw likelihood score\t")
 	for i, r := range res.Alerts {
@@ -211,6 +251,26 @@ func (m ortModel) Reconstruct(windows [][]float32) ([][]float32, error) {
 	return res, nil
 }
 
+// selectFiles keeps the files named in only (all when only is empty).
+func selectFiles(files []*nab.File, only []string) ([]*nab.File, error) {
+	if len(only) == 0 {
+		return files, nil
+	}
+	byName := map[string]*nab.File{}
+	for _, f := range files {
+		byName[f.Name] = f
+	}
+	var out []*nab.File
+	for _, name := range only {
+		f, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("--file %s: not in the corpus's labels", name)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
 func parseFloats(s string) ([]float64, error) {
 	var out []float64
 	for _, part := range strings.Split(s, ",") {
@@ -221,4 +281,143 @@ func parseFloats(s string) ([]float64, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// pipelineEval is what `eval nab --pipeline` runs.
+type pipelineEval struct {
+	path, model, mqttURL, natsURL, subject string
+	perFile                                bool
+}
+
+// evalPipeline scores the pipeline through the engine and brokers, and the
+// same models in Go, for fp32 and int8 (or the one --model).
+func evalPipeline(ctx context.Context, out io.Writer, files []*nab.File, base nab.EvalConfig, pe pipelineEval) error {
+	st, err := replay.Settings(pe.path)
+	if err != nil {
+		return err
+	}
+	st.Thresholds, base.Window = base.Thresholds, st.Window
+	type variant struct{ name, label string }
+	variants := []variant{{"fp32", "fp32"}, {"int8", "int8"}}
+	data := map[string][]byte{}
+	if pe.model != "" {
+		m, err := os.ReadFile(pe.model)
+		if err != nil {
+			return err
+		}
+		if w := anomaly.WindowOf(m); w != st.Window {
+			return fmt.Errorf("--model %s takes windows of %d, the pipeline makes windows of %d", pe.model, w, st.Window)
+		}
+		variants, data["model"] = []variant{{"model", filepath.Base(pe.model)}}, m
+	} else if data["fp32"], data["int8"], err = trainGlobalPair(files, base); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "edgeflow-eval-nab-models-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	log, err := logger("warn", "console")
+	if err != nil {
+		return err
+	}
+
+	type row struct {
+		model, path string
+		res         *nab.EvalResult
+		took        time.Duration
+	}
+	var rows []row
+	for _, v := range variants {
+		file := filepath.Join(dir, v.name+".onnx")
+		if err := os.WriteFile(file, data[v.name], 0o644); err != nil {
+			return err
+		}
+		r, done, err := ortReconstructor(data[v.name])
+		if err != nil {
+			return err
+		}
+		goCfg, stageCfg := base, st
+		goCfg.Model, goCfg.Runtime, stageCfg.Model = r, nil, r
+		t0 := time.Now()
+		resGo, err := nab.Evaluate(files, goCfg)
+		t1 := time.Now()
+		var resStage *nab.EvalResult
+		if err == nil {
+			resStage, err = nab.Evaluate(files, stageCfg)
+		}
+		t2 := time.Now()
+		done()
+		if err != nil {
+			return err
+		}
+		rep, err := replay.Run(ctx, files, replay.Options{Pipeline: pe.path, Model: file,
+			MQTTURL: pe.mqttURL, NATSURL: pe.natsURL, Subject: pe.subject, Logger: log})
+		if err != nil {
+			return err
+		}
+		t3 := time.Now()
+		resPipe, err := nab.Summarize(files, rep.Scores, st)
+		if err != nil {
+			return err
+		}
+		d := compareScores(resStage.Scores, rep.Scores)
+		fmt.Fprintf(out, "%s through %s: %d readings in, %d scores out (%.0f readings/s), %d duplicate, %d unplaced, %d dead-lettered; "+
+			"vs Go with the pipeline's settings: %d of %d rows differ in readiness, %d in score by > 1e-6 (largest %.2g)\n",
+			v.label, pe.path, rep.Readings, rep.Messages, float64(rep.Readings)/rep.Elapsed.Seconds(),
+			rep.Duplicates, rep.Unmatched, rep.DeadLettered, d.ready, d.rows, d.score, d.max)
+		if len(rep.Incomplete) > 0 {
+			fmt.Fprintf(out, "  no score for the last row of: %s\n", strings.Join(rep.Incomplete, ", "))
+		}
+		rows = append(rows,
+			row{v.label, "Go (eval nab)", resGo, t1.Sub(t0)},
+			row{v.label, "Go, pipeline settings", resStage, t2.Sub(t1)},
+			row{v.label, "pipeline (MQTT→NATS)", resPipe, t3.Sub(t2)})
+	}
+
+	fmt.Fprintf(out, "\n%d files; alert threshold swept, best per profile\n", len(files))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\tdetector\tstandard\treward_low_FP\treward_low_FN\traw standard\ttime\t")
+	for _, r := range rows {
+		a := r.res.Alerts
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t\n", r.model, r.path,
+			a[0].Normalized, a[1].Normalized, a[2].Normalized, r.res.Raw[0].Normalized, r.took.Round(100*time.Millisecond))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if pe.perFile {
+		for _, r := range rows {
+			fmt.Fprintf(out, "\n%s, %s:\n", r.model, r.path)
+			if err := printEval(out, r.res, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scoreDiff counts the rows where two detectors' outputs differ.
+type scoreDiff struct {
+	rows, ready, score int
+	max                float64
+}
+
+func compareScores(a, b [][]anomaly.Score) scoreDiff {
+	var d scoreDiff
+	for i := range a {
+		for r := range a[i] {
+			d.rows++
+			x, y := a[i][r], b[i][r]
+			if x.Ready != y.Ready {
+				d.ready++
+				continue
+			}
+			if diff := math.Abs(x.Score - y.Score); diff > 1e-6 {
+				d.score++
+				d.max = max(d.max, diff)
+			}
+		}
+	}
+	return d
 }
