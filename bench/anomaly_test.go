@@ -1,0 +1,415 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
+
+	"github.com/edgeflow/edgeflow/anomaly"
+	"github.com/edgeflow/edgeflow/anomaly/sim"
+	"github.com/edgeflow/edgeflow/internal/brokertest"
+	"github.com/edgeflow/edgeflow/models/modeltest"
+	"github.com/edgeflow/edgeflow/nab"
+)
+
+// BenchmarkAnomalyDemo runs examples/anomaly/pipeline.yaml as shipped, in
+// the edgeflow binary pinned to one core (`taskset -c 1`, GOMAXPROCS=1),
+// between a real mosquitto (readings in) and a real nats-server with
+// JetStream (alerts out), and reports:
+//
+//   - paced-*: simulated machines (three sensors each, injected faults)
+//     published at a fixed rate (ANOMALY_BENCH_RATE, default 20,000
+//     readings/s): whether edgeflow keeps up (lag-ms: how long after the
+//     last publish the last window is scored) and the alert latency, from
+//     the publish of the reading that completes an alert's window to the
+//     alert's arrival on NATS (each alert names its sensor and the reading's
+//     time, so every alert is matched to its reading);
+//   - max-readings/s: the same load published as fast as mosquitto takes
+//     it, scored readings per second from the first publish to the last
+//     window scored;
+//   - rss-MB: the edgeflow process's peak resident memory (VmHWM).
+//
+// Mosquitto lets ANOMALY_BENCH_INFLIGHT (default 1000) messages be in
+// flight to edgeflow. b.N is ignored beyond the first iteration: the workload is fixed (set
+// ANOMALY_BENCH_MACHINES, default 20, i.e. 60 sensors x 3000 readings per
+// phase).
+//
+//	go test ./bench -run '^$' -bench AnomalyDemo -benchtime 1x -v
+func BenchmarkAnomalyDemo(b *testing.B) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		b.Skip("taskset not found: cannot pin edgeflow to one core")
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	machines := envInt(b, "ANOMALY_BENCH_MACHINES", 20)
+	rate := envInt(b, "ANOMALY_BENCH_RATE", 20000)
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "edgeflow")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/edgeflow")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	model := benchModel(b, root, dir)
+
+	mq := brokertest.StartMosquitto(b, brokertest.MosquittoConfig{MaxInflight: envInt(b, "ANOMALY_BENCH_INFLIGHT", 1000)})
+	ns := brokertest.StartNATS(b, brokertest.NATSConfig{JetStream: true})
+	metrics := freePort(b)
+
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	col := &alertCollector{}
+	sub, err := nc.Subscribe("plant.alerts.>", col.add)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	nc.Flush()
+
+	cmd := exec.Command("taskset", "-c", "1", bin, "run", "--metrics-listen", metrics, filepath.Join(root, "examples/anomaly/pipeline.yaml"))
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "MQTT_URL="+mq.URL(), "NATS_URL="+ns.URL(),
+		"ANOMALY_MODEL="+model, "MQTT_CLIENT_ID=bench-anomaly-edgeflow")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	probed := make(chan struct{})
+	var scan sync.WaitGroup
+	scan.Go(func() {
+		// The dead-letter sink prints the probe; alerts go to the console.
+		s := bufio.NewScanner(stdout)
+		s.Buffer(make([]byte, 64<<10), 1<<20)
+		once := sync.Once{}
+		for s.Scan() {
+			if strings.Contains(s.Text(), "bench-probe") {
+				once.Do(func() { close(probed) })
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	})
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { scan.Wait(); done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Errorf("edgeflow: %v\n%s", err, tail(stderr.String()))
+			}
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			b.Errorf("edgeflow did not stop within 60s")
+		}
+	}
+	defer stop()
+	waitUntil(b, "edgeflow /readyz", 60*time.Second, func() bool {
+		resp, err := http.Get("http://" + metrics + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	pub := connectMQTT(b, mq.URL(), "bench-anomaly-sim", true)
+	defer pub.Disconnect(100)
+	waitUntil(b, "the pipeline's subscription", 30*time.Second, func() bool {
+		pub.Publish("plant/bench-probe/reading", 1, false, "probe, not JSON").WaitTimeout(time.Second)
+		select {
+		case <-probed:
+			return true
+		case <-time.After(100 * time.Millisecond):
+			return false
+		}
+	})
+
+	b.ResetTimer()
+	scored := 0.0
+	for phase, paced := range []bool{true, false} {
+		load := machineLoad(b, fmt.Sprintf("p%d", phase), machines)
+		scored += float64(load.windows)
+		sent := publishLoad(b, pub, load, map[bool]int{true: rate, false: 0}[paced])
+		first, last := sent[0], sent[len(sent)-1]
+		waitUntil(b, "every window to be scored", 120*time.Second, func() bool {
+			return scrape(b, metrics, "edgeflow_node_received_total", "detect") >= scored
+		})
+		doneAt := time.Now()
+		if paced {
+			time.Sleep(time.Second) // the last alerts on their way
+			lat := col.latencies(load.published)
+			b.ReportMetric(float64(len(load.readings))/last.Sub(first).Seconds(), "paced-readings/s")
+			b.ReportMetric(float64(doneAt.Sub(last).Milliseconds()), "paced-lag-ms")
+			b.ReportMetric(float64(len(lat)), "paced-alerts")
+			if len(lat) > 0 {
+				b.ReportMetric(ms(lat[len(lat)/2]), "paced-p50-ms")
+				b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "paced-p99-ms")
+				b.ReportMetric(ms(lat[len(lat)-1]), "paced-max-ms")
+			}
+		} else {
+			b.ReportMetric(float64(len(load.readings))/doneAt.Sub(first).Seconds(), "max-readings/s")
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(vmHWM(b, cmd.Process.Pid))/1024, "rss-MB")
+	stop()
+}
+
+// load is the readings of a set of simulated machines, interleaved as
+// they would be sampled, with their publish times once published.
+type load struct {
+	readings  []sim.Reading
+	windows   int                  // windows the detector scores
+	published map[string]time.Time // by sensor and reading time
+}
+
+func machineLoad(b *testing.B, prefix string, machines int) *load {
+	l := &load{published: map[string]time.Time{}}
+	var series []sim.Series
+	for i := range machines {
+		s, _, err := sim.Machine(sim.MachineConfig{Name: fmt.Sprintf("%s-m%02d", prefix, i), Seed: uint64(i + 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		series = append(series, s...)
+	}
+	perSensor := 0
+	for more := true; more; {
+		more = false
+		for _, s := range series {
+			if r, ok := s.Next(); ok {
+				l.readings, more = append(l.readings, r), true
+			}
+		}
+		perSensor++
+	}
+	// Each sensor: size-1 readings before its first window, then 599
+	// windows that teach the normaliser (warmup 600).
+	l.windows = len(series) * max(0, (perSensor-1)-15-599)
+	return l
+}
+
+// publishLoad publishes every reading at QoS 1, rate per second (0: as
+// fast as mosquitto acknowledges), recording when each was sent. It
+// returns the send times in order.
+func publishLoad(b *testing.B, pub paho.Client, l *load, rate int) []time.Time {
+	sent := make([]time.Time, len(l.readings))
+	var toks []paho.Token
+	buf := make([]byte, 0, 128)
+	start := time.Now()
+	for i, r := range l.readings {
+		if rate > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		buf = sim.AppendPayload(buf[:0], r)
+		sent[i] = time.Now()
+		l.published[alertKey(r.Sensor, r.Time)] = sent[i]
+		toks = append(toks, pub.Publish("plant/"+r.Sensor+"/reading", 1, false, append([]byte(nil), buf...)))
+		if len(toks) == 1000 {
+			waitTokens(b, toks[:500])
+			toks = append(toks[:0], toks[500:]...)
+		}
+	}
+	waitTokens(b, toks)
+	return sent
+}
+
+func alertKey(sensor string, t time.Time) string {
+	return sensor + "|" + strconv.FormatInt(t.UnixNano(), 10)
+}
+
+// alertCollector records when each alert arrived.
+type alertCollector struct {
+	mu      sync.Mutex
+	arrived map[string]time.Time
+}
+
+func (c *alertCollector) add(m *nats.Msg) {
+	now := time.Now()
+	var a struct {
+		Sensor string `json:"sensor"`
+		Time   string `json:"time"`
+	}
+	if json.Unmarshal(m.Data, &a) != nil {
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, a.Time)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.arrived == nil {
+		c.arrived = map[string]time.Time{}
+	}
+	c.arrived[alertKey(a.Sensor, t)] = now
+}
+
+// latencies returns, sorted, the latency of every alert about a reading
+// in published.
+func (c *alertCollector) latencies(published map[string]time.Time) []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Duration
+	for k, at := range c.arrived {
+		if sent, ok := published[k]; ok {
+			out = append(out, at.Sub(sent))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// benchModel trains the example's int8 model as demo.sh does (the first
+// 15% of every NAB file, seed 1) and returns its path.
+func benchModel(b *testing.B, root, dir string) string {
+	modeltest.RequireRuntime(b)
+	nabDir := os.Getenv("NAB_DATA")
+	if nabDir == "" {
+		nabDir = filepath.Join(root, "..", "shared", "data", "nab")
+	}
+	paths, err := filepath.Glob(filepath.Join(nabDir, "data", "*", "*.csv"))
+	if err != nil || len(paths) == 0 {
+		b.Skipf("no NAB data in %s (set NAB_DATA)", nabDir)
+	}
+	var wins [][]float32
+	for _, p := range paths {
+		f, err := nab.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := int(0.15 * float64(len(f.Values)))
+		z := &anomaly.Normalizer{}
+		for _, v := range f.Values[:n] {
+			z.Observe(v)
+		}
+		wins = append(wins, anomaly.Windows(f.Values, 0, n, 16, z)...)
+	}
+	ae, _, err := anomaly.Train(wins, anomaly.TrainConfig{Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, q, err := anomaly.ExportPair(ae, wins, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "anomaly.int8.onnx")
+	if err := os.WriteFile(path, q, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// scrape returns the sum of a counter's samples for one node.
+func scrape(b *testing.B, addr, metric, node string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, `node="`+node+`"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// vmHWM reads a process's peak resident set size in kB.
+func vmHWM(b *testing.B, pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb
+		}
+	}
+	b.Fatal("no VmHWM")
+	return 0
+}
+
+func freePort(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitUntil(b *testing.B, what string, limit time.Duration, cond func() bool) {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return s[len(s)-2000:]
+	}
+	return s
+}
+
