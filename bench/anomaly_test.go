@@ -412,4 +412,3 @@ func tail(s string) string {
 	}
 	return s
 }
-
