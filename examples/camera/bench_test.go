@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +25,9 @@ import (
 // BenchmarkDetectorFPS compares, in one run and on the same vtest.avi
 // frames, YOLOX-Nano frames per second through the pipeline (camera ->
 // image -> onnx -> detect, every frame kept) with a plain gocv +
-// onnxruntime_go loop doing the same preprocessing and decoding:
+// onnxruntime_go loop doing the same preprocessing and decoding, with the
+// same ONNX Runtime session options (threads, optimisation, sequential
+// execution, spinning):
 //
 //   - plain_fps: the loop, one frame at a time (read, preprocess, infer,
 //     decode, then the next);
@@ -33,25 +35,76 @@ import (
 //     comparison (one frame in the detector path; the camera's grabber
 //     still decodes the next frame meanwhile);
 //   - pipe2_fps: max_in_flight 2, preprocessing overlapping inference.
+//
+// Each iteration runs all three back to back (the loop first in even
+// iterations, last in odd ones), so that the load of a shared machine hits
+// both sides alike; pipe1_%_min and pipe1_%_med are the lowest and median
+// per-iteration ratios, pipe1_% the ratio of the totals, and pipe1_%_frame
+// the ratio of the median times per frame (plain_ms_frame, pipe1_ms_frame:
+// one loop cycle, the time between two pipeline results). Sub-benchmarks:
+// spin=off is edgeflow's default (idle ORT threads sleep), spin=on ORT's
+// own default (they busy-wait), set on both sides.
 func BenchmarkDetectorFPS(b *testing.B) {
 	need(b, media+"/vtest.avi")
 	const frames = 200
 	model := models + "/yolox_nano.onnx"
-	var plain, pipe1, pipe2 time.Duration
-	for i := 0; b.Loop(); i++ {
-		_, d := plainLoop(b, model, frames)
-		plain += d
-		_, d = runVideo(b, "fps1-"+strconv.Itoa(i), model, 1, frames)
-		pipe1 += d
-		_, d = runVideo(b, "fps2-"+strconv.Itoa(i), model, 2, frames)
-		pipe2 += d
+	for _, spin := range []bool{false, true} {
+		b.Run(fmt.Sprintf("spin=%s", map[bool]string{false: "off", true: "on"}[spin]), func(b *testing.B) {
+			var plain, pipe1, pipe2 time.Duration
+			var ratios []float64
+			var plainEach, pipe1Each []time.Duration
+			for i := 0; b.Loop(); i++ {
+				var p, d1, d2 time.Duration
+				var pe []time.Duration
+				if i%2 == 0 {
+					_, p, pe = plainLoopWith(b, model, frames, spin)
+				}
+				res, d1 := runStages(b, fmt.Sprintf("fps1-%v-%d", spin, i), fileSource(1), yoloxStagesWith(model, spin), frames)
+				_, d2 = runStages(b, fmt.Sprintf("fps2-%v-%d", spin, i), fileSource(2), yoloxStagesWith(model, spin), frames)
+				if i%2 == 1 {
+					_, p, pe = plainLoopWith(b, model, frames, spin)
+				}
+				plain, pipe1, pipe2 = plain+p, pipe1+d1, pipe2+d2
+				ratios = append(ratios, 100*p.Seconds()/d1.Seconds())
+				plainEach = append(plainEach, pe...)
+				for j := 1; j < len(res); j++ {
+					pipe1Each = append(pipe1Each, res[j].arrived.Sub(res[j-1].arrived))
+				}
+			}
+			fps := func(d time.Duration) float64 { return float64((frames-1)*b.N) / d.Seconds() }
+			slices.Sort(ratios)
+			b.ReportMetric(fps(plain), "plain_fps")
+			b.ReportMetric(fps(pipe1), "pipe1_fps")
+			b.ReportMetric(fps(pipe2), "pipe2_fps")
+			b.ReportMetric(100*plain.Seconds()/pipe1.Seconds(), "pipe1_%")
+			b.ReportMetric(ratios[0], "pipe1_%_min")
+			b.ReportMetric(ratios[len(ratios)/2], "pipe1_%_med")
+			// Per-frame medians shrug off the bursts of other work on a
+			// shared box that the totals include.
+			b.ReportMetric(100*median(plainEach).Seconds()/median(pipe1Each).Seconds(), "pipe1_%_frame")
+			b.ReportMetric(float64(median(plainEach).Microseconds())/1000, "plain_ms_frame")
+			b.ReportMetric(float64(median(pipe1Each).Microseconds())/1000, "pipe1_ms_frame")
+			b.ReportMetric(100*plain.Seconds()/pipe2.Seconds(), "pipe2_%")
+		})
 	}
-	fps := func(d time.Duration) float64 { return float64((frames-1)*b.N) / d.Seconds() }
-	b.ReportMetric(fps(plain), "plain_fps")
-	b.ReportMetric(fps(pipe1), "pipe1_fps")
-	b.ReportMetric(fps(pipe2), "pipe2_fps")
-	b.ReportMetric(100*fps(pipe1)/fps(plain), "pipe1_%")
-	b.ReportMetric(100*fps(pipe2)/fps(plain), "pipe2_%")
+}
+
+// median returns the median of d (sorting it).
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+// fileSource is vtest.avi read as fast as the pipeline takes it, every
+// frame kept, with at most inFlight frames in the pipeline.
+func fileSource(inFlight int) string {
+	return fmt.Sprintf("    id: street\n    file: %s/vtest.avi\n    keep_latest: false\n    realtime: false\n    max_in_flight: %d", media, inFlight)
+}
+
+// yoloxStagesWith is yoloxStages with ORT's thread spinning on or off.
+func yoloxStagesWith(model string, spinning bool) string {
+	return strings.Replace(yoloxStages(model), "    outputs: {output: output}\n",
+		fmt.Sprintf("    outputs: {output: output}\n    spinning: %v\n", spinning), 1)
 }
 
 // BenchmarkInt8FPS measures detector FPS through the pipeline (max_in_flight

@@ -9,6 +9,7 @@ import (
 	goimage "image"
 	"image/color"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/edgeflow/edgeflow/component"
@@ -40,18 +41,19 @@ type Stage struct {
 
 	mu      sync.Mutex
 	scratch []*scratch // idle scratch Mats, reused across frames
+	tensors []*tensor  // idle tensors, reused across frames
 	closed  bool
 }
 
 // scratch holds the intermediate Mats of one conversion so that a busy
 // stage allocates no Mats per frame.
 type scratch struct {
-	resized, padded, color, f32, blob gocv.Mat
-	mean, std                         gocv.Mat // per-channel normalisation, model-sized
+	resized, padded, color, f32 gocv.Mat
+	mean, std                   gocv.Mat // per-channel normalisation, model-sized
 }
 
 func (s *scratch) close() {
-	for _, m := range []*gocv.Mat{&s.resized, &s.padded, &s.color, &s.f32, &s.blob, &s.mean, &s.std} {
+	for _, m := range []*gocv.Mat{&s.resized, &s.padded, &s.color, &s.f32, &s.mean, &s.std} {
 		m.Close()
 	}
 }
@@ -100,28 +102,47 @@ func NewStage(o Options, frameField, out, shapeSuffix, lbField string) *Stage {
 }
 
 // Process implements pipeline.Processor.
+//
+// A frame's tensor is written in place into a pooled buffer (no allocation,
+// no copy: the onnx stage feeds that slice to ONNX Runtime as it is), which
+// comes back to the pool when the frame's last reference is released, i.e.
+// when the camera's message is settled and no branch can read the field
+// any more. A decoded payload has no such moment, so its tensor is the
+// message's own.
 func (s *Stage) Process(_ context.Context, m *pipeline.Message, out pipeline.Emitter) error {
-	var src gocv.Mat
+	var (
+		data  []float32
+		shape []int64
+		lb    vision.Letterbox
+		err   error
+	)
 	if v, ok := m.Fields[s.frameField]; ok {
-		f, err := frame.From(v)
-		if err != nil {
-			return fmt.Errorf("field %q: %w", s.frameField, err)
+		f, ferr := frame.From(v)
+		if ferr != nil {
+			return fmt.Errorf("field %q: %w", s.frameField, ferr)
 		}
-		src = f.Mat
+		t, terr := s.getTensor()
+		if terr != nil {
+			return terr
+		}
+		if shape, lb, err = s.convert(f.Mat, t); err != nil {
+			s.putTensor(t)
+			return err
+		}
+		f.OnRelease(func() { s.putTensor(t) })
+		data = t.data
 	} else if len(m.Payload) > 0 {
-		img, err := gocv.IMDecode(m.Payload, gocv.IMReadColor)
-		if err != nil || img.Empty() {
+		img, derr := gocv.IMDecode(m.Payload, gocv.IMReadColor)
+		if derr != nil || img.Empty() {
 			img.Close()
-			return fmt.Errorf("no %q field, and the payload is not an image (%d bytes): %v", s.frameField, len(m.Payload), err)
+			return fmt.Errorf("no %q field, and the payload is not an image (%d bytes): %v", s.frameField, len(m.Payload), derr)
 		}
 		defer img.Close()
-		src = img
+		if data, shape, lb, err = s.Convert(img); err != nil {
+			return err
+		}
 	} else {
 		return fmt.Errorf("no %q field and no image payload", s.frameField)
-	}
-	data, shape, lb, err := s.Convert(src)
-	if err != nil {
-		return err
 	}
 	if m.Fields == nil {
 		m.Fields = make(map[string]any, 4)
@@ -133,12 +154,27 @@ func (s *Stage) Process(_ context.Context, m *pipeline.Message, out pipeline.Emi
 	return nil
 }
 
-// Convert turns a BGR image into the model's tensor and the letterbox that
-// maps model pixels back to it.
+// Convert turns a BGR image into the model's tensor, which the caller owns,
+// and the letterbox that maps model pixels back to it.
 func (s *Stage) Convert(src gocv.Mat) ([]float32, []int64, vision.Letterbox, error) {
+	t, err := s.getTensor()
+	if err != nil {
+		return nil, nil, vision.Letterbox{}, err
+	}
+	defer s.putTensor(t)
+	shape, lb, err := s.convert(src, t)
+	if err != nil {
+		return nil, nil, lb, err
+	}
+	return slices.Clone(t.data), shape, lb, nil
+}
+
+// convert writes src's tensor into t.data and returns its shape and the
+// letterbox.
+func (s *Stage) convert(src gocv.Mat, t *tensor) ([]int64, vision.Letterbox, error) {
 	o := &s.opts
 	if src.Empty() || src.Channels() != 3 || src.Type() != gocv.MatTypeCV8UC3 {
-		return nil, nil, vision.Letterbox{}, fmt.Errorf("want a non-empty 8-bit BGR image, got %dx%d type %v", src.Cols(), src.Rows(), src.Type())
+		return nil, vision.Letterbox{}, fmt.Errorf("want a non-empty 8-bit BGR image, got %dx%d type %v", src.Cols(), src.Rows(), src.Type())
 	}
 	var (
 		lb  vision.Letterbox
@@ -154,11 +190,11 @@ func (s *Stage) Convert(src gocv.Mat) ([]float32, []int64, vision.Letterbox, err
 		lb, err = vision.FitLetterbox(src.Cols(), src.Rows(), o.Width, o.Height, place)
 	}
 	if err != nil {
-		return nil, nil, lb, err
+		return nil, lb, err
 	}
 	sc, err := s.get()
 	if err != nil {
-		return nil, nil, lb, err
+		return nil, lb, err
 	}
 	defer s.put(sc)
 
@@ -177,53 +213,38 @@ func (s *Stage) Convert(src gocv.Mat) ([]float32, []int64, vision.Letterbox, err
 	}
 
 	// Normalise and lay out. With one std for all channels (and NCHW),
-	// BlobFromImage does colour, mean, scale and layout in one pass.
+	// BlobFromImage does colour, mean, scale and layout in one pass. NCHW
+	// blobs are written straight into t; NHWC is copied into it.
 	sameStd := o.Std[0] == o.Std[1] && o.Std[1] == o.Std[2]
 	size := goimage.Pt(o.Width, o.Height)
-	var shape []int64
-	var res gocv.Mat
+	nchw := []int64{1, 3, int64(o.Height), int64(o.Width)}
 	if !o.NHWC && sameStd {
-		gocv.BlobFromImages([]gocv.Mat{img}, &sc.blob, 1/o.Std[0], size,
+		gocv.BlobFromImages([]gocv.Mat{img}, &t.mat, 1/o.Std[0], size,
 			gocv.NewScalar(o.Mean[0], o.Mean[1], o.Mean[2], 0), o.RGB, false, gocv.MatTypeCV32F)
-		res = sc.blob
-		shape = []int64{1, 3, int64(o.Height), int64(o.Width)}
-	} else {
-		if o.RGB {
-			gocv.CvtColor(img, &sc.color, gocv.ColorBGRToRGB)
-			img = sc.color
-		}
-		img.ConvertTo(&sc.f32, gocv.MatTypeCV32FC3)
-		gocv.Subtract(sc.f32, sc.mean, &sc.f32)
-		gocv.Divide(sc.f32, sc.std, &sc.f32)
-		res = sc.f32
-		shape = []int64{1, int64(o.Height), int64(o.Width), 3}
-		if !o.NHWC {
-			gocv.BlobFromImages([]gocv.Mat{sc.f32}, &sc.blob, 1, size, gocv.NewScalar(0, 0, 0, 0), false, false, gocv.MatTypeCV32F)
-			res = sc.blob
-			shape = []int64{1, 3, int64(o.Height), int64(o.Width)}
-		}
+		return nchw, lb, t.settle()
 	}
-	if !res.IsContinuous() {
-		return nil, nil, lb, errors.New("OpenCV produced a non-continuous tensor")
+	if o.RGB {
+		gocv.CvtColor(img, &sc.color, gocv.ColorBGRToRGB)
+		img = sc.color
 	}
-	raw, err := res.DataPtrFloat32()
-	if err != nil {
-		return nil, nil, lb, fmt.Errorf("read tensor: %w", err)
+	img.ConvertTo(&sc.f32, gocv.MatTypeCV32FC3)
+	gocv.Subtract(sc.f32, sc.mean, &sc.f32)
+	gocv.Divide(sc.f32, sc.std, &sc.f32)
+	if !o.NHWC {
+		gocv.BlobFromImages([]gocv.Mat{sc.f32}, &t.mat, 1, size, gocv.NewScalar(0, 0, 0, 0), false, false, gocv.MatTypeCV32F)
+		return nchw, lb, t.settle()
 	}
-	if len(raw) != 3*o.Width*o.Height {
-		return nil, nil, lb, fmt.Errorf("OpenCV produced %d values, want %d", len(raw), 3*o.Width*o.Height)
+	if err := t.copyFrom(sc.f32); err != nil {
+		return nil, lb, err
 	}
-	// The Mat is reused for the next frame: the message gets its own copy.
-	data := make([]float32, len(raw))
-	copy(data, raw)
-	return data, shape, lb, nil
+	return []int64{1, int64(o.Height), int64(o.Width), 3}, lb, nil
 }
 
 func (s *Stage) get() (*scratch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, errors.New("image stage closed")
+		return nil, errClosed
 	}
 	if n := len(s.scratch); n > 0 {
 		sc := s.scratch[n-1]
@@ -232,7 +253,7 @@ func (s *Stage) get() (*scratch, error) {
 	}
 	o := &s.opts
 	return &scratch{
-		resized: gocv.NewMat(), padded: gocv.NewMat(), color: gocv.NewMat(), f32: gocv.NewMat(), blob: gocv.NewMat(),
+		resized: gocv.NewMat(), padded: gocv.NewMat(), color: gocv.NewMat(), f32: gocv.NewMat(),
 		mean: gocv.NewMatWithSizeFromScalar(gocv.NewScalar(o.Mean[0], o.Mean[1], o.Mean[2], 0), o.Height, o.Width, gocv.MatTypeCV32FC3),
 		std:  gocv.NewMatWithSizeFromScalar(gocv.NewScalar(o.Std[0], o.Std[1], o.Std[2], 0), o.Height, o.Width, gocv.MatTypeCV32FC3),
 	}, nil
@@ -248,13 +269,19 @@ func (s *Stage) put(sc *scratch) {
 	s.scratch = append(s.scratch, sc)
 }
 
-// Close implements pipeline.Closer: it frees the scratch Mats.
+var errClosed = errors.New("image stage closed")
+
+// Close implements pipeline.Closer: it frees the scratch Mats and the idle
+// tensors; tensors still in flight are freed when their frames are released.
 func (s *Stage) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sc := range s.scratch {
 		sc.close()
 	}
-	s.scratch, s.closed = nil, true
+	for _, t := range s.tensors {
+		t.close()
+	}
+	s.scratch, s.tensors, s.closed = nil, nil, true
 	return nil
 }

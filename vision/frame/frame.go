@@ -33,6 +33,9 @@ type Frame struct {
 
 	refs atomic.Int32
 	pool *Pool
+
+	mu     sync.Mutex
+	onDone []func() // run at the last Release, see OnRelease
 }
 
 // Width is the image width in pixels.
@@ -44,6 +47,17 @@ func (f *Frame) Height() int { return f.Mat.Rows() }
 // Retain adds a reference.
 func (f *Frame) Retain() { f.refs.Add(1) }
 
+// OnRelease registers fn to run when the last reference is released, before
+// the Mat goes back to its pool. A stage that derives something big from
+// the frame (the image stage's input tensor) uses it to recycle that buffer
+// exactly when the frame's message is settled, that is when no branch can
+// read it any more. fn must not touch the frame.
+func (f *Frame) OnRelease(fn func()) {
+	f.mu.Lock()
+	f.onDone = append(f.onDone, fn)
+	f.mu.Unlock()
+}
+
 // Release drops a reference; the last one returns the Mat to its pool (or
 // closes it).
 func (f *Frame) Release() {
@@ -54,6 +68,14 @@ func (f *Frame) Release() {
 		// A double release is a bug in a component; reusing a Mat that
 		// someone may still read would corrupt frames silently.
 		panic("edgeflow: frame released more often than retained")
+	}
+	f.mu.Lock()
+	done := f.onDone
+	f.onDone = f.onDone[:0]
+	f.mu.Unlock()
+	for i, fn := range done {
+		fn()
+		done[i] = nil
 	}
 	if f.pool == nil {
 		f.Mat.Close()

@@ -66,3 +66,29 @@ func TestFrameJSONAndFrom(t *testing.T) {
 		t.Fatal("a string was taken for a frame")
 	}
 }
+
+func TestOnReleaseRunsOnceAtLastRelease(t *testing.T) {
+	p := NewPool(1)
+	defer p.Close()
+	f := p.Get()
+	runs := 0
+	f.OnRelease(func() { runs++ })
+	f.OnRelease(func() { runs += 10 })
+	f.Retain()
+	f.Release()
+	if runs != 0 {
+		t.Fatal("OnRelease ran while a reference was held")
+	}
+	f.Release()
+	if runs != 11 {
+		t.Fatalf("runs = %d, want both functions once", runs)
+	}
+	g := p.Get() // the same frame, recycled: its functions are gone
+	if g != f {
+		t.Fatal("pool did not recycle the frame")
+	}
+	g.Release()
+	if runs != 11 {
+		t.Fatalf("a recycled frame ran its previous holder's functions (runs = %d)", runs)
+	}
+}
