@@ -16,7 +16,8 @@ import (
 var quantizeFlags struct {
 	mode, calib, method, opset string
 	percentile, maxStep        float64
-	perTensor, signed          bool
+	perTensor, signed, biasCor bool
+	sensMetric                 string
 	ops, exclude               []string
 	data                       dataFlags
 	keepFloat, sensSamples     int
@@ -51,7 +52,8 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 			}
 			opts := quantize.Options{Method: quantize.Method(f.method), Percentile: f.percentile, MaxStep: f.maxStep,
 				SignedActivations: f.signed, PerTensor: f.perTensor, Ops: f.ops, Exclude: f.exclude,
-				Opset: quantize.OpsetPolicy(f.opset), KeepFloat: f.keepFloat, SensitivitySamples: f.sensSamples}
+				Opset: quantize.OpsetPolicy(f.opset), KeepFloat: f.keepFloat, SensitivitySamples: f.sensSamples,
+				SensitivityMetric: f.sensMetric, BiasCorrection: f.biasCor}
 			var out *onnxpb.ModelProto
 			var rep *quantize.Report
 			switch f.mode {
@@ -108,6 +110,8 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "node names to keep float")
 	fl.IntVar(&f.keepFloat, "keep-float", 0, "static: measure each activation's effect on the output error and keep this many of the worst float (sensitivity analysis; one run per activation and sample)")
 	fl.IntVar(&f.sensSamples, "sensitivity-samples", 4, "calibration samples the sensitivity analysis runs on")
+	fl.StringVar(&f.sensMetric, "sensitivity-metric", "channel", "output error the sensitivity analysis ranks by: channel (relative error of every output channel, averaged) or tensor")
+	fl.BoolVar(&f.biasCor, "bias-correction", false, "static: correct every Conv's bias for the mean shift its int8 weights cause")
 	fl.StringVar(&f.opset, "opset", "upgrade", "models older than opset 13: upgrade (per-channel) or keep (per-tensor)")
 	addDataFlags(cmd, &f.data)
 	modelCmd.AddCommand(cmd)
@@ -115,9 +119,9 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 
 // dataFlags say how calibration/comparison data becomes model inputs.
 type dataFlags struct {
-	preprocess, normalize string
-	augment               bool
-	limit, window, stride int
+	preprocess, normalize, views string
+	augment                      bool
+	limit, window, stride        int
 }
 
 // addDataFlags adds the flags that say how images and series become model
@@ -131,6 +135,7 @@ func addDataFlags(cmd *cobra.Command, d *dataFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&d.preprocess, "preprocess", "", "image preprocessing: "+strings.Join(names, ", ")+" (default: guessed from the model file name, else rgb)")
 	fl.BoolVar(&d.augment, "augment", false, "add a mirrored and a centre-cropped view of every image")
+	fl.StringVar(&d.views, "views", "", "views of every image, replacing --augment: full, mirror, crop, cropF, cropF-tl|-tr|-bl|-br, each optionally mirror-... (e.g. crop0.6-tl,crop0.6-br)")
 	fl.IntVar(&d.limit, "limit", 0, "use at most this many samples (0: all)")
 	fl.IntVar(&d.window, "window", 0, "cut series (nab:GLOB, or a timestamp,value CSV) into windows of this many values (default for nab: the model's input width)")
 	fl.IntVar(&d.stride, "stride", 0, "values between the starts of consecutive windows (default window/4)")
@@ -145,6 +150,11 @@ func loadSamples(path, data string, d dataFlags) ([]compare.Sample, error) {
 		return nil, err
 	}
 	opts := compare.DataOptions{Augment: d.augment, Limit: d.limit, Window: d.window, Stride: d.stride, Normalize: d.normalize}
+	if d.views != "" {
+		if opts.Views, err = compare.ParseViews(d.views); err != nil {
+			return nil, err
+		}
+	}
 	if len(info.Inputs) == 1 && len(info.Inputs[0].Shape) == 4 {
 		opts.Height, opts.Width = int(info.Inputs[0].Shape[2]), int(info.Inputs[0].Shape[3])
 	}

@@ -61,8 +61,12 @@ type DataOptions struct {
 	// Width and Height are the model's input size (images only).
 	Width, Height int
 	// Augment adds a mirrored and a centre-cropped view of every image,
-	// which triples a small image set for calibration.
+	// which triples a small image set for calibration (the views
+	// "full,mirror,crop"). Views, when set, replaces it.
 	Augment bool
+	// Views lists the views taken of every image (see ParseViews); nil
+	// means the full image, plus Augment's views.
+	Views []View
 	// Limit caps the samples read (0: all).
 	Limit int
 	// Window, Stride and Normalize cut time series into model inputs
@@ -140,9 +144,6 @@ func LoadData(path string, opts DataOptions) ([]Sample, error) {
 }
 
 func loadImage(path string, opts DataOptions) ([]Sample, error) {
-	if opts.Width <= 0 || opts.Height <= 0 {
-		return nil, fmt.Errorf("data: image %s needs a model input size", path)
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -152,27 +153,35 @@ func loadImage(path string, opts DataOptions) ([]Sample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: decode %s: %w", path, err)
 	}
+	return ImageSamples(filepath.Base(path), img, opts)
+}
+
+// ImageSamples turns a decoded image (a file, a video frame) into samples,
+// one per view in opts (see DataOptions.Views), named name plus the view's
+// suffix.
+func ImageSamples(name string, img image.Image, opts DataOptions) ([]Sample, error) {
+	if opts.Width <= 0 || opts.Height <= 0 {
+		return nil, fmt.Errorf("data: image %s needs a model input size", name)
+	}
 	src := toRGB(img)
-	views := []struct {
-		suffix string
-		img    *rgbImage
-	}{{"", src}}
-	if opts.Augment {
-		views = append(views, struct {
-			suffix string
-			img    *rgbImage
-		}{"#mirror", src.mirror()}, struct {
-			suffix string
-			img    *rgbImage
-		}{"#crop", src.crop(0.75)})
+	views := opts.Views
+	if views == nil {
+		views = []View{{Name: "full"}}
+		if opts.Augment {
+			views = append(views, View{Name: "mirror", Mirror: true}, View{Name: "crop", Crop: 0.75, X: 0.5, Y: 0.5})
+		}
 	}
 	var out []Sample
 	for _, v := range views {
-		t, lb, err := opts.Preprocess.Tensor(v.img, opts.Width, opts.Height)
+		t, lb, err := opts.Preprocess.Tensor(v.apply(src), opts.Width, opts.Height)
 		if err != nil {
-			return nil, fmt.Errorf("data: %s: %w", path, err)
+			return nil, fmt.Errorf("data: %s: %w", name, err)
 		}
-		out = append(out, Sample{Name: filepath.Base(path) + v.suffix, Inputs: []models.Tensor{t}, Letterbox: lb})
+		suffix := ""
+		if v.Name != "full" {
+			suffix = "#" + v.Name
+		}
+		out = append(out, Sample{Name: name + suffix, Inputs: []models.Tensor{t}, Letterbox: lb})
 	}
 	return out, nil
 }
@@ -207,10 +216,11 @@ func (m *rgbImage) mirror() *rgbImage {
 	return out
 }
 
-// crop keeps the central fraction f of each side.
-func (m *rgbImage) crop(f float64) *rgbImage {
+// crop keeps the fraction f of each side, placed at (ax, ay): 0 is the
+// left/top edge, 0.5 the centre, 1 the right/bottom edge.
+func (m *rgbImage) crop(f, ax, ay float64) *rgbImage {
 	w, h := max(1, int(float64(m.w)*f)), max(1, int(float64(m.h)*f))
-	x0, y0 := (m.w-w)/2, (m.h-h)/2
+	x0, y0 := int(float64(m.w-w)*ax), int(float64(m.h-h)*ay)
 	out := &rgbImage{w: w, h: h, pix: make([]uint8, 3*w*h)}
 	for y := range h {
 		copy(out.pix[3*y*w:3*(y+1)*w], m.pix[3*((y0+y)*m.w+x0):])

@@ -56,6 +56,44 @@ type stats struct {
 	seen     int64
 	sum, sq  float64   // for the standard deviation
 	sample   []float32 // reservoir of values, for percentiles
+	// chSum and chSeen are per-channel sums (axis 1 of an [N,C,...]
+	// tensor) for bias correction; nil for other ranks.
+	chSum  []float64
+	chSeen int64
+}
+
+// addChannels accumulates the per-channel sums of an [N,C,...] tensor.
+func (s *stats) addChannels(t models.Tensor) {
+	if len(t.Shape) < 3 || t.Shape[1] <= 0 {
+		return
+	}
+	c := int(t.Shape[1])
+	inner := 1
+	for _, d := range t.Shape[2:] {
+		inner *= int(d)
+	}
+	if s.chSum == nil {
+		s.chSum = make([]float64, c)
+	}
+	if len(s.chSum) != c || inner <= 0 || len(t.Data)%(c*inner) != 0 {
+		return
+	}
+	for i, v := range t.Data {
+		s.chSum[(i/inner)%c] += float64(v)
+	}
+	s.chSeen += int64(len(t.Data) / c)
+}
+
+// channelMeans returns the mean of every channel, or nil when unknown.
+func (s *stats) channelMeans() []float64 {
+	if s.chSeen == 0 {
+		return nil
+	}
+	out := make([]float64, len(s.chSum))
+	for i, v := range s.chSum {
+		out[i] = v / float64(s.chSeen)
+	}
+	return out
 }
 
 func (s *stats) add(data []float32, keep bool, r *rand.Rand) {
@@ -179,8 +217,10 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 		for name, s := range result {
 			if k, ok := fromInput[name]; ok {
 				s.add(sample[k].Data, opts.Method == Percentile, r)
+				s.addChannels(sample[k])
 			} else {
 				s.add(outs[index[name]].Data, opts.Method == Percentile, r)
+				s.addChannels(outs[index[name]])
 			}
 		}
 		if len(kept) < keep {

@@ -28,6 +28,7 @@ func (q *quantizer) sensitivity(samples [][]models.Tensor, keep int) error {
 	pq := newQuantizer(probe, q.opts, &Report{Quantized: map[string]int{}, PerChannel: q.r.PerChannel})
 	pq.plan()
 	pq.params = q.params
+	pq.means = q.means
 	if err := pq.rewrite(); err != nil {
 		return err
 	}
@@ -92,23 +93,20 @@ func (q *quantizer) sensitivity(samples [][]models.Tensor, keep int) error {
 	if err != nil {
 		return err
 	}
-	// errorOf is the output error against float: the mean over outputs of
-	// their relative mean square error, so that a 0..1 score output
-	// counts as much as a box output in pixels.
+	// errorOf is the output error against float: the relative mean
+	// square error of every output channel (the last axis: YOLOX's one
+	// output holds boxes in pixels, objectness and 80 class scores side by
+	// side), averaged, so that a 0..1 score counts as much as a box.
 	errorOf := func(outs [][]models.Tensor) float64 {
 		var total float64
+		var count int
 		for k := range outs {
 			for j := range outs[k] {
-				var se, sr float64
-				for i, v := range ref[k][j].Data {
-					d := float64(outs[k][j].Data[i]) - float64(v)
-					se += d * d
-					sr += float64(v) * float64(v)
-				}
-				total += se / max(sr, 1e-12)
+				total += channelError(ref[k][j], outs[k][j], q.opts.SensitivityMetric)
+				count++
 			}
 		}
-		return total / float64(len(outs)*len(outs[0]))
+		return total / float64(count)
 	}
 	for i := range mask {
 		mask[i] = 1
@@ -143,4 +141,24 @@ func (q *quantizer) sensitivity(samples [][]models.Tensor, keep int) error {
 	}
 	q.r.SensitivityError = base
 	return nil
+}
+
+// channelError is the mean over got's last-axis channels of their relative
+// square error against ref (per tensor when metric is "tensor").
+func channelError(ref, got models.Tensor, metric string) float64 {
+	c := 1
+	if n := len(ref.Shape); n > 0 && ref.Shape[n-1] > 0 && metric != "tensor" {
+		c = int(ref.Shape[n-1])
+	}
+	se, sr := make([]float64, c), make([]float64, c)
+	for i, v := range ref.Data {
+		d := float64(got.Data[i]) - float64(v)
+		se[i%c] += d * d
+		sr[i%c] += float64(v) * float64(v)
+	}
+	var total float64
+	for i := range se {
+		total += se[i] / max(sr[i], 1e-12)
+	}
+	return total / float64(c)
 }

@@ -43,6 +43,14 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 		}
 		q.params[name] = p
 	}
+	if opts.BiasCorrection {
+		q.means = map[string][]float64{}
+		for name, s := range st {
+			if m := s.channelMeans(); m != nil {
+				q.means[name] = m
+			}
+		}
+	}
 	for out, in := range q.share {
 		if p, ok := q.params[in]; ok {
 			if _, ok := q.params[out]; ok {
@@ -98,7 +106,10 @@ type quantizer struct {
 	isAct  map[string]bool   // set of acts
 	share  map[string]string // output tensor -> input tensor whose params it takes
 	params map[string]qparams
-	tails  map[string]bool
+	// means are the per-channel means of activations on the calibration
+	// data, for bias correction (nil: none).
+	means map[string][]float64
+	tails map[string]bool
 	// pairs records the activation QDQ pairs rewrite inserted, for the
 	// sensitivity analysis.
 	pairs []qdqPair
@@ -324,7 +335,11 @@ func (q *quantizer) rewrite() error {
 				if !q.r.PerChannel {
 					axis = -1
 				}
-				if _, err := q.weight(n, rl.weight, axis); err != nil {
+				_, shift, err := q.weight(n, rl.weight, axis, first[k])
+				if err != nil {
+					return err
+				}
+				if err := q.floatBias(n, shift); err != nil {
 					return err
 				}
 			}
@@ -338,8 +353,11 @@ func (q *quantizer) rewrite() error {
 		if !q.r.PerChannel {
 			axis = -1
 		}
-		wScales, err := q.weight(n, rl.weight, axis)
+		wScales, shift, err := q.weight(n, rl.weight, axis, first[k])
 		if err != nil {
+			return err
+		}
+		if err := q.floatBias(n, shift); err != nil {
 			return err
 		}
 		if rl.bias >= 0 && rl.bias < len(n.GetInput()) && n.GetInput()[rl.bias] != "" {
@@ -373,12 +391,14 @@ func weightAxis(n *onnxpb.NodeProto, w *onnxpb.TensorProto) int {
 }
 
 // weight replaces input i of n (a float initializer) with int8 values
-// behind a DequantizeLinear and returns the scales.
-func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int) ([]float32, error) {
+// behind a DequantizeLinear and returns the scales, and for a Conv whose
+// input (named in) has known channel means, the shift of every output
+// channel's mean that rounding the weights causes (see biasShift).
+func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int, in string) ([]float32, []float64, error) {
 	w := q.ix.Initializer(n.GetInput()[i])
 	data, err := graph.Floats(w)
 	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
+		return nil, nil, fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
 	}
 	dims := w.GetDims()
 	if axis >= len(dims) {
@@ -386,6 +406,10 @@ func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int) ([]float32, error) 
 	}
 	scales := weightScales(data, dims, axis)
 	qw := quantizeWeights(data, dims, axis, scales)
+	var shift []float64
+	if n.GetOpType() == "Conv" && q.means[in] != nil {
+		shift = biasShift(data, qw, dims, axis, scales, q.means[in], int(graph.AttrInt(n, "group", 1)))
+	}
 	base := w.GetName()
 	qName, sName, zName := q.ix.NewName(base+"_quantized"), q.ix.NewName(base+"_scale"), q.ix.NewName(base+"_zero_point")
 	q.ix.AddInitializer(graph.Int8Tensor(qName, dims, qw))
@@ -403,7 +427,7 @@ func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int) ([]float32, error) 
 	q.m.Graph.Node = append(q.m.Graph.Node, dq)
 	n.Input[i] = deq
 	q.r.Weights++
-	return scales, nil
+	return scales, shift, nil
 }
 
 // bias replaces input i of n with int32 values whose scale is the input's

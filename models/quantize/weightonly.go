@@ -35,7 +35,7 @@ func WeightOnly(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report
 		if !r.PerChannel {
 			axis = -1
 		}
-		if _, err := q.weight(n, 1, axis); err != nil {
+		if _, _, err := q.weight(n, 1, axis, ""); err != nil {
 			return nil, nil, err
 		}
 		r.Quantized[op]++
