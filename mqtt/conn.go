@@ -33,9 +33,17 @@ type Conn struct {
 	mu      sync.Mutex
 	subs    []*Subscription
 	acks    *ackQueue // of the current network connection
-	client  paho.Client
+	client  paho.Client // subscribes; its router must never wait on a publish
 	broker  *mochi.Server
 	started bool
+	address string // the broker's URL as dialled (embedded resolved)
+
+	// pub publishes for the sinks, on a network connection of its own: the
+	// subscribing client's single router goroutine blocks while a source
+	// applies backpressure, and would then never read the PUBACKs a sink
+	// on the same client waits for.
+	pubMu sync.Mutex
+	pub   paho.Client
 
 	ackMu    sync.Mutex
 	ready    []paho.Message // settled, to be acknowledged in this order
@@ -160,7 +168,7 @@ func (c *Conn) Start(ctx context.Context) error {
 	}
 	cl := paho.NewClient(po)
 	c.mu.Lock()
-	c.client = cl
+	c.client, c.address = cl, broker
 	c.mu.Unlock()
 
 	first := make(chan error, 1)
@@ -462,13 +470,54 @@ func (c *Conn) Publish(ctx context.Context, topic string, qos byte, retain bool,
 
 // PublishAsync starts a publish; Wait for its token.
 func (c *Conn) PublishAsync(topic string, qos byte, retain bool, payload []byte) (paho.Token, error) {
-	c.mu.Lock()
-	cl := c.client
-	c.mu.Unlock()
-	if cl == nil {
-		return nil, ErrNotStarted
+	cl, err := c.publisher()
+	if err != nil {
+		return nil, err
 	}
 	return cl.Publish(topic, qos, retain, payload), nil
+}
+
+// publisher returns the publishing client, creating it on first use. paho
+// reconnects it; its session persists (when it has a client id) so that a
+// publish made while it is down stays in paho's store and is sent once it is
+// back — a clean session would empty that store on connect, and the
+// publish's token would never complete.
+func (c *Conn) publisher() (paho.Client, error) {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	if c.pub != nil {
+		return c.pub, nil
+	}
+	c.mu.Lock()
+	address := c.address
+	c.mu.Unlock()
+	if address == "" {
+		return nil, ErrNotStarted
+	}
+	select {
+	case <-c.stop:
+		return nil, errors.New("mqtt: connection closed")
+	default:
+	}
+	po, err := c.clientOptions(address)
+	if err != nil {
+		return nil, err
+	}
+	id := ""
+	if c.opts.ClientID != "" {
+		id = c.opts.ClientID + "-pub"
+	}
+	po.SetClientID(id).SetCleanSession(id == "").
+		SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(c.opts.ReconnectMin).SetMaxReconnectInterval(c.opts.ReconnectMax).
+		SetAutoAckDisabled(false).SetOrderMatters(false).
+		SetDefaultPublishHandler(nil).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			c.log.Warn().Err(err).Msg("mqtt publisher connection lost; reconnecting")
+		})
+	c.pub = paho.NewClient(po)
+	c.pub.Connect() // with ConnectRetry it completes once connected
+	return c.pub, nil
 }
 
 // Wait waits for a publish token, counting the outcome.
@@ -503,6 +552,12 @@ func (c *Conn) Close(ctx context.Context) error {
 		if cl != nil && cl.IsConnectionOpen() {
 			cl.Disconnect(1000) // quiesce: lets the final PUBACKs out first
 		}
+		c.pubMu.Lock()
+		if c.pub != nil {
+			c.pub.Disconnect(250)
+			c.pub = nil
+		}
+		c.pubMu.Unlock()
 		c.connected.Store(false)
 		c.stopBroker()
 	})
