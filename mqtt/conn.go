@@ -32,7 +32,7 @@ type Conn struct {
 
 	mu      sync.Mutex
 	subs    []*Subscription
-	acks    *ackQueue // of the current network connection
+	acks    *ackQueue   // of the current network connection
 	client  paho.Client // subscribes; its router must never wait on a publish
 	broker  *mochi.Server
 	started bool
