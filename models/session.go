@@ -46,17 +46,26 @@ type Session struct {
 	free chan *runBuffers
 }
 
-// runBuffers are the input and preallocated output tensors of one run at
-// one batch size.
+// reuseLimit is the largest tensor, in elements, that runs copy into and
+// out of reused ORT tensors; larger ones wrap Go memory per run, since
+// copying them costs more than creating an ORT value.
+const reuseLimit = 16 << 10
+
+// runBuffers are the reused input and output tensors of runs at one set of
+// input shapes.
 type runBuffers struct {
-	batch int64
-	ins   []*ort.Tensor[float32]
-	outs  []*ort.Tensor[float32] // nil where ORT allocates the output
+	batch     int64
+	shapes    [][]int64
+	ins       []*ort.Tensor[float32] // nil for a large input
+	outs      []*ort.Tensor[float32] // nil for a large or ORT-allocated output
+	outShapes []ort.Shape            // nil where ORT allocates the output
 }
 
 func (b *runBuffers) destroy() {
 	for _, t := range b.ins {
-		t.Destroy()
+		if t != nil {
+			t.Destroy()
+		}
 	}
 	for _, t := range b.outs {
 		if t != nil {
@@ -155,21 +164,46 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 		return nil, err
 	}
 	defer s.recycle(buf)
+	// Small tensors come from buf (copied in and out); large ones wrap Go
+	// memory directly, which saves copying megabytes per camera frame.
+	var wrapped []ort.Value
+	defer func() {
+		for _, v := range wrapped {
+			v.Destroy()
+		}
+	}()
 	ins := make([]ort.Value, len(inputs))
 	for i, in := range inputs {
-		copy(buf.ins[i].GetData(), in.Data)
-		ins[i] = buf.ins[i]
+		if buf.ins[i] != nil {
+			copy(buf.ins[i].GetData(), in.Data)
+			ins[i] = buf.ins[i]
+			continue
+		}
+		t, err := ort.NewTensor(ort.Shape(in.Shape), in.Data)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", s.info.Inputs[i].Name, err)
+		}
+		ins[i] = t
+		wrapped = append(wrapped, t)
 	}
 	outs := make([]ort.Value, len(s.info.Outputs))
-	for i, t := range buf.outs {
-		if t != nil {
+	for i := range s.info.Outputs {
+		switch shape := buf.outShapes[i]; {
+		case buf.outs[i] != nil:
+			outs[i] = buf.outs[i]
+		case shape != nil:
+			t, err := ort.NewTensor(shape, make([]float32, shape.FlattenedSize()))
+			if err != nil {
+				return nil, fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
+			}
 			outs[i] = t
+			wrapped = append(wrapped, t)
 		}
 	}
 	err = s.sess.Run(ins, outs)
 	defer func() {
 		for i, v := range outs {
-			if v != nil && buf.outs[i] == nil {
+			if v != nil && buf.outShapes[i] == nil {
 				v.Destroy() // allocated by Run, ours to destroy
 			}
 		}
@@ -203,8 +237,14 @@ func (s *Session) buffers(inputs []Tensor, batch int64) (*runBuffers, error) {
 		b.destroy()
 	default:
 	}
-	b := &runBuffers{batch: batch, ins: make([]*ort.Tensor[float32], len(inputs)), outs: make([]*ort.Tensor[float32], len(s.info.Outputs))}
+	n := len(s.info.Outputs)
+	b := &runBuffers{batch: batch, ins: make([]*ort.Tensor[float32], len(inputs)),
+		outs: make([]*ort.Tensor[float32], n), outShapes: make([]ort.Shape, n)}
 	for i, in := range inputs {
+		b.shapes = append(b.shapes, slices.Clone(in.Shape))
+		if len(in.Data) > reuseLimit {
+			continue
+		}
 		t, err := ort.NewEmptyTensor[float32](ort.Shape(in.Shape).Clone())
 		if err != nil {
 			b.destroy()
@@ -223,6 +263,10 @@ func (s *Session) buffers(inputs []Tensor, batch int64) (*runBuffers, error) {
 		if shape.Validate() != nil {
 			continue
 		}
+		b.outShapes[i] = shape
+		if shape.FlattenedSize() > reuseLimit {
+			continue
+		}
 		t, err := ort.NewEmptyTensor[float32](shape)
 		if err != nil {
 			b.destroy()
@@ -233,13 +277,13 @@ func (s *Session) buffers(inputs []Tensor, batch int64) (*runBuffers, error) {
 	return b, nil
 }
 
-// fits reports whether b's input tensors have the shapes of inputs.
+// fits reports whether b was made for inputs of these shapes.
 func (b *runBuffers) fits(inputs []Tensor, batch int64) bool {
-	if b.batch != batch || len(b.ins) != len(inputs) {
+	if b.batch != batch || len(b.shapes) != len(inputs) {
 		return false
 	}
 	for i, in := range inputs {
-		if !slices.Equal([]int64(b.ins[i].GetShape()), in.Shape) {
+		if !slices.Equal(b.shapes[i], in.Shape) {
 			return false
 		}
 	}
