@@ -516,7 +516,12 @@ func (c *Conn) publisher() (paho.Client, error) {
 			c.log.Warn().Err(err).Msg("mqtt publisher connection lost; reconnecting")
 		})
 	c.pub = paho.NewClient(po)
-	c.pub.Connect() // with ConnectRetry it completes once connected
+	// With ConnectRetry the token completes once connected. Wait for it
+	// (bounded): paho does not reliably hold publishes, QoS 0 ones above
+	// all, made before the first connection is up.
+	if tok := c.pub.Connect(); !tok.WaitTimeout(c.opts.ConnectTimeout) {
+		return nil, errors.New("mqtt: publisher not connected yet; retrying in the background")
+	}
 	return c.pub, nil
 }
 
