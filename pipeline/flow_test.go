@@ -42,50 +42,41 @@ func TestBlockBackpressureStallsSource(t *testing.T) {
 	}
 }
 
-func TestDropOldestKeepsNewest(t *testing.T) {
+// runOverflow sends 100 messages into a sink whose queue holds 2, with the
+// sink stuck on message 0, and returns what it delivered once released.
+func runOverflow(t *testing.T, policy Overflow) []int {
+	t.Helper()
 	st := newSettlements()
-	sink := &collectSink{gate: make(chan struct{})}
+	entered := make(chan struct{})
+	sink := &collectSink{gate: make(chan struct{}), entered: entered}
 	p := New(Options{})
-	mustAdd(t, p.AddSource("src", &seqSource{n: 100, settle: st}, NodeOptions{}))
-	mustAdd(t, p.AddSink("out", sink, []string{"src"}, NodeOptions{Buffer: 2, Overflow: DropOldest}))
+	mustAdd(t, p.AddSource("src", &seqSource{n: 100, settle: st, resume: entered}, NodeOptions{}))
+	mustAdd(t, p.AddSink("out", sink, []string{"src"}, NodeOptions{Buffer: 2, Overflow: policy}))
 	done := runAsync(context.Background(), p)
-	// The source finishes without ever blocking, although the sink is stuck.
+	// Message 0 is in the sink's Write; the other 99 meet a queue of 2. The
+	// source never blocks although the sink is stuck.
 	waitFor(t, "the source to finish", func() bool { s, _ := p.Stats("src"); return s.Emitted == 100 })
 	close(sink.gate)
 	mustAdd(t, <-done)
-
 	got := sink.got()
-	if len(got) > 3 || got[len(got)-1] != 99 || got[len(got)-2] != 98 {
-		t.Fatalf("sink got %v, want the newest messages (…98, 99)", got)
-	}
-	s, _ := p.Stats("out")
-	if int(s.Dropped)+len(got) != 100 {
-		t.Fatalf("dropped %d + delivered %d != 100", s.Dropped, len(got))
+	if s, _ := p.Stats("out"); int(s.Dropped)+len(got) != 100 || s.Dropped != 97 {
+		t.Fatalf("dropped %d + delivered %d, want 97 + 3", s.Dropped, len(got))
 	}
 	if acked, nacked := st.counts(); acked != 100 || nacked != 0 {
 		t.Fatalf("acked %d nacked %d: dropped messages are settled as acked", acked, nacked)
 	}
+	return got
+}
+
+func TestDropOldestKeepsNewest(t *testing.T) {
+	if got := runOverflow(t, DropOldest); !slices.Equal(got, []int{0, 98, 99}) {
+		t.Fatalf("sink got %v, want the one in hand and the newest: [0 98 99]", got)
+	}
 }
 
 func TestDropNewestKeepsOldest(t *testing.T) {
-	st := newSettlements()
-	sink := &collectSink{gate: make(chan struct{})}
-	p := New(Options{})
-	mustAdd(t, p.AddSource("src", &seqSource{n: 100, settle: st}, NodeOptions{}))
-	mustAdd(t, p.AddSink("out", sink, []string{"src"}, NodeOptions{Buffer: 2, Overflow: DropNewest}))
-	done := runAsync(context.Background(), p)
-	waitFor(t, "the source to finish", func() bool { s, _ := p.Stats("src"); return s.Emitted == 100 })
-	close(sink.gate)
-	mustAdd(t, <-done)
-	got := sink.got()
-	if len(got) > 3 || got[0] != 0 || got[len(got)-1] > 2 {
-		t.Fatalf("sink got %v, want the oldest messages", got)
-	}
-	if s, _ := p.Stats("out"); int(s.Dropped)+len(got) != 100 {
-		t.Fatalf("dropped %d + delivered %d != 100", s.Dropped, len(got))
-	}
-	if acked, _ := st.counts(); acked != 100 {
-		t.Fatalf("acked %d, want 100", acked)
+	if got := runOverflow(t, DropNewest); !slices.Equal(got, []int{0, 1, 2}) {
+		t.Fatalf("sink got %v, want the oldest: [0 1 2]", got)
 	}
 }
 

@@ -54,12 +54,18 @@ type seqSource struct {
 	n       int
 	settle  *settlements
 	emitted atomic.Int64
+	// resume, when set, holds the source after its first message until
+	// it is closed, so a test can order the first delivery.
+	resume <-chan struct{}
 }
 
 func (s *seqSource) Run(ctx context.Context, out SourceOutput) error {
 	for i := 0; s.n < 0 || i < s.n; i++ {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if i == 1 && s.resume != nil {
+			<-s.resume
 		}
 		m := NewMessage(nil)
 		m.Fields = map[string]any{"seq": i}
@@ -78,13 +84,18 @@ func (s *seqSource) Run(ctx context.Context, out SourceOutput) error {
 // collectSink records the seq of every message it delivers. When gate is
 // non-nil each Write waits for a token from it first.
 type collectSink struct {
-	mu   sync.Mutex
-	seqs []int
-	gate chan struct{}
-	fail func(seq int) error
+	mu      sync.Mutex
+	seqs    []int
+	gate    chan struct{}
+	fail    func(seq int) error
+	entered chan struct{} // closed when the first Write begins, if set
+	once    sync.Once
 }
 
 func (c *collectSink) Write(ctx context.Context, m *Message) error {
+	if c.entered != nil {
+		c.once.Do(func() { close(c.entered) })
+	}
 	if c.gate != nil {
 		select {
 		case <-c.gate:
