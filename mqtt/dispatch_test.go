@@ -10,9 +10,11 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
+
+	"github.com/edgeflow/edgeflow/internal/brokertest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, brokertest.IgnorePahoDisconnect) }
 
 func TestTopicMatches(t *testing.T) {
 	for _, c := range []struct {

@@ -18,7 +18,7 @@ import (
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, brokertest.IgnorePahoDisconnect) }
 
 func drain(s Series) []Reading {
 	var out []Reading

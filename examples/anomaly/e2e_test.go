@@ -24,7 +24,7 @@ import (
 	_ "github.com/edgeflow/edgeflow/stages"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, brokertest.IgnorePahoDisconnect) }
 
 // alert is an alert as the pipeline stores it in JetStream.
 type alert struct {
