@@ -143,7 +143,7 @@ connections:
 sources:
   readings: {type: mqtt, connection: plant, topics: [in], qos: %d, codec: raw, max_in_flight: 1000}
 sinks:
-  forward: {type: nats, connection: bus, input: readings, subject: out, codec: raw}
+  forward: {type: nats, connection: bus, input: readings, subject: out, codec: raw, headers: false}
 `, mqttURL, natsURL, qos)
 	f, err := config.Parse([]byte(yaml), "bridge.yaml")
 	if err != nil {
