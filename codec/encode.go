@@ -143,46 +143,38 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = AppendJSON(b, x[k]); err != nil {
-				return b, fmt.Errorf("%s: %w", k, err)
-			}
-		}
-		return append(b, '}'), nil
+		return appendObject(b, x, AppendJSON)
 	case map[string]string:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, x[k])
-		}
-		return append(b, '}'), nil
+		return appendObject(b, x, func(b []byte, v string) ([]byte, error) { return appendString(b, v), nil })
 	}
 	enc, err := json.Marshal(v)
 	if err != nil {
 		return b, fmt.Errorf("cannot encode %T as JSON: %w", v, err)
 	}
 	return append(b, enc...), nil
+}
+
+// appendObject writes m as a JSON object with sorted keys, so that equal
+// messages encode to equal bytes.
+func appendObject[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte, error)) ([]byte, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		var err error
+		if b, err = value(b, m[k]); err != nil {
+			return b, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // appendFloat formats like encoding/json, with null for NaN and ±Inf.
