@@ -20,11 +20,10 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 
-	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/anomaly/sim"
+	"github.com/edgeflow/edgeflow/internal/anomalytest"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/models/modeltest"
-	"github.com/edgeflow/edgeflow/nab"
 )
 
 // BenchmarkAnomalyDemo runs examples/anomaly/pipeline.yaml as shipped, in
@@ -303,32 +302,7 @@ func benchModel(b *testing.B, root, dir string) string {
 	if err != nil || len(paths) == 0 {
 		b.Skipf("no NAB data in %s (set NAB_DATA)", nabDir)
 	}
-	var wins [][]float32
-	for _, p := range paths {
-		f, err := nab.ReadFile(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := int(0.15 * float64(len(f.Values)))
-		z := &anomaly.Normalizer{}
-		for _, v := range f.Values[:n] {
-			z.Observe(v)
-		}
-		wins = append(wins, anomaly.Windows(f.Values, 0, n, 16, z)...)
-	}
-	ae, _, err := anomaly.Train(wins, anomaly.TrainConfig{Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, q, err := anomaly.ExportPair(ae, wins, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(dir, "anomaly.int8.onnx")
-	if err := os.WriteFile(path, q, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return path
+	return anomalytest.NABModel(b, paths, dir)
 }
 
 // scrape returns the sum of a counter's samples for one node.

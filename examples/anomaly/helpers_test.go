@@ -6,10 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/anomaly/sim"
+	"github.com/edgeflow/edgeflow/internal/anomalytest"
 	"github.com/edgeflow/edgeflow/models/modeltest"
-	"github.com/edgeflow/edgeflow/nab"
 )
 
 // nabDir is the NAB corpus the model is trained on, as demo.sh finds it.
@@ -35,32 +34,7 @@ func trainModel(t testing.TB) string {
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no NAB files: %v", err)
 	}
-	var wins [][]float32
-	for _, p := range paths {
-		f, err := nab.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := int(0.15 * float64(len(f.Values)))
-		z := &anomaly.Normalizer{}
-		for _, v := range f.Values[:n] {
-			z.Observe(v)
-		}
-		wins = append(wins, anomaly.Windows(f.Values, 0, n, 16, z)...)
-	}
-	ae, _, err := anomaly.Train(wins, anomaly.TrainConfig{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, q, err := anomaly.ExportPair(ae, wins, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "anomaly.int8.onnx")
-	if err := os.WriteFile(path, q, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return anomalytest.NABModel(t, paths, t.TempDir())
 }
 
 // windowSummary is what an alert says about its window, as the pipeline's

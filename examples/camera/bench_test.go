@@ -219,25 +219,7 @@ func yoloxStages(model string) string {
 func runStages(tb testing.TB, name, src, stages string, n int) ([]result, time.Duration) {
 	tb.Helper()
 	b := build(tb, pipelineYAML(name, src, stages))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c := collectorNamed(name)
-	var (
-		first time.Time
-		took  time.Duration
-	)
-	c.hook = func(got int) {
-		switch got {
-		case 1:
-			first = time.Now()
-		case n:
-			took = time.Since(first)
-			cancel()
-		}
-	}
-	if err := run(tb, b, ctx); err != nil {
-		tb.Fatal(err)
-	}
+	c, took := runUntil(tb, b, name, n)
 	if took == 0 {
 		tb.Fatalf("%s: only %d results", name, len(c.all()))
 	}

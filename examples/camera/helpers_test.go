@@ -153,4 +153,32 @@ func run(t testing.TB, b *config.Built, ctx context.Context) error {
 	return err
 }
 
+// runUntil runs the built pipeline b, whose collector sink is named name,
+// until n results have arrived, then stops it. It returns the collector and
+// the time from the first result to the n-th (n-1 frames; the first warms
+// ORT up), which is 0 if fewer than n arrived.
+func runUntil(tb testing.TB, b *config.Built, name string, n int) (*collector, time.Duration) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := collectorNamed(name)
+	var (
+		first time.Time
+		took  time.Duration
+	)
+	c.hook = func(got int) {
+		switch got {
+		case 1:
+			first = time.Now()
+		case n:
+			took = time.Since(first)
+			cancel()
+		}
+	}
+	if err := run(tb, b, ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return c, took
+}
+
 var colorGrey = color.RGBA{R: 114, G: 114, B: 114}

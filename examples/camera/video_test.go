@@ -140,25 +140,7 @@ func runVideo(tb testing.TB, name, model string, inFlight, n int) (map[uint64]in
 	tb.Helper()
 	src := fmt.Sprintf("    id: street\n    file: %s/vtest.avi\n    keep_latest: false\n    realtime: false\n    max_in_flight: %d", media, inFlight)
 	b := build(tb, strings.Replace(detectorYAML(src, name), models+"/yolox_nano.onnx", model, 1))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c := collectorNamed(name)
-	var (
-		took  time.Duration
-		first time.Time
-	)
-	c.hook = func(got int) {
-		switch got {
-		case 1:
-			first = time.Now()
-		case n:
-			took = time.Since(first)
-			cancel()
-		}
-	}
-	if err := run(tb, b, ctx); err != nil {
-		tb.Fatal(err)
-	}
+	c, took := runUntil(tb, b, name, n)
 	counts := map[uint64]int{}
 	for _, r := range c.all() {
 		if r.key != "street" {

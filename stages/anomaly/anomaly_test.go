@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
 	_ "github.com/edgeflow/edgeflow/stages/window"
 	"go.uber.org/goleak"
@@ -81,15 +82,15 @@ func readings(n int, faults map[int][]int) []*pipeline.Message {
 func TestOneAlertPerInjectedFault(t *testing.T) {
 	ae := trainedModel(t)
 	faults := map[int][]int{0: {1200, 2400}, 1: {1800}}
-	src := newTrackSource(readings(3000, faults)...)
-	res := runStages(t, src,
-		mustBuild(t, pipeline.KindStage, "window", "size: 16"),
-		mustBuild(t, pipeline.KindStage, "anomaly", "mode: normalize\nwarmup: 300"),
+	src := componenttest.NewTrackingSource(readings(3000, faults)...)
+	res := componenttest.RunChain(t, src,
+		componenttest.MustBuild(t, pipeline.KindStage, "window", "size: 16"),
+		componenttest.MustBuild(t, pipeline.KindStage, "anomaly", "mode: normalize\nwarmup: 300"),
 		goModel{ae},
-		mustBuild(t, pipeline.KindStage, "anomaly", "warmup: 300\nthreshold: 0.5"),
+		componenttest.MustBuild(t, pipeline.KindStage, "anomaly", "warmup: 300\nthreshold: 0.5"),
 	)
 	bySensor := map[string][]time.Time{}
-	for _, m := range res.out {
+	for _, m := range res.Out {
 		if m.Fields["alert"] != true {
 			t.Fatalf("emit: alerts let a non-alert through: %v", m.Fields)
 		}
@@ -116,13 +117,13 @@ func TestOneAlertPerInjectedFault(t *testing.T) {
 			}
 		}
 	}
-	if n := src.acked.Load(); n != 6000 || src.nacked.Load() != 0 {
-		t.Fatalf("acked %d nacked %d of 6000 readings", n, src.nacked.Load())
+	if n := src.Acked(); n != 6000 || src.Nacked() != 0 {
+		t.Fatalf("acked %d nacked %d of 6000 readings", n, src.Nacked())
 	}
 }
 
 func TestEmitAllAndBadMessages(t *testing.T) {
-	st := mustBuild(t, pipeline.KindStage, "anomaly", "emit: all\nwarmup: 10\nmax_keys: 2").(*Stage)
+	st := componenttest.MustBuild(t, pipeline.KindStage, "anomaly", "emit: all\nwarmup: 10\nmax_keys: 2").(*Stage)
 	var msgs []*pipeline.Message
 	for i := range 30 {
 		m := pipeline.NewMessage(nil)
@@ -133,19 +134,19 @@ func TestEmitAllAndBadMessages(t *testing.T) {
 	bad := pipeline.NewMessage(nil)
 	bad.Fields = map[string]any{"window_norm": []float32{1, 2}, "reconstruction": []float32{1}}
 	msgs = append(msgs, bad)
-	src := newTrackSource(msgs...)
-	res := runStages(t, src, st)
-	if len(res.out) != 30 || len(res.dead) != 1 {
-		t.Fatalf("out %d dead %d, want 30 scores and 1 dead letter", len(res.out), len(res.dead))
+	src := componenttest.NewTrackingSource(msgs...)
+	res := componenttest.RunChain(t, src, st)
+	if len(res.Out) != 30 || len(res.Dead) != 1 {
+		t.Fatalf("out %d dead %d, want 30 scores and 1 dead letter", len(res.Out), len(res.Dead))
 	}
 	if st.Keys() > 2 {
 		t.Fatalf("%d sensors held past max_keys 2", st.Keys())
 	}
-	if res.out[0].Fields["ready"] != false {
+	if res.Out[0].Fields["ready"] != false {
 		t.Fatal("the first window cannot be ready")
 	}
-	if src.acked.Load() != 31 {
-		t.Fatalf("acked %d of 31", src.acked.Load())
+	if src.Acked() != 31 {
+		t.Fatalf("acked %d of 31", src.Acked())
 	}
 }
 
@@ -156,7 +157,7 @@ func TestConfigErrors(t *testing.T) {
 		"mode: sideways",
 		"threshold: 0",
 	} {
-		if _, err := build(t, pipeline.KindStage, "anomaly", src); err == nil {
+		if _, err := componenttest.Build(t, pipeline.KindStage, "anomaly", src); err == nil {
 			t.Errorf("%q: want a config error", src)
 		}
 	}
