@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/edgeflow/edgeflow/vision"
@@ -250,35 +251,11 @@ func (s *Stage) tensor(m *pipeline.Message, name string) (vision.Tensor, error) 
 		if !ok {
 			return vision.Tensor{}, fmt.Errorf("no shape field %q for output %q", name+s.suffix, name)
 		}
-		shape, err := toShape(sv)
+		shape, err := codec.FieldShape(sv)
 		if err != nil {
 			return vision.Tensor{}, fmt.Errorf("field %q: %w", name+s.suffix, err)
 		}
 		return vision.Tensor{Shape: shape, Data: t}, nil
 	}
 	return vision.Tensor{}, fmt.Errorf("field %q holds %T, want []float32", name, v)
-}
-
-func toShape(v any) ([]int64, error) {
-	switch x := v.(type) {
-	case []int64:
-		return x, nil
-	case []int:
-		out := make([]int64, len(x))
-		for i, d := range x {
-			out[i] = int64(d)
-		}
-		return out, nil
-	case []any:
-		out := make([]int64, len(x))
-		for i, e := range x {
-			f, ok := e.(float64)
-			if !ok || f != math.Trunc(f) {
-				return nil, fmt.Errorf("shape element %d is %v, not an integer", i, e)
-			}
-			out[i] = int64(f)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("holds %T, want a shape ([]int64)", v)
 }

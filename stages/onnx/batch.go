@@ -2,10 +2,10 @@ package onnx
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
+	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/models"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
@@ -217,7 +217,7 @@ func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message) (sample
 		}
 		if shape == nil {
 			if sv, ok := m.Fields[field+s.suffix]; ok {
-				if shape, err = toShape(sv); err != nil {
+				if shape, err = codec.FieldShape(sv); err != nil {
 					return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, field+s.suffix, err)
 				}
 			}
@@ -305,7 +305,7 @@ func toFloat32(v any) ([]float32, []int64, error) {
 	case []any:
 		out := make([]float32, len(x))
 		for i, e := range x {
-			f, ok := number(e)
+			f, ok := codec.FieldNumber(e)
 			if !ok {
 				return nil, nil, fmt.Errorf("element %d is %T, not a number", i, e)
 			}
@@ -320,44 +320,4 @@ func toFloat32(v any) ([]float32, []int64, error) {
 		return out, nil, nil
 	}
 	return nil, nil, fmt.Errorf("holds %T, want a list of numbers ([]float32) or a models.Tensor", v)
-}
-
-func toShape(v any) ([]int64, error) {
-	switch x := v.(type) {
-	case []int64:
-		return x, nil
-	case []int:
-		out := make([]int64, len(x))
-		for i, d := range x {
-			out[i] = int64(d)
-		}
-		return out, nil
-	case []any:
-		out := make([]int64, len(x))
-		for i, e := range x {
-			f, ok := number(e)
-			if !ok || f != math.Trunc(f) {
-				return nil, fmt.Errorf("shape element %d is %v, not an integer", i, e)
-			}
-			out[i] = int64(f)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("shape holds %T, want a list of integers", v)
-}
-
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case float32:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	}
-	return 0, false
 }
