@@ -117,11 +117,11 @@ func Files(a, b string, samples []Sample, opts Options) (*Result, error) {
 	var top1 int
 	var detA, detB, matched int
 	for i, s := range samples {
-		inA, err := fitInputs(sa.Info(), s.Inputs)
+		inA, err := sa.Info().FitInputs(s.Inputs)
 		if err != nil {
 			return nil, fmt.Errorf("sample %s: %w", s.Name, err)
 		}
-		inB, err := fitInputs(sb.Info(), s.Inputs)
+		inB, err := sb.Info().FitInputs(s.Inputs)
 		if err != nil {
 			return nil, fmt.Errorf("sample %s: %w", s.Name, err)
 		}
@@ -421,35 +421,3 @@ func ranks(v []float64) []float64 {
 	return r
 }
 
-// fitInputs reshapes sample tensors that hold the right number of values
-// for an input whose dynamic dimensions are 1 (vectors for [N,1,W] models).
-func fitInputs(info *models.Info, sample []models.Tensor) ([]models.Tensor, error) {
-	if len(sample) != len(info.Inputs) {
-		return nil, fmt.Errorf("model takes %d inputs, sample has %d tensors", len(info.Inputs), len(sample))
-	}
-	out := make([]models.Tensor, len(sample))
-	for i, t := range sample {
-		in := info.Inputs[i]
-		out[i] = t
-		if len(in.Shape) == len(t.Shape) {
-			ok := true
-			for k, d := range in.Shape {
-				ok = ok && (d < 0 || d == t.Shape[k])
-			}
-			if ok {
-				continue
-			}
-		}
-		shape := slices.Clone(in.Shape)
-		for k, d := range shape {
-			if d < 0 {
-				shape[k] = 1
-			}
-		}
-		if models.Elements(shape) != int64(len(t.Data)) {
-			return nil, fmt.Errorf("input %q: tensor of shape %v does not fit %s", in.Name, t.Shape, in.ShapeString())
-		}
-		out[i] = models.Tensor{Shape: shape, Data: t.Data}
-	}
-	return out, nil
-}

@@ -206,7 +206,7 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 		if err != nil {
 			return nil, nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
 		}
-		sample, err = fitInputs(info, sample)
+		sample, err = info.FitInputs(sample)
 		if err != nil {
 			return nil, nil, n, fmt.Errorf("calibration sample %d: %w", n+1, err)
 		}
@@ -235,41 +235,3 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 	return result, kept, n, nil
 }
 
-// fitInputs reshapes sample tensors that hold the right number of values
-// for an input with dynamic dimensions set to 1.
-func fitInputs(info *models.Info, sample []models.Tensor) ([]models.Tensor, error) {
-	if len(sample) != len(info.Inputs) {
-		return nil, fmt.Errorf("model takes %d inputs, sample has %d tensors", len(info.Inputs), len(sample))
-	}
-	out := make([]models.Tensor, len(sample))
-	for i, t := range sample {
-		in := info.Inputs[i]
-		out[i] = t
-		if fits(in.Shape, t.Shape) {
-			continue
-		}
-		shape := slices.Clone(in.Shape)
-		for k, d := range shape {
-			if d < 0 {
-				shape[k] = 1
-			}
-		}
-		if models.Elements(shape) != int64(len(t.Data)) {
-			return nil, fmt.Errorf("input %q: tensor of shape %v does not fit %s", in.Name, t.Shape, in.ShapeString())
-		}
-		out[i] = models.Tensor{Shape: shape, Data: t.Data}
-	}
-	return out, nil
-}
-
-func fits(want, got []int64) bool {
-	if len(want) != len(got) {
-		return false
-	}
-	for i, d := range want {
-		if d >= 0 && d != got[i] {
-			return false
-		}
-	}
-	return true
-}

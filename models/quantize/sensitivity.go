@@ -71,7 +71,7 @@ func (q *quantizer) sensitivity(samples [][]models.Tensor, keep int) error {
 	info := sess.Info()
 	inputs := make([][]models.Tensor, len(samples))
 	for k, s := range samples {
-		fitted, err := fitInputs(&models.Info{Inputs: info.Inputs[:len(info.Inputs)-1]}, s)
+		fitted, err := (&models.Info{Inputs: info.Inputs[:len(info.Inputs)-1]}).FitInputs(s)
 		if err != nil {
 			return err
 		}
