@@ -420,4 +420,3 @@ func ranks(v []float64) []float64 {
 	}
 	return r
 }
-

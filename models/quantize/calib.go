@@ -234,4 +234,3 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 	}
 	return result, kept, n, nil
 }
-
