@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -38,16 +39,7 @@ func (a *Autoencoder) ONNX(meta map[string]string) (*onnxpb.ModelProto, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
-	batch := &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}
-	io := func(name string) *onnxpb.ValueInfoProto {
-		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
-			Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-				ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
-				Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{batch,
-					{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(a.Window)}}}},
-			}},
-		}}
-	}
+	io := func(name string) *onnxpb.ValueInfoProto { return graph.FloatValueInfo(name, -1, int64(a.Window)) }
 	g := &onnxpb.GraphProto{
 		Name:   proto.String("anomaly_autoencoder"),
 		Input:  []*onnxpb.ValueInfoProto{io(InputName)},

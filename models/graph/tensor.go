@@ -151,12 +151,25 @@ func rawTensor(name string, dt onnxpb.TensorProto_DataType, dims []int64, raw []
 		Dims: append([]int64(nil), dims...), RawData: raw}
 }
 
-// FloatValueInfo declares a float32 tensor of unknown shape, the way extra
-// graph outputs are added for calibration.
-func FloatValueInfo(name string) *onnxpb.ValueInfoProto {
-	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
-		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-			ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
-		}},
-	}}
+
+// FloatValueInfo describes a float32 tensor for a graph's inputs and
+// outputs. A negative dimension is the dynamic batch dimension "N"; with no
+// dimensions the shape is left unknown, the way extra outputs are added for
+// calibration.
+func FloatValueInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
+	var shape *onnxpb.TensorShapeProto
+	if len(dims) > 0 {
+		shape = &onnxpb.TensorShapeProto{}
+	}
+	for _, d := range dims {
+		dim := &onnxpb.TensorShapeProto_Dimension{}
+		if d < 0 {
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}
+		} else {
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}
+		}
+		shape.Dim = append(shape.Dim, dim)
+	}
+	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: shape}}}}
 }

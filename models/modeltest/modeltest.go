@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -67,17 +68,12 @@ func (m *MLP) weights() {
 // Bytes serialises the model.
 func (m *MLP) Bytes() ([]byte, error) {
 	m.weights()
-	batch := &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}
+	batch := int64(-1) // dynamic
 	if m.Batch > 0 {
-		batch = dimValue(m.Batch)
+		batch = m.Batch
 	}
 	tensorType := func(name string, width int) *onnxpb.ValueInfoProto {
-		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
-			Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-				ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
-				Shape:    &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{batch, dimValue(int64(width))}},
-			}},
-		}}
+		return graph.FloatValueInfo(name, batch, int64(width))
 	}
 	node := func(op string, in []string, out string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 		return &onnxpb.NodeProto{OpType: proto.String(op), Input: in, Output: []string{out}, Name: proto.String(out), Attribute: attrs}
@@ -152,10 +148,6 @@ func (m *MLP) Input(seed uint64) []float32 {
 		x[i] = float32(r.NormFloat64())
 	}
 	return x
-}
-
-func dimValue(v int64) *onnxpb.TensorShapeProto_Dimension {
-	return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: v}}
 }
 
 func floatTensor(name string, data []float32, dims ...int64) *onnxpb.TensorProto {

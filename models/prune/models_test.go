@@ -80,21 +80,6 @@ func (b *builder) model(name string, in, out *onnxpb.ValueInfoProto) *onnxpb.Mod
 	}
 }
 
-func valueInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		dim := &onnxpb.TensorShapeProto_Dimension{}
-		if d < 0 {
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}
-		} else {
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}
-		}
-		shape.Dim = append(shape.Dim, dim)
-	}
-	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
-		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: shape}}}}
-}
-
 // mlp is x[N,in] -> Gemm(transB=1) -> Relu -> MatMul -> Add(bias) -> y,
 // with half of the hidden neurons weak.
 func mlp(in, hidden, out int, seed uint64) *onnxpb.ModelProto {
@@ -113,7 +98,7 @@ func mlp(in, hidden, out int, seed uint64) *onnxpb.ModelProto {
 	b.node("Relu", []string{"h"}, "hr")
 	b.node("MatMul", []string{"hr", "w2"}, "z")
 	b.node("Add", []string{"z", "b2"}, "y")
-	return b.model("mlp", valueInfo("x", -1, int64(in)), valueInfo("y", -1, int64(out)))
+	return b.model("mlp", graph.FloatValueInfo("x", -1, int64(in)), graph.FloatValueInfo("y", -1, int64(out)))
 }
 
 // conv1d is a small sensor model on x[N,1,W]:
@@ -155,7 +140,7 @@ func conv1d(width, c1, c2, out int, seed uint64) *onnxpb.ModelProto {
 	b.node("GlobalAveragePool", []string{"mp"}, "gap")
 	b.node("Flatten", []string{"gap"}, "flat")
 	b.node("Gemm", []string{"flat", "wf", "bf"}, "y", graph.IntAttr("transB", 1))
-	return b.model("conv1d", valueInfo("x", -1, 1, int64(width)), valueInfo("y", -1, int64(out)))
+	return b.model("conv1d", graph.FloatValueInfo("x", -1, 1, int64(width)), graph.FloatValueInfo("y", -1, int64(out)))
 }
 
 // residual is x[N,c,W] -> ConvA(c->c) -> Relu -> Add(., x) -> ConvB(c->h)
@@ -173,7 +158,7 @@ func residual(width, c, h, out int, seed uint64) *onnxpb.ModelProto {
 	b.nodes = append(b.nodes, graph.Node("Conv", "ConvB", []string{"res", "kb"}, []string{"bo"}, pads))
 	b.node("Relu", []string{"bo"}, "br")
 	b.nodes = append(b.nodes, graph.Node("Conv", "ConvC", []string{"br", "kc"}, []string{"y"}))
-	return b.model("residual", valueInfo("x", -1, int64(c), int64(width)), valueInfo("y", -1, int64(out), int64(width)))
+	return b.model("residual", graph.FloatValueInfo("x", -1, int64(c), int64(width)), graph.FloatValueInfo("y", -1, int64(out), int64(width)))
 }
 
 // batches makes count random inputs of the given shape (batch first).

@@ -48,24 +48,9 @@ func sensorMLP(in, h1, h2 int, seed uint64) *onnxpb.ModelProto {
 		IrVersion:   proto.Int64(8),
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
 		Graph: &onnxpb.GraphProto{Name: proto.String("sensor_mlp"), Node: nodes, Initializer: inits,
-			Input:  []*onnxpb.ValueInfoProto{tensorInfo("x", -1, int64(in))},
-			Output: []*onnxpb.ValueInfoProto{tensorInfo("y", -1, int64(in))}},
+			Input:  []*onnxpb.ValueInfoProto{graph.FloatValueInfo("x", -1, int64(in))},
+			Output: []*onnxpb.ValueInfoProto{graph.FloatValueInfo("y", -1, int64(in))}},
 	}
-}
-
-func tensorInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		dim := &onnxpb.TensorShapeProto_Dimension{}
-		if d < 0 {
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}
-		} else {
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}
-		}
-		shape.Dim = append(shape.Dim, dim)
-	}
-	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
-		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: shape}}}}
 }
 
 // sensorData makes smooth multi-sine windows like the generate source's
@@ -141,10 +126,3 @@ func writeModel(t *testing.T, m *onnxpb.ModelProto, name string) string {
 	return path
 }
 
-func fileSize(t *testing.T, path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Size()
-}
