@@ -151,7 +151,6 @@ func rawTensor(name string, dt onnxpb.TensorProto_DataType, dims []int64, raw []
 		Dims: append([]int64(nil), dims...), RawData: raw}
 }
 
-
 // FloatValueInfo describes a float32 tensor for a graph's inputs and
 // outputs. A negative dimension is the dynamic batch dimension "N"; with no
 // dimensions the shape is left unknown, the way extra outputs are added for

@@ -3,7 +3,6 @@ package quantize_test
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -125,4 +124,3 @@ func writeModel(t *testing.T, m *onnxpb.ModelProto, name string) string {
 	}
 	return path
 }
-
