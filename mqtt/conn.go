@@ -30,13 +30,14 @@ type Conn struct {
 	name string
 	log  zerolog.Logger
 
-	mu      sync.Mutex
-	subs    []*Subscription
-	acks    *ackQueue   // of the current network connection
-	client  paho.Client // subscribes; its router must never wait on a publish
-	broker  *mochi.Server
-	started bool
-	address string // the broker's URL as dialled (embedded resolved)
+	mu         sync.Mutex
+	subs       []*Subscription
+	acks       *ackQueue   // of the current network connection
+	client     paho.Client // subscribes; its router must never wait on a publish
+	broker     *mochi.Server
+	brokerLogs *zerologWriter
+	started    bool
+	address    string // the broker's URL as dialled (embedded resolved)
 
 	// pub publishes for the sinks, on a network connection of its own: the
 	// subscribing client's single router goroutine blocks while a source
@@ -154,11 +155,11 @@ func (c *Conn) Start(ctx context.Context) error {
 
 	broker := c.opts.URL
 	if broker == Embedded {
-		srv, err := startEmbedded(c.opts, c.log)
+		srv, logs, err := startEmbedded(c.opts, c.log)
 		if err != nil {
 			return fmt.Errorf("mqtt connection %q: %w", c.name, err)
 		}
-		c.broker = srv
+		c.broker, c.brokerLogs = srv, logs
 		broker = "tcp://" + c.opts.EmbeddedListen
 	}
 	po, err := c.clientOptions(broker)
@@ -574,6 +575,7 @@ func (c *Conn) stopBroker() {
 		if err := c.broker.Close(); err != nil {
 			c.log.Warn().Err(err).Msg("embedded broker close")
 		}
+		c.brokerLogs.silenced.Store(true)
 		c.broker = nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -27,39 +28,40 @@ import (
 //
 // Sessions live in memory: they survive clients reconnecting, not a restart
 // of edgeflow.
-func startEmbedded(opts Options, log zerolog.Logger) (*mochi.Server, error) {
+func startEmbedded(opts Options, log zerolog.Logger) (*mochi.Server, *zerologWriter, error) {
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumInflight = 65535
 	caps.MaximumClientWritesPending = 65535
 	caps.ReceiveMaximum = 65535
 	caps.MaximumMessageExpiryInterval = 0 // keep queued messages until delivered
+	logs := &zerologWriter{log: log.With().Str("component", "embedded-broker").Logger()}
 	srv := mochi.New(&mochi.Options{
 		Capabilities: caps,
-		Logger:       slog.New(slog.NewTextHandler(&zerologWriter{log.With().Str("component", "embedded-broker").Logger()}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	a := &authHook{}
 	if opts.Username != "" {
 		password, err := opts.secret()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		a.user, a.password = []byte(opts.Username), []byte(password)
 	}
 	if err := srv.AddHook(a, nil); err != nil {
-		return nil, fmt.Errorf("embedded broker: %w", err)
+		return nil, nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	if err := srv.AddHook(&dropHook{log: log}, nil); err != nil {
-		return nil, fmt.Errorf("embedded broker: %w", err)
+		return nil, nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "edgeflow", Address: opts.EmbeddedListen})); err != nil {
-		return nil, fmt.Errorf("embedded broker listen on %s: %w", opts.EmbeddedListen, err)
+		return nil, nil, fmt.Errorf("embedded broker listen on %s: %w", opts.EmbeddedListen, err)
 	}
 	if err := srv.Serve(); err != nil {
 		_ = srv.Close()
-		return nil, fmt.Errorf("embedded broker: %w", err)
+		return nil, nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	log.Info().Str("listen", opts.EmbeddedListen).Msg("embedded mqtt broker started")
-	return srv, nil
+	return srv, logs, nil
 }
 
 // dropHook logs messages mochi drops, which it otherwise only counts.
@@ -76,11 +78,19 @@ func (h *dropHook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 	h.log.Error().Str("client", cl.ID).Str("topic", pk.TopicName).Msg("embedded broker dropped a message: client write queue full")
 }
 
-// zerologWriter adapts mochi's slog text output to zerolog.
-type zerologWriter struct{ log zerolog.Logger }
+// zerologWriter adapts mochi's slog text output to zerolog. mochi's client
+// goroutines may still log (closed connections) after Close returns; once
+// silenced, that noise is dropped instead of reaching a logger whose owner
+// has moved on.
+type zerologWriter struct {
+	log      zerolog.Logger
+	silenced atomic.Bool
+}
 
 func (w *zerologWriter) Write(p []byte) (int, error) {
-	w.log.Warn().Msg(string(bytes.TrimSpace(p)))
+	if !w.silenced.Load() {
+		w.log.Warn().Msg(string(bytes.TrimSpace(p)))
+	}
 	return len(p), nil
 }
 
