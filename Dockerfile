@@ -9,7 +9,7 @@
 # The ONNX Runtime shared library ships inside the onnxruntime-node npm
 # package; take the one for the build platform's architecture.
 FROM node:20-bookworm-slim AS onnxruntime
-ARG ORT_VERSION=1.24.3
+ARG ORT_VERSION=1.25.1
 WORKDIR /ort
 RUN npm pack --silent onnxruntime-node@${ORT_VERSION} \
  && tar -xzf onnxruntime-node-${ORT_VERSION}.tgz \

@@ -7,7 +7,7 @@
 # we need. Idempotent and quiet when the library is already there.
 set -euo pipefail
 
-VERSION="${ONNXRUNTIME_NODE_VERSION:-1.24.3}"
+VERSION="${ONNXRUNTIME_NODE_VERSION:-1.25.1}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="$ROOT/.cache/onnxruntime"
 LIB="$CACHE/lib/libonnxruntime.so.1"
