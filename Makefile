@@ -46,14 +46,14 @@ test: deps
 demo: deps build
 	EDGEFLOW_BIN=$(BIN) examples/anomaly/demo.sh
 
-# Benchmarks of every package that has some, then the programs under bench/.
+# Benchmarks of every package that has some, then the programs under test/bench/.
 bench:
 	@pkgs=$$(grep -rl --include='*_test.go' '^func Benchmark' . | grep -v '^./.cache/' | xargs -r -n1 dirname | sort -u); \
 	if [ -n "$$pkgs" ]; then \
 		echo "$(GO) test -run='^$$' -bench=. -benchmem $$pkgs"; \
 		$(GO) test -run='^$$' -bench=. -benchmem $$pkgs || exit 1; \
 	fi; \
-	for d in $$(find bench -name main.go -exec dirname {} \; 2>/dev/null | sort); do \
+	for d in $$(find test/bench -name main.go -exec dirname {} \; 2>/dev/null | sort); do \
 		echo "$(GO) run ./$$d"; $(GO) run ./$$d || exit 1; \
 	done
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgeflow/edgeflow/nab"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
 )
 
 // Reading is one sensor value.

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/anomaly"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
+	"github.com/edgeflow/edgeflow/anomaly/replay"
 	"github.com/edgeflow/edgeflow/models"
-	"github.com/edgeflow/edgeflow/nab"
-	"github.com/edgeflow/edgeflow/nab/replay"
 	"github.com/spf13/cobra"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/edgeflow/edgeflow/anomaly"
-	"github.com/edgeflow/edgeflow/nab"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
 	"github.com/spf13/cobra"
 )
 

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/edgeflow/edgeflow/admin"
 	"github.com/edgeflow/edgeflow/config"
+	"github.com/edgeflow/edgeflow/internal/admin"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 )

@@ -17,8 +17,8 @@ import (
 
 	"github.com/edgeflow/edgeflow/anomaly/sim"
 	"github.com/edgeflow/edgeflow/config"
+	"github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
-	"github.com/edgeflow/edgeflow/mqtt"
 	_ "github.com/edgeflow/edgeflow/sinks"
 	_ "github.com/edgeflow/edgeflow/sources"
 	_ "github.com/edgeflow/edgeflow/stages"

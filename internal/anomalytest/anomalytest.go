@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/edgeflow/edgeflow/anomaly"
-	"github.com/edgeflow/edgeflow/nab"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
 )
 
 // NABModel does what demo.sh does with `edgeflow model train anomaly

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/edgeflow/edgeflow/anomaly"
-	"github.com/edgeflow/edgeflow/nab"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
 )
 
 // SeriesPrefix marks a data path as time series to cut into windows:

@@ -1,10 +1,7 @@
-// Package natssink is the `nats` sink: publish to a subject made from each
+// Package nats is the `nats` sink: publish to a subject made from each
 // message, on core NATS (confirmed by a flush) or JetStream (confirmed by
 // the stream's PubAck).
-//
-// The package is called natssink rather than nats so that it does not
-// shadow nats.go's package in its own files.
-package natssink
+package nats
 
 import (
 	"context"
@@ -16,7 +13,7 @@ import (
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
-	natsbus "github.com/edgeflow/edgeflow/nats"
+	natsconn "github.com/edgeflow/edgeflow/connections/nats"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,7 +75,7 @@ var fields = []component.Field{
 // Sink is the nats sink.
 type Sink struct {
 	log         zerolog.Logger
-	conn        *natsbus.Conn
+	conn        *natsconn.Conn
 	subject     *template
 	msgID       *template // nil without msg_id
 	enc         codec.Encoder
@@ -106,7 +103,7 @@ func New(conf *component.Config, res *component.Resources) (*Sink, error) {
 		timeout:     conf.Duration("timeout"),
 	}
 	var err error
-	if s.conn, err = component.ConnectionAs[*natsbus.Conn](conf, res, "connection", "nats"); err != nil {
+	if s.conn, err = component.ConnectionAs[*natsconn.Conn](conf, res, "connection", "nats"); err != nil {
 		return nil, err
 	}
 	if s.subject, err = compileTemplate(conf.String("subject")); err != nil {
@@ -224,7 +221,7 @@ func (s *Sink) natsMsg(m *pipeline.Message) (*nats.Msg, error) {
 	}
 	msg := &nats.Msg{Subject: subj, Data: data}
 	if s.headers {
-		msg.Header = natsbus.MetaToHeader(m.Meta)
+		msg.Header = natsconn.MetaToHeader(m.Meta)
 	}
 	if s.msgID != nil {
 		id, err := s.msgID.render(m, nil)

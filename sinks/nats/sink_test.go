@@ -1,4 +1,4 @@
-package natssink_test
+package nats_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	natsconn "github.com/edgeflow/edgeflow/connections/nats"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
-	natsbus "github.com/edgeflow/edgeflow/nats"
 	"github.com/edgeflow/edgeflow/pipeline"
 	natssink "github.com/edgeflow/edgeflow/sinks/nats"
 	"github.com/rs/zerolog"
@@ -32,11 +32,11 @@ func parse(t *testing.T, fields []component.Field, conf string) *component.Confi
 	return c
 }
 
-func build(t *testing.T, url, conf string) (*natsbus.Conn, *natssink.Sink, error) {
+func build(t *testing.T, url, conf string) (*natsconn.Conn, *natssink.Sink, error) {
 	t.Helper()
 	cspec, _ := component.LookupConnection("nats")
 	res := &component.Resources{Logger: zerolog.Nop(), Dir: t.TempDir(), Pipeline: "t", Node: "out"}
-	conn, err := natsbus.New(parse(t, cspec.Fields, "url: "+url+"\nreconnect_wait: 50ms"), res)
+	conn, err := natsconn.New(parse(t, cspec.Fields, "url: "+url+"\nreconnect_wait: 50ms"), res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestSinkRefusesWhenDisconnected(t *testing.T) {
 	}
 	ctx := context.Background()
 	m := &pipeline.Message{Key: "k", Fields: map[string]any{"v": 1.0}}
-	if err := s.Write(ctx, m); !errors.Is(err, natsbus.ErrNotStarted) {
+	if err := s.Write(ctx, m); !errors.Is(err, natsconn.ErrNotStarted) {
 		t.Fatalf("write before start: %v", err)
 	}
 	if err := conn.Start(ctx); err != nil {

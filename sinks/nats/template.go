@@ -1,4 +1,4 @@
-package natssink
+package nats
 
 import (
 	"errors"

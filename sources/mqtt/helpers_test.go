@@ -11,8 +11,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/internal/componenttest"
-	mqttconn "github.com/edgeflow/edgeflow/mqtt"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
-	mqttconn "github.com/edgeflow/edgeflow/mqtt"
+	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
 )

@@ -1,4 +1,4 @@
-package natssource_test
+package nats_test
 
 import (
 	"context"

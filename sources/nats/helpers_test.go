@@ -1,4 +1,4 @@
-package natssource_test
+package nats_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
-	natsbus "github.com/edgeflow/edgeflow/nats"
+	natsconn "github.com/edgeflow/edgeflow/connections/nats"
 	"github.com/edgeflow/edgeflow/pipeline"
 	natssink "github.com/edgeflow/edgeflow/sinks/nats"
 	natssource "github.com/edgeflow/edgeflow/sources/nats"
@@ -41,11 +41,11 @@ func parse(t *testing.T, fields []component.Field, conf string) *component.Confi
 }
 
 // startConn builds and starts a nats connection; it is closed at cleanup.
-func startConn(t *testing.T, conf string) *natsbus.Conn {
+func startConn(t *testing.T, conf string) *natsconn.Conn {
 	t.Helper()
 	spec, _ := component.LookupConnection("nats")
 	res := &component.Resources{Logger: logger, Dir: t.TempDir(), Pipeline: "test", Node: "bus"}
-	c, err := natsbus.New(parse(t, spec.Fields, conf), res)
+	c, err := natsconn.New(parse(t, spec.Fields, conf), res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func startConn(t *testing.T, conf string) *natsbus.Conn {
 	return c
 }
 
-func resources(node string, conns map[string]*natsbus.Conn) *component.Resources {
+func resources(node string, conns map[string]*natsconn.Conn) *component.Resources {
 	res := &component.Resources{Logger: logger.With().Str("node", node).Logger(), Pipeline: "test", Node: node,
 		Connections: map[string]component.Connection{}}
 	for k, v := range conns {
@@ -65,16 +65,16 @@ func resources(node string, conns map[string]*natsbus.Conn) *component.Resources
 	return res
 }
 
-func newSource(t *testing.T, c *natsbus.Conn, conf string) (*natssource.Source, error) {
+func newSource(t *testing.T, c *natsconn.Conn, conf string) (*natssource.Source, error) {
 	t.Helper()
 	spec, _ := component.Lookup(pipeline.KindSource, "nats")
-	return natssource.New(parse(t, spec.Fields, "connection: bus\n"+conf), resources("src", map[string]*natsbus.Conn{"bus": c}))
+	return natssource.New(parse(t, spec.Fields, "connection: bus\n"+conf), resources("src", map[string]*natsconn.Conn{"bus": c}))
 }
 
-func newSink(t *testing.T, c *natsbus.Conn, conf string) *natssink.Sink {
+func newSink(t *testing.T, c *natsconn.Conn, conf string) *natssink.Sink {
 	t.Helper()
 	spec, _ := component.Lookup(pipeline.KindSink, "nats")
-	s, err := natssink.New(parse(t, spec.Fields, "connection: bus\n"+conf), resources("out", map[string]*natsbus.Conn{"bus": c}))
+	s, err := natssink.New(parse(t, spec.Fields, "connection: bus\n"+conf), resources("out", map[string]*natsconn.Conn{"bus": c}))
 	if err != nil {
 		t.Fatal(err)
 	}

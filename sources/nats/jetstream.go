@@ -1,4 +1,4 @@
-package natssource
+package nats
 
 import (
 	"context"

@@ -1,10 +1,7 @@
-// Package natssource is the `nats` source: core NATS subjects (at most
+// Package nats is the `nats` source: core NATS subjects (at most
 // once) or a JetStream durable pull consumer (at least once, acknowledged
 // only when the pipeline has delivered the message).
-//
-// The package is called natssource rather than nats so that it does not
-// shadow nats.go's package in its own files.
-package natssource
+package nats
 
 import (
 	"context"
@@ -14,7 +11,7 @@ import (
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
-	natsbus "github.com/edgeflow/edgeflow/nats"
+	natsconn "github.com/edgeflow/edgeflow/connections/nats"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -85,7 +82,7 @@ var fields = []component.Field{
 // Source is the nats source.
 type Source struct {
 	log       zerolog.Logger
-	conn      *natsbus.Conn
+	conn      *natsconn.Conn
 	subjects  []string
 	queue     string
 	dec       codec.Decoder
@@ -108,7 +105,7 @@ func New(conf *component.Config, res *component.Resources) (*Source, error) {
 		pending:   conf.Int("pending_limit"),
 	}
 	var err error
-	if s.conn, err = component.ConnectionAs[*natsbus.Conn](conf, res, "connection", "nats"); err != nil {
+	if s.conn, err = component.ConnectionAs[*natsconn.Conn](conf, res, "connection", "nats"); err != nil {
 		return nil, err
 	}
 	if len(s.subjects) == 0 {
@@ -185,7 +182,7 @@ func (s *Source) message(subject string, data []byte, h nats.Header, stored time
 	}
 	if len(h) > 0 {
 		m.Meta = make(map[string]string, len(h)+3)
-		natsbus.HeaderToMeta(h, m.Meta)
+		natsconn.HeaderToMeta(h, m.Meta)
 	}
 	if s.keyToken != 0 {
 		m.Key = subjectToken(subject, s.keyToken)

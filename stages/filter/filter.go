@@ -6,7 +6,7 @@ import (
 	"context"
 
 	"github.com/edgeflow/edgeflow/component"
-	"github.com/edgeflow/edgeflow/expression"
+	"github.com/edgeflow/edgeflow/internal/expression"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 

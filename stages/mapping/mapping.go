@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/edgeflow/edgeflow/component"
-	"github.com/edgeflow/edgeflow/expression"
+	"github.com/edgeflow/edgeflow/internal/expression"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 

@@ -113,7 +113,7 @@ func TestSweepRejectsBadWindows(t *testing.T) {
 // compares it, in the same run, with a naive detector: the distance of each
 // reading from the probationary mean in standard deviations.
 func TestShortEvalBeatsNaiveDetector(t *testing.T) {
-	dir := "../../shared/data/nab"
+	dir := "../../../shared/data/nab"
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("no NAB corpus at %s", dir)
 	}

@@ -1,4 +1,4 @@
-package natsbus_test
+package nats_test
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	natsconn "github.com/edgeflow/edgeflow/connections/nats"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
-	natsbus "github.com/edgeflow/edgeflow/nats"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -24,7 +24,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // build parses conf as the YAML of a nats connection and builds it.
-func build(t *testing.T, conf string) (*natsbus.Conn, error) {
+func build(t *testing.T, conf string) (*natsconn.Conn, error) {
 	t.Helper()
 	spec, ok := component.LookupConnection("nats")
 	if !ok {
@@ -43,7 +43,7 @@ func build(t *testing.T, conf string) (*natsbus.Conn, error) {
 		return nil, errors.Join(errs...)
 	}
 	res := &component.Resources{Logger: zerolog.Nop(), Dir: t.TempDir(), Node: "bus", Pipeline: "test"}
-	return natsbus.New(c, res)
+	return natsconn.New(c, res)
 }
 
 func freePort(t *testing.T) int {
@@ -85,7 +85,7 @@ func TestNewDoesNoIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Client(); !errors.Is(err, natsbus.ErrNotStarted) {
+	if _, err := c.Client(); !errors.Is(err, natsconn.ErrNotStarted) {
 		t.Fatalf("Client before Start: %v", err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -254,7 +254,7 @@ func TestEmbeddedInterop(t *testing.T) {
 
 func TestHeaders(t *testing.T) {
 	meta := map[string]string{"site": "p1", "Nats-Msg-Id": "x", "bad key": "v", "edgeflow_error": "line1\nline2"}
-	h := natsbus.MetaToHeader(meta)
+	h := natsconn.MetaToHeader(meta)
 	if h.Get("site") != "p1" || h.Get("edgeflow_error") != "line1 line2" {
 		t.Errorf("headers %v", h)
 	}
@@ -265,7 +265,7 @@ func TestHeaders(t *testing.T) {
 		t.Error("invalid header key forwarded")
 	}
 	back := map[string]string{}
-	natsbus.HeaderToMeta(nats.Header{"a": {"1", "2"}, "b": {"3"}}, back)
+	natsconn.HeaderToMeta(nats.Header{"a": {"1", "2"}, "b": {"3"}}, back)
 	if back["a"] != "1, 2" || back["b"] != "3" {
 		t.Errorf("meta %v", back)
 	}

@@ -23,10 +23,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edgeflow/edgeflow/anomaly"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
 	"github.com/edgeflow/edgeflow/anomaly/sim"
 	"github.com/edgeflow/edgeflow/config"
-	"github.com/edgeflow/edgeflow/mqtt"
-	"github.com/edgeflow/edgeflow/nab"
+	"github.com/edgeflow/edgeflow/connections/mqtt"
 )
 
 // Environment variables the pipeline file is expected to read (the example

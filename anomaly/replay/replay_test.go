@@ -10,10 +10,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/edgeflow/edgeflow/anomaly"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
+	"github.com/edgeflow/edgeflow/anomaly/replay"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/models/modeltest"
-	"github.com/edgeflow/edgeflow/nab"
-	"github.com/edgeflow/edgeflow/nab/replay"
 	_ "github.com/edgeflow/edgeflow/sinks"
 	_ "github.com/edgeflow/edgeflow/sources"
 	_ "github.com/edgeflow/edgeflow/stages"

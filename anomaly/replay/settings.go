@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/edgeflow/edgeflow/anomaly"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
 	"github.com/edgeflow/edgeflow/config"
-	"github.com/edgeflow/edgeflow/nab"
 )
 
 // Settings reads the detector settings of a pipeline file (its window stage

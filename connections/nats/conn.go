@@ -1,16 +1,13 @@
-// Package natsbus is edgeflow's shared NATS connection: the `nats`
+// Package nats is edgeflow's shared NATS connection: the `nats`
 // connection type that the nats source and sink refer to by name, and the
 // embedded nats-server (with JetStream) that `url: embedded` starts in
-// process.
-//
-// The package lives in the nats/ directory but is called natsbus, so that it
-// never shadows nats.go's package `nats` in files that use both.
+// process. Importers that also use nats.go name it natsconn.
 //
 // A Conn does no I/O when it is built: it dials (or starts the embedded
 // server) in Start, so that `edgeflow validate` stays side-effect free.
 // Once started it reconnects by itself, forever by default; sources and sinks
 // see a disconnected client and wait or fail their writes, never a nil one.
-package natsbus
+package nats
 
 import (
 	"context"

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "edgeflow")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/edgeflow")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/edgeflow")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building edgeflow:", err)
