@@ -40,6 +40,10 @@ func Parse(fields []Field, node *yaml.Node, file, path string, skip map[string]b
 		}
 		f, ok := c.fields[k.Value]
 		if !ok {
+			if hint := replacement(fields, k.Value, v); hint != "" {
+				bad(k, key, "%s is no longer accepted: %s", k.Value, hint)
+				continue
+			}
 			bad(k, key, "unknown key%s", didyoumean.Suggest(k.Value, fieldNames(fields, skip)))
 			continue
 		}
@@ -62,11 +66,30 @@ func Parse(fields []Field, node *yaml.Node, file, path string, skip map[string]b
 		case f.Default != nil:
 			v, _ := coerce(f, f.Default)
 			c.values[f.Name] = v
+		case f.Type == Object && !f.Optional && !f.Required():
+			// Errors about it point at the component.
+			at := &yaml.Node{Kind: yaml.MappingNode, Line: node.Line, Column: node.Column}
+			sub, _ := Parse(f.Fields, at, file, path+"."+f.Name, nil)
+			c.values[f.Name] = sub
 		case f.Required():
 			bad(node, path, "missing required key %q (%s)", f.Name, f.Type)
 		}
 	}
 	return c, errs
+}
+
+// replacement returns the hint of the field that replaced key, or "".
+func replacement(fields []Field, key string, v *yaml.Node) string {
+	for _, f := range fields {
+		if hint, ok := f.Replaces[key]; ok {
+			old := ""
+			if v.Kind == yaml.ScalarNode {
+				old = v.Value
+			}
+			return hint(old)
+		}
+	}
+	return ""
 }
 
 func fieldNames(fields []Field, skip map[string]bool) []string {

@@ -53,10 +53,30 @@ type Field struct {
 	Fields []Field
 	// Example is a value shown in the docs.
 	Example string
+	// Replaces lists keys this field took over from, each with a function
+	// that turns the old key's value (its text; "" when not a scalar) into
+	// what to write now. Such a key is rejected with that hint instead of
+	// a plain "unknown key".
+	Replaces map[string]func(old string) string
 }
 
-// Required reports whether the field must be given.
-func (f Field) Required() bool { return f.Default == nil && !f.Optional }
+// Required reports whether the field must be given. An Object field that is
+// not optional and has no required fields of its own is never required: when
+// absent, it is parsed as an empty object, so its fields' defaults apply.
+func (f Field) Required() bool {
+	if f.Default != nil || f.Optional {
+		return false
+	}
+	if f.Type == Object {
+		for _, sub := range f.Fields {
+			if sub.Required() {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
 
 // Spec describes one component type.
 type Spec struct {

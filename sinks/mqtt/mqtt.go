@@ -3,17 +3,16 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"text/template"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/address"
 	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
@@ -23,16 +22,18 @@ func init() {
 		Kind:    pipeline.KindSink,
 		Name:    "mqtt",
 		Summary: "Publish to MQTT; a message counts as delivered once the broker confirms it.",
-		Description: `Publishes each message on a named mqtt connection. topic is a Go text/template
-over {key, topic, fields, meta}: alerts/{{.key}}, plant/{{.fields.line}}/score. Write returns
+		Description: `Publishes each message on a named mqtt connection. topic is a template filled from
+the message: {key}, {topic}, {fields.NAME}, {meta.NAME}, as in alerts/{key} or
+plant/{fields.line}/score; a message whose placeholder is missing or empty fails and goes to
+the dead-letter sink. Write returns
 only after the broker's PUBACK (QoS 1) or PUBCOMP (QoS 2); a batch is published at once and
 confirmed together. A publish not confirmed within publish_timeout fails, and the engine retries
 or nacks it: the broker may then receive it twice (at-least-once).`,
 		Batching: true,
 		Fields: []component.Field{
 			{Name: "connection", Type: component.String, Description: "Name of an mqtt connection."},
-			{Name: "topic", Type: component.String, Example: "alerts/{{.key}}",
-				Description: "Topic, a text/template over .key, .topic, .fields and .meta."},
+			{Name: "topic", Type: component.String, Example: "alerts/{key}",
+				Description: "Topic template: " + address.Placeholders + " are filled from the message."},
 			{Name: "qos", Type: component.Int, Default: 1, Min: component.Bound(0), Max: component.Bound(2), Description: "Publish QoS."},
 			{Name: "retain", Type: component.Bool, Default: false, Description: "Set the retain flag."},
 			{Name: "codec", Type: component.String, Default: "json", Enum: codec.EncoderNames(), Description: "Payload encoder."},
@@ -43,7 +44,7 @@ or nacks it: the broker may then receive it twice (at-least-once).`,
     type: mqtt
     input: [score]
     connection: plant
-    topic: alerts/{{.key}}
+    topic: alerts/{key}
     qos: 1`,
 		New: newSink,
 	})
@@ -51,13 +52,12 @@ or nacks it: the broker may then receive it twice (at-least-once).`,
 
 // Sink is the mqtt sink.
 type Sink struct {
-	conn       *mqttconn.Conn
-	topic      *template.Template // nil when the topic is constant
-	constTopic string
-	qos        byte
-	retain     bool
-	enc        codec.Encoder
-	timeout    time.Duration
+	conn    *mqttconn.Conn
+	topic   *address.Template
+	qos     byte
+	retain  bool
+	enc     codec.Encoder
+	timeout time.Duration
 }
 
 func newSink(conf *component.Config, res *component.Resources) (any, error) {
@@ -70,20 +70,8 @@ func newSink(conf *component.Config, res *component.Resources) (any, error) {
 		return nil, conf.Errorf("codec", "%v", err)
 	}
 	s := &Sink{conn: conn, qos: byte(conf.Int("qos")), retain: conf.Bool("retain"), enc: enc, timeout: conf.Duration("publish_timeout")}
-	// text/template rather than a home-made ${key} syntax: users know it,
-	// it reaches nested fields, and it is parsed once here so that a typo is
-	// a config error with a position, not a failure per message.
-	raw := conf.String("topic")
-	if strings.Contains(raw, "{{") {
-		s.topic, err = template.New("topic").Option("missingkey=error").Parse(raw)
-		if err != nil {
-			return nil, conf.Errorf("topic", "bad topic template: %v", err)
-		}
-	} else {
-		if err := checkTopic(raw); err != nil {
-			return nil, conf.Errorf("topic", "%v", err)
-		}
-		s.constTopic = raw
+	if s.topic, err = address.TemplateFrom(conf, "topic", checkTopic); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -99,15 +87,13 @@ func checkTopic(t string) error {
 }
 
 func (s *Sink) render(m *pipeline.Message) (string, error) {
-	if s.topic == nil {
-		return s.constTopic, nil
+	if s.topic.Static() {
+		return s.topic.String(), nil
 	}
-	var b bytes.Buffer
-	data := map[string]any{"key": m.Key, "topic": m.Topic, "fields": m.Fields, "meta": m.Meta}
-	if err := s.topic.Execute(&b, data); err != nil {
-		return "", fmt.Errorf("topic template: %w", err)
+	t, err := s.topic.Render(m, nil)
+	if err != nil {
+		return "", fmt.Errorf("topic: %w", err)
 	}
-	t := b.String()
 	if err := checkTopic(t); err != nil {
 		return "", err
 	}

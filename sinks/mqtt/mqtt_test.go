@@ -62,7 +62,7 @@ func TestSinkPublishesAndConfirms(t *testing.T) {
 		mu.Unlock()
 	}).Wait()
 
-	s := newSinkFor(t, conn, "{connection: b, topic: 'alerts/{{.key}}/{{.fields.kind}}'}")
+	s := newSinkFor(t, conn, "{connection: b, topic: 'alerts/{key}/{fields.kind}'}")
 	var batch []*pipeline.Message
 	for _, k := range []string{"s1", "s2", "s3"} {
 		m := pipeline.NewMessage(nil)

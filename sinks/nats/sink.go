@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/address"
 	natsconn "github.com/edgeflow/edgeflow/connections/nats"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/nats-io/nats.go"
@@ -26,7 +27,8 @@ func init() {
 		Name:    "nats",
 		Summary: "Publish messages to NATS subjects or JetStream streams.",
 		Description: "Publishes each message to `subject`, a template filled from the message: `{key}`, `{topic}`, " +
-			"`{fields.NAME}`, `{meta.NAME}`. Whitespace and wildcards in substituted values become `_`.\n\n" +
+			"`{fields.NAME}`, `{meta.NAME}`. Whitespace and wildcards in substituted values become `_`; a message " +
+			"whose placeholder is missing or empty fails and goes to the dead-letter sink.\n\n" +
 			"With `jetstream: true` a write succeeds once the stream has stored the message (its PubAck); a batch " +
 			"is published asynchronously with up to `max_in_flight` acks outstanding. Without it, a write succeeds " +
 			"once the server has received the message (a flush); core NATS subscribers may still miss it.\n\n" +
@@ -54,7 +56,7 @@ const example = `sinks:
 var fields = []component.Field{
 	{Name: "connection", Type: component.String, Description: "Name of a `nats` connection."},
 	{Name: "subject", Type: component.String,
-		Description: "Subject template: `{key}`, `{topic}`, `{fields.NAME}`, `{meta.NAME}` are filled from the message.",
+		Description: "Subject template: " + address.Placeholders + " are filled from the message.",
 		Example:     "plant.scores.{key}"},
 	{Name: "codec", Type: component.String, Default: "json", Enum: codec.EncoderNames(),
 		Description: "How messages become payloads."},
@@ -76,8 +78,8 @@ var fields = []component.Field{
 type Sink struct {
 	log         zerolog.Logger
 	conn        *natsconn.Conn
-	subject     *template
-	msgID       *template // nil without msg_id
+	subject     *address.Template
+	msgID       *address.Template // nil without msg_id
 	enc         codec.Encoder
 	jetstream   bool
 	stream      string
@@ -106,17 +108,12 @@ func New(conf *component.Config, res *component.Resources) (*Sink, error) {
 	if s.conn, err = component.ConnectionAs[*natsconn.Conn](conf, res, "connection", "nats"); err != nil {
 		return nil, err
 	}
-	if s.subject, err = compileTemplate(conf.String("subject")); err != nil {
-		return nil, conf.Errorf("subject", "%v", err)
+	if s.subject, err = address.TemplateFrom(conf, "subject", checkSubject); err != nil {
+		return nil, err
 	}
-	if s.subject.static() {
-		if err := checkSubject(s.subject.text); err != nil {
-			return nil, conf.Errorf("subject", "%v", err)
-		}
-	}
-	if id := conf.String("msg_id"); id != "" {
-		if s.msgID, err = compileTemplate(id); err != nil {
-			return nil, conf.Errorf("msg_id", "%v", err)
+	if conf.String("msg_id") != "" {
+		if s.msgID, err = address.TemplateFrom(conf, "msg_id", nil); err != nil {
+			return nil, err
 		}
 	}
 	if s.enc, err = codec.NewEncoder(conf.String("codec")); err != nil {
@@ -208,7 +205,7 @@ func (s *Sink) publish(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) err
 }
 
 func (s *Sink) natsMsg(m *pipeline.Message) (*nats.Msg, error) {
-	subj, err := s.subject.render(m, subjectToken)
+	subj, err := s.subject.Render(m, subjectByte)
 	if err != nil {
 		return nil, fmt.Errorf("subject: %w", err)
 	}
@@ -224,7 +221,7 @@ func (s *Sink) natsMsg(m *pipeline.Message) (*nats.Msg, error) {
 		msg.Header = natsconn.MetaToHeader(m.Meta)
 	}
 	if s.msgID != nil {
-		id, err := s.msgID.render(m, nil)
+		id, err := s.msgID.Render(m, nil)
 		if err != nil {
 			return nil, fmt.Errorf("msg_id: %w", err)
 		}

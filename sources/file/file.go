@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/address"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
 )
@@ -21,12 +21,13 @@ func init() {
 		Summary: "Replay CSV or JSON Lines files as readings, at full speed or paced by their timestamps.",
 		Description: `Reads every file matching ` + "`path`" + ` (a glob; relative to the pipeline file) and emits
 one message per row. Each file is one sensor by default: the key is the file name
-without its extension, unless ` + "`key_column`" + ` names a column holding the key.
+without its extension, unless ` + "`key: {field: NAME}`" + ` names a column holding the key.
 
-**CSV** files start with a header row. The ` + "`timestamp`" + ` column becomes the source time;
-the other columns (or those listed in ` + "`values`" + `) become fields and must be numbers,
-except those listed in ` + "`strings`" + `. **JSON Lines** files hold one object per line; its
-fields are kept as they are, the timestamp field becomes the source time.
+**CSV** files start with a header row. The time column (` + "`time.field`" + `, by default
+` + "`timestamp`" + `) becomes the source time; the other columns (or those listed in
+` + "`values`" + `) become fields and must be numbers, except those listed in ` + "`strings`" + `.
+**JSON Lines** files hold one object per line; its fields are kept as they are, the time
+field becomes the source time.
 
 Rows from several files are merged in timestamp order, so a folder of series
 replays as concurrent sensors. ` + "`speed`" + ` paces the replay: ` + "`max`" + ` emits as fast as the
@@ -41,13 +42,8 @@ the replay. Files are opened when the pipeline runs, not when it is validated.`,
 				Description: "File or glob of files to replay, relative to the pipeline file."},
 			{Name: "format", Type: component.String, Default: "auto", Enum: []string{"auto", "csv", "jsonl"},
 				Description: "File format; `auto` picks `jsonl` for .jsonl, .ndjson and .json files and `csv` otherwise."},
-			{Name: "timestamp", Type: component.String, Default: "timestamp",
-				Description: "Column or field holding the reading time. Empty: rows have no time, and the source time is when they are emitted (only `speed: max` is possible then)."},
-			{Name: "time_format", Type: component.String, Default: "auto",
-				Example:     "2006-01-02 15:04:05",
-				Description: "How timestamps are written: `auto` (RFC 3339, `2006-01-02 15:04:05`, with a T or fractional seconds, or Unix seconds/milliseconds by magnitude), `unix`, `unix_ms`, or a Go time layout. Times without a zone are UTC."},
-			{Name: "key_column", Type: component.String, Optional: true,
-				Description: "Column or field holding the message key; by default the key is the file name without its extension."},
+			address.TimeOption("timestamp", "when the row is emitted (only `speed: max` is possible then)"),
+			address.KeyOption(false),
 			{Name: "values", Type: component.StringList, Optional: true,
 				Description: "CSV columns to emit as numeric fields (default: every column but the timestamp and key columns)."},
 			{Name: "strings", Type: component.StringList, Optional: true,
@@ -63,6 +59,7 @@ the replay. Files are opened when the pipeline runs, not when it is validated.`,
   nab:
     type: file
     path: ../shared/data/nab/data/realKnownCause/*.csv
+    time: {field: timestamp, format: "2006-01-02 15:04:05"}
     speed: 3600x`,
 		New: newSource,
 	})
@@ -70,27 +67,30 @@ the replay. Files are opened when the pipeline runs, not when it is validated.`,
 
 // Source is the file source.
 type Source struct {
-	pattern    string
-	format     string
-	timestamp  string
-	tsGiven    bool // timestamp column named explicitly: its absence is an error
-	timeFormat string
-	keyColumn  string
-	values     []string
-	strings    map[string]bool
-	delimiter  rune
-	factor     float64 // 0: as fast as possible
-	loop       bool
-	log        zerolog.Logger
+	pattern   string
+	format    string
+	time      address.Time // Optional unless named or needed for pacing
+	key       address.Key  // zero: the file name
+	values    []string
+	strings   map[string]bool
+	delimiter rune
+	factor    float64 // 0: as fast as possible
+	loop      bool
+	log       zerolog.Logger
 }
 
 func newSource(conf *component.Config, res *component.Resources) (any, error) {
 	s := &Source{
 		pattern: conf.String("path"), format: conf.String("format"),
-		timestamp: conf.String("timestamp"), tsGiven: conf.Given("timestamp"),
-		timeFormat: conf.String("time_format"), keyColumn: conf.String("key_column"),
 		values: conf.StringList("values"), strings: map[string]bool{},
 		loop: conf.Bool("loop"), log: res.Logger,
+	}
+	var err error
+	if s.time, err = address.TimeFrom(conf); err != nil {
+		return nil, err
+	}
+	if s.key, err = address.KeyFrom(conf, ""); err != nil {
+		return nil, err
 	}
 	if s.pattern == "" {
 		return nil, conf.Errorf("path", "empty path")
@@ -114,11 +114,11 @@ func newSource(conf *component.Config, res *component.Resources) (any, error) {
 		return nil, conf.Errorf("speed", "%v", err)
 	}
 	s.factor = factor
-	if factor > 0 && s.timestamp == "" {
-		return nil, conf.Errorf("speed", "pacing by timestamps needs a `timestamp` column")
-	}
-	if _, err := newTimeParser(s.timeFormat); err != nil {
-		return nil, conf.Errorf("time_format", "%v", err)
+	if factor > 0 {
+		if s.time.Field == "" {
+			return nil, conf.Errorf("speed", "pacing by timestamps needs a time column (`time.field`)")
+		}
+		s.time.Optional = false
 	}
 	return s, nil
 }
@@ -136,62 +136,4 @@ func parseSpeed(s string) (float64, error) {
 		return 0, fmt.Errorf("want max, original, or a positive factor such as 60x; got %q", s)
 	}
 	return f, nil
-}
-
-// timeParser parses one timestamp cell.
-type timeParser func(string) (time.Time, error)
-
-var autoLayouts = []string{
-	time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04", "2006-01-02",
-}
-
-func newTimeParser(format string) (timeParser, error) {
-	switch format {
-	case "unix":
-		return func(s string) (time.Time, error) { return unix(s, time.Second) }, nil
-	case "unix_ms":
-		return func(s string) (time.Time, error) { return unix(s, time.Millisecond) }, nil
-	case "auto":
-		last := 0 // the layout that worked last: files are consistent
-		return func(s string) (time.Time, error) {
-			s = strings.TrimSpace(s)
-			if t, err := time.Parse(autoLayouts[last], s); err == nil {
-				return t, nil
-			}
-			for i, l := range autoLayouts {
-				if t, err := time.Parse(l, s); err == nil {
-					last = i
-					return t, nil
-				}
-			}
-			if f, err := strconv.ParseFloat(s, 64); err == nil {
-				if f > 1e11 || f < -1e11 {
-					return unix(s, time.Millisecond)
-				}
-				return unix(s, time.Second)
-			}
-			return time.Time{}, fmt.Errorf("cannot parse time %q", s)
-		}, nil
-	case "":
-		return nil, fmt.Errorf("empty time format")
-	}
-	// A Go layout must at least format a time back to itself.
-	ref := time.Date(2006, 1, 2, 15, 4, 5, 0, time.UTC)
-	if out := ref.Format(format); out == format {
-		return nil, fmt.Errorf("%q is not auto, unix, unix_ms or a Go time layout such as 2006-01-02 15:04:05", format)
-	} else if _, err := time.Parse(format, out); err != nil {
-		return nil, fmt.Errorf("%q is not auto, unix, unix_ms or a Go time layout", format)
-	}
-	return func(s string) (time.Time, error) {
-		return time.Parse(format, strings.TrimSpace(s))
-	}, nil
-}
-
-func unix(s string, unit time.Duration) (time.Time, error) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("cannot parse Unix time %q", s)
-	}
-	return time.Unix(0, int64(f*float64(unit))).UTC(), nil
 }

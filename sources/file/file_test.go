@@ -183,7 +183,7 @@ func TestJSONLines(t *testing.T) {
 not json
 {"ts":"2024-01-01T00:00:02Z","value":3}
 `)
-	out, dead, err := run(t, src(t, "path: "+path+"\ntimestamp: ts\nkey_column: id"), 30*time.Second)
+	out, dead, err := run(t, src(t, "path: "+path+"\ntime: {field: ts}\nkey: {field: id}"), 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ not json
 		t.Fatal("timestamp kept as a field")
 	}
 	if len(dead) != 2 || !strings.Contains(dead[0].Meta[pipeline.MetaDeadLetterError], "r.jsonl:4:") ||
-		!strings.Contains(dead[1].Meta[pipeline.MetaDeadLetterError], "r.jsonl:5: key field") {
+		!strings.Contains(dead[1].Meta[pipeline.MetaDeadLetterError], `r.jsonl:5: key.field "id" is missing`) {
 		t.Fatalf("dead: %v", dead)
 	}
 }
@@ -213,11 +213,12 @@ func TestLoop(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for cfg, want := range map[string]string{
-		"path: x.csv\nspeed: fast":                    "positive factor",
-		"path: x.csv\ntime_format: whenever":          "Go time layout",
-		"path: '[x'":                                  "bad glob",
-		"path: x.csv\ntimestamp: ''\nspeed: original": "needs a `timestamp`",
-		"path: x.csv\ndelimiter: ';;'":                "single character",
+		"path: x.csv\nspeed: fast":                        "positive factor",
+		"path: x.csv\ntime: {format: whenever}":           "Go time layout",
+		"path: '[x'":                                      "bad glob",
+		"path: x.csv\ntime: {field: ''}\nspeed: original": "needs a time column",
+		"path: x.csv\ndelimiter: ';;'":                    "single character",
+		"path: x.csv\nkey: {}":                            "give the field",
 	} {
 		if _, err := componenttest.Build(t, pipeline.KindSource, "file", cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", cfg, err, want)
@@ -229,7 +230,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("no match: %v", err)
 	}
 	path := writeFile(t, "h.csv", "time,value\n1,2\n")
-	if _, _, err := run(t, src(t, "path: "+path+"\ntimestamp: ts"), 10*time.Second); err == nil || !strings.Contains(err.Error(), `no timestamp column "ts"`) {
+	if _, _, err := run(t, src(t, "path: "+path+"\ntime: {field: ts}"), 10*time.Second); err == nil || !strings.Contains(err.Error(), `no time column "ts"`) {
 		t.Errorf("missing column: %v", err)
 	}
 }

@@ -39,7 +39,6 @@ func (s *Source) open(path string) (reader, error) {
 		return nil, err
 	}
 	key := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	parse, _ := newTimeParser(s.timeFormat)
 	format := s.format
 	if format == "auto" {
 		switch strings.ToLower(filepath.Ext(path)) {
@@ -52,9 +51,9 @@ func (s *Source) open(path string) (reader, error) {
 	if format == "jsonl" {
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
-		return &jsonReader{s: s, f: f, sc: sc, path: path, key: key, parse: parse}, nil
+		return &jsonReader{s: s, f: f, sc: sc, path: path, key: key}, nil
 	}
-	r, err := s.newCSVReader(f, path, key, parse)
+	r, err := s.newCSVReader(f, path, key)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -63,11 +62,11 @@ func (s *Source) open(path string) (reader, error) {
 }
 
 type csvReader struct {
+	s      *Source
 	f      *os.File
 	r      *csv.Reader
 	path   string
 	key    string
-	parse  timeParser
 	header []string
 	tsCol  int    // -1: none
 	keyCol int    // -1: file name
@@ -75,7 +74,7 @@ type csvReader struct {
 	isText []bool // per column: keep as string
 }
 
-func (s *Source) newCSVReader(f *os.File, path, key string, parse timeParser) (*csvReader, error) {
+func (s *Source) newCSVReader(f *os.File, path, key string) (*csvReader, error) {
 	r := csv.NewReader(bufio.NewReaderSize(f, 64*1024))
 	r.Comma = s.delimiter
 	r.FieldsPerRecord = -1
@@ -87,7 +86,7 @@ func (s *Source) newCSVReader(f *os.File, path, key string, parse timeParser) (*
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	c := &csvReader{f: f, r: r, path: path, key: key, parse: parse, tsCol: -1, keyCol: -1}
+	c := &csvReader{s: s, f: f, r: r, path: path, key: key, tsCol: -1, keyCol: -1}
 	c.header = make([]string, len(head))
 	for i, h := range head {
 		c.header[i] = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
@@ -100,18 +99,15 @@ func (s *Source) newCSVReader(f *os.File, path, key string, parse timeParser) (*
 		}
 		return -1
 	}
-	if s.timestamp != "" {
-		c.tsCol = index(s.timestamp)
-		if c.tsCol < 0 && s.tsGiven {
-			return nil, fmt.Errorf("no timestamp column %q in header %v", s.timestamp, c.header)
+	if s.time.Field != "" {
+		c.tsCol = index(s.time.Field)
+		if c.tsCol < 0 && !s.time.Optional {
+			return nil, fmt.Errorf("no time column %q in header %v", s.time.Field, c.header)
 		}
 	}
-	if s.factor > 0 && c.tsCol < 0 {
-		return nil, fmt.Errorf("speed needs a timestamp column, and there is no %q in header %v", s.timestamp, c.header)
-	}
-	if s.keyColumn != "" {
-		if c.keyCol = index(s.keyColumn); c.keyCol < 0 {
-			return nil, fmt.Errorf("no key column %q in header %v", s.keyColumn, c.header)
+	if s.key.Field != "" {
+		if c.keyCol = index(s.key.Field); c.keyCol < 0 {
+			return nil, fmt.Errorf("no key column %q in header %v", s.key.Field, c.header)
 		}
 	}
 	if len(s.values) > 0 {
@@ -151,17 +147,7 @@ func (c *csvReader) next() (row, error) {
 	if len(rec) != len(c.header) {
 		return c.badRow(line, fmt.Errorf("%d columns, the header has %d", len(rec), len(c.header)), rec), nil
 	}
-	m := &pipeline.Message{Key: c.key, Topic: c.path, Fields: make(map[string]any, len(c.cols))}
-	if c.keyCol >= 0 {
-		m.Key = strings.TrimSpace(rec[c.keyCol])
-	}
-	var ts time.Time
-	if c.tsCol >= 0 {
-		if ts, err = c.parse(rec[c.tsCol]); err != nil {
-			return c.badRow(line, err, rec), nil
-		}
-		m.SourceTime = ts
-	}
+	m := &pipeline.Message{Key: c.key, Topic: c.path, Fields: make(map[string]any, len(c.cols)+2)}
 	for _, i := range c.cols {
 		cell := strings.TrimSpace(rec[i])
 		if c.isText[i] {
@@ -174,7 +160,27 @@ func (c *csvReader) next() (row, error) {
 		}
 		m.Fields[c.header[i]] = v
 	}
-	return row{m: m, ts: ts}, nil
+	// The key and time columns not emitted as fields are put in only for
+	// the source's key and time options to read.
+	var extra [2]string
+	for n, col := range [2]int{c.keyCol, c.tsCol} {
+		if col >= 0 {
+			if _, emitted := m.Fields[c.header[col]]; !emitted {
+				m.Fields[c.header[col]] = strings.TrimSpace(rec[col])
+				extra[n] = c.header[col]
+			}
+		}
+	}
+	err = c.s.address(m)
+	for _, name := range extra {
+		if name != "" {
+			delete(m.Fields, name)
+		}
+	}
+	if err != nil {
+		return c.badRow(line, err, rec), nil
+	}
+	return row{m: m, ts: m.SourceTime}, nil
 }
 
 func (c *csvReader) badRow(line int, err error, rec []string) row {
@@ -185,13 +191,12 @@ func (c *csvReader) badRow(line int, err error, rec []string) row {
 func (c *csvReader) close() error { return c.f.Close() }
 
 type jsonReader struct {
-	s     *Source
-	f     *os.File
-	sc    *bufio.Scanner
-	path  string
-	key   string
-	parse timeParser
-	line  int
+	s    *Source
+	f    *os.File
+	sc   *bufio.Scanner
+	path string
+	key  string
+	line int
 }
 
 func (j *jsonReader) next() (row, error) {
@@ -220,38 +225,22 @@ func (j *jsonReader) next() (row, error) {
 		return bad(errors.New("not a JSON object: null"))
 	}
 	m := &pipeline.Message{Key: j.key, Topic: j.path, Fields: fields}
-	if kc := j.s.keyColumn; kc != "" {
-		k, ok := fields[kc].(string)
-		if !ok {
-			return bad(fmt.Errorf("key field %q is missing or not a string", kc))
-		}
-		m.Key = k
+	if err := j.s.address(m); err != nil {
+		return bad(err)
 	}
-	var ts time.Time
-	if tc := j.s.timestamp; tc != "" {
-		v, ok := fields[tc]
-		switch {
-		case !ok && (j.s.tsGiven || j.s.factor > 0):
-			return bad(fmt.Errorf("no timestamp field %q", tc))
-		case ok:
-			var s string
-			switch x := v.(type) {
-			case string:
-				s = x
-			case float64:
-				s = strconv.FormatFloat(x, 'f', -1, 64)
-			default:
-				return bad(fmt.Errorf("timestamp field %q is a %T", tc, v))
-			}
-			var err error
-			if ts, err = j.parse(s); err != nil {
-				return bad(err)
-			}
-			m.SourceTime = ts
-			delete(fields, tc)
-		}
+	if tf := j.s.time.Field; tf != "" {
+		delete(fields, tf) // it is the source time now
 	}
-	return row{m: m, ts: ts}, nil
+	return row{m: m, ts: m.SourceTime}, nil
 }
 
 func (j *jsonReader) close() error { return j.f.Close() }
+
+// address sets a row's key and source time from its fields, as every
+// source does.
+func (s *Source) address(m *pipeline.Message) error {
+	if err := s.key.Apply(m); err != nil {
+		return err
+	}
+	return s.time.Apply(m)
+}

@@ -7,10 +7,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/address"
 	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
@@ -36,11 +36,8 @@ messages, which withholds PUBACKs and so holds the broker back.`,
 			{Name: "qos", Type: component.Int, Default: 1, Min: component.Bound(0), Max: component.Bound(2),
 				Description: "Subscription QoS. 0 can lose messages; 1 (default) redelivers what is not acknowledged."},
 			{Name: "codec", Type: component.String, Default: "json", Enum: codec.DecoderNames(), Description: "Payload decoder."},
-			{Name: "key_from_topic", Type: component.Int, Optional: true, Min: component.Bound(0),
-				Description: "Use this topic level (0 = first) as the message key: 2 on plant/line3/s17/temp gives s17."},
-			{Name: "key_field", Type: component.String, Optional: true, Description: "Use this decoded field as the message key."},
-			{Name: "time_field", Type: component.String, Optional: true,
-				Description: "Take the source time from this decoded field: RFC 3339 text or a number of Unix seconds. Default: the time the message arrived. A value that is not a time sends the message to the dead-letter sink."},
+			address.KeyOption(true),
+			address.TimeOption("", "the time the message arrived"),
 			{Name: "max_in_flight", Type: component.Int, Default: 256, Min: component.Bound(1), Max: component.Bound(65535),
 				Description: "Messages received and not yet settled. Keep it at least the broker's per-client inflight window (mosquitto max_inflight_messages, default 20) so the window, not this bound, paces the broker."},
 		},
@@ -50,20 +47,20 @@ messages, which withholds PUBACKs and so holds the broker back.`,
     connection: plant
     topics: [plant/+/temp]
     qos: 1
-    key_from_topic: 1`,
+    key: {topic_token: 2}     # plant/<sensor>/temp
+    time: {field: ts}         # default: the time the message arrived`,
 		New: newSource,
 	})
 }
 
 // Source is the mqtt source.
 type Source struct {
-	sub          *mqttconn.Subscription
-	dec          codec.Decoder
-	codecName    string
-	keyFromTopic int // -1: none
-	keyField     string
-	timeField    string
-	log          zerolog.Logger
+	sub       *mqttconn.Subscription
+	dec       codec.Decoder
+	codecName string
+	key       address.Key
+	time      address.Time
+	log       zerolog.Logger
 }
 
 func newSource(conf *component.Config, res *component.Resources) (any, error) {
@@ -75,14 +72,12 @@ func newSource(conf *component.Config, res *component.Resources) (any, error) {
 	if err != nil {
 		return nil, conf.Errorf("codec", "%v", err)
 	}
-	s := &Source{dec: dec, codecName: conf.String("codec"), keyFromTopic: -1, log: res.Logger}
-	if conf.Has("key_from_topic") {
-		s.keyFromTopic = conf.Int("key_from_topic")
+	s := &Source{dec: dec, codecName: conf.String("codec"), log: res.Logger}
+	if s.key, err = address.KeyFrom(conf, "/"); err != nil {
+		return nil, err
 	}
-	s.keyField = conf.String("key_field")
-	s.timeField = conf.String("time_field")
-	if s.keyFromTopic >= 0 && s.keyField != "" {
-		return nil, conf.Errorf("key_field", "give key_from_topic or key_field, not both")
+	if s.time, err = address.TimeFrom(conf); err != nil {
+		return nil, err
 	}
 	// Registered now (no I/O) so that messages the broker holds for the
 	// persistent session find this source as soon as the connection is up.
@@ -130,37 +125,13 @@ func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
 		out.DeadLetter(m, fmt.Errorf("decode %s payload from topic %q: %w", s.codecName, d.Topic, err))
 		return nil
 	}
-	if err := s.setKey(m); err != nil {
+	if err := s.key.Apply(m); err != nil {
 		out.DeadLetter(m, err)
 		return nil
 	}
-	if s.timeField != "" {
-		if v, ok := m.Fields[s.timeField]; ok {
-			t, err := codec.FieldTime(v)
-			if err != nil {
-				out.DeadLetter(m, fmt.Errorf("time_field %q: %w", s.timeField, err))
-				return nil
-			}
-			m.SourceTime = t
-		}
+	if err := s.time.Apply(m); err != nil {
+		out.DeadLetter(m, err)
+		return nil
 	}
 	return out.Emit(m)
-}
-
-func (s *Source) setKey(m *pipeline.Message) error {
-	switch {
-	case s.keyFromTopic >= 0:
-		levels := strings.Split(m.Topic, "/")
-		if s.keyFromTopic >= len(levels) {
-			return fmt.Errorf("key_from_topic %d: topic %q has only %d levels", s.keyFromTopic, m.Topic, len(levels))
-		}
-		m.Key = levels[s.keyFromTopic]
-	case s.keyField != "":
-		v, ok := m.Fields[s.keyField]
-		if !ok || v == nil {
-			return fmt.Errorf("key_field %q missing from the payload", s.keyField)
-		}
-		m.Key = codec.FieldString(v)
-	}
-	return nil
 }

@@ -66,17 +66,28 @@ func TestBrokerRestartMidStreamLosesNothing(t *testing.T) {
 	}
 }
 
-// Malformed payloads go to the dead-letter sink with the decode error and
-// their original bytes; good ones are all delivered; all are acknowledged.
+// Malformed payloads, and payloads without the time field or with one that
+// is not a time, go to the dead-letter sink with a reason naming the codec or
+// the field; good ones are all delivered; all are acknowledged.
 func TestMalformedPayloadsDeadLettered(t *testing.T) {
 	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
 	conn := newConn(t, b.URL(), "edge-malformed")
-	src := source(t, conn, "{connection: broker, topics: [m/+/v], key_from_topic: 1, time_field: ts}")
+	src := source(t, conn, "{connection: broker, topics: [m/+/v], key: {topic_token: 2}, time: {field: ts}}")
 	out, dl := newCollector(), newCollector()
 	stop := running(t, conn, src, out, dl)
 
 	const n = 600
-	bad := func(i int) bool { return i%5 == 0 || i%7 == 3 }
+	reasons := func(i int) string {
+		switch {
+		case i%5 == 0:
+			return "json"
+		case i%7 == 3:
+			return `time.field "ts": cannot parse time "noon"`
+		case i%2 == 1:
+			return `time.field "ts" is missing`
+		}
+		return ""
+	}
 	pub := publisher(t, b.URL(), "pub-m")
 	publishSeq(t, pub, "m/s1/v", 0, n, func(i int) []byte {
 		switch {
@@ -87,7 +98,7 @@ func TestMalformedPayloadsDeadLettered(t *testing.T) {
 		case i%2 == 0:
 			return []byte(fmt.Sprintf(`{"seq": %d, "ts": 1714564800.25}`, i))
 		}
-		return nil
+		return nil // no ts
 	})
 	componenttest.WaitFor(t, 60*time.Second, "all messages", func() bool {
 		g, _ := out.count()
@@ -97,22 +108,19 @@ func TestMalformedPayloadsDeadLettered(t *testing.T) {
 	stop()
 	nbad := 0
 	for i := range n {
-		if bad(i) {
+		bad := reasons(i) != ""
+		if bad {
 			nbad++
 		}
-		if bad(i) && (!dl.has(i) || out.has(i)) {
+		if bad && (!dl.has(i) || out.has(i)) {
 			t.Errorf("bad payload %d: dead-lettered %v, delivered %v", i, dl.has(i), out.has(i))
 		}
-		if !bad(i) && (!out.has(i) || dl.has(i)) {
+		if !bad && (!out.has(i) || dl.has(i)) {
 			t.Errorf("good payload %d: delivered %v, dead-lettered %v", i, out.has(i), dl.has(i))
 		}
 	}
 	for seq, reason := range dl.errs {
-		want := "json"
-		if seq%5 != 0 {
-			want = `time_field "ts"`
-		}
-		if !strings.Contains(reason, want) {
+		if want := reasons(seq); !strings.Contains(reason, want) {
 			t.Errorf("dead letter %d: reason %q does not say %s", seq, reason, want)
 		}
 	}

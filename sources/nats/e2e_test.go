@@ -163,7 +163,7 @@ func TestServerRestartZeroLoss(t *testing.T) {
 	createStream(t, js, "OUT", "out.>")
 	conn := startConn(t, "url: "+srv.URL()+"\nreconnect_wait: 100ms\nreconnect_jitter: 20ms")
 	src, err := newSource(t, conn, `subjects: [in.>]
-key_field: sensor
+key: {field: sensor}
 jetstream:
   stream: IN
   durable: forward
@@ -292,7 +292,7 @@ func TestMalformedPayloads(t *testing.T) {
 	for _, mode := range []string{"jetstream", "core"} {
 		t.Run(mode, func(t *testing.T) {
 			conn := startConn(t, "url: "+srv.URL())
-			conf := "subjects: [" + mode + ".>]\nkey_token: -1\n"
+			conf := "subjects: [" + mode + ".>]\nkey: {topic_token: -1}\n"
 			if mode == "jetstream" {
 				conf += "jetstream:\n  stream: MAL\n  durable: mal\n"
 			}
@@ -383,7 +383,7 @@ func TestSinkOutageBackpressure(t *testing.T) {
 	connA := startConn(t, "url: "+a.URL())
 	connB := startConn(t, "url: "+b.URL()+"\nreconnect_wait: 50ms\nreconnect_jitter: 10ms")
 	src, err := newSource(t, connA, fmt.Sprintf(`subjects: [in.>]
-key_field: sensor
+key: {field: sensor}
 jetstream:
   stream: IN
   durable: outage
@@ -442,7 +442,7 @@ func TestEmbeddedEndToEnd(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	conn := startConn(t, "url: embedded\nstore_dir: "+t.TempDir()+"\nembedded_listen: 127.0.0.1:"+strconv.Itoa(port))
-	src, err := newSource(t, conn, "subjects: [edge.in.>]\nkey_token: 3\njetstream:\n  stream: EDGE\n")
+	src, err := newSource(t, conn, "subjects: [edge.in.>]\nkey: {topic_token: 3}\njetstream:\n  stream: EDGE\n")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/address"
 	natsconn "github.com/edgeflow/edgeflow/connections/nats"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/nats-io/nats.go"
@@ -51,7 +52,7 @@ const example = `sources:
     connection: bus
     subjects: [plant.sensors.>]
     codec: json
-    key_token: 3          # plant.sensors.<id>
+    key: {topic_token: 3}   # plant.sensors.<id>
     jetstream:
       stream: SENSORS
       durable: edgeflow-readings
@@ -65,13 +66,8 @@ var fields = []component.Field{
 		Description: "Core NATS only: queue group, so that several edgeflow instances share the subjects."},
 	{Name: "codec", Type: component.String, Default: "json", Enum: codec.DecoderNames(),
 		Description: "How payloads become fields."},
-	{Name: "key_token", Type: component.Int, Optional: true,
-		Description: "Take the message key from this token of the subject: 1 is the first, -1 the last."},
-	{Name: "key_field", Type: component.String, Optional: true,
-		Description: "Take the message key from this decoded field."},
-	{Name: "time_field", Type: component.String, Optional: true,
-		Description: "Take the source time from this field: RFC 3339 text, or a number of Unix seconds. " +
-			"Default: the time JetStream stored the message, or the receive time for core NATS."},
+	address.KeyOption(true),
+	address.TimeOption("", "the time JetStream stored the message, or the receive time for core NATS"),
 	{Name: "pending_limit", Type: component.Int, Default: 1024, Min: component.Bound(1),
 		Description: "Core NATS only: messages buffered ahead of the pipeline; past it the client drops messages (slow consumer)."},
 	{Name: "jetstream", Type: component.Object, Optional: true,
@@ -81,28 +77,24 @@ var fields = []component.Field{
 
 // Source is the nats source.
 type Source struct {
-	log       zerolog.Logger
-	conn      *natsconn.Conn
-	subjects  []string
-	queue     string
-	dec       codec.Decoder
-	keyToken  int
-	keyField  string
-	timeField string
-	pending   int
-	js        *jsConfig // nil for core NATS
+	log      zerolog.Logger
+	conn     *natsconn.Conn
+	subjects []string
+	queue    string
+	dec      codec.Decoder
+	key      address.Key
+	time     address.Time
+	pending  int
+	js       *jsConfig // nil for core NATS
 }
 
 // New builds the source; it does no I/O.
 func New(conf *component.Config, res *component.Resources) (*Source, error) {
 	s := &Source{
-		log:       res.Logger,
-		subjects:  conf.StringList("subjects"),
-		queue:     conf.String("queue"),
-		keyToken:  conf.Int("key_token"),
-		keyField:  conf.String("key_field"),
-		timeField: conf.String("time_field"),
-		pending:   conf.Int("pending_limit"),
+		log:      res.Logger,
+		subjects: conf.StringList("subjects"),
+		queue:    conf.String("queue"),
+		pending:  conf.Int("pending_limit"),
 	}
 	var err error
 	if s.conn, err = component.ConnectionAs[*natsconn.Conn](conf, res, "connection", "nats"); err != nil {
@@ -119,11 +111,11 @@ func New(conf *component.Config, res *component.Resources) (*Source, error) {
 	if s.dec, err = codec.NewDecoder(conf.String("codec")); err != nil {
 		return nil, conf.Errorf("codec", "%v", err)
 	}
-	if conf.Given("key_token") && conf.Given("key_field") {
-		return nil, conf.Errorf("key_field", "give key_token or key_field, not both")
+	if s.key, err = address.KeyFrom(conf, "."); err != nil {
+		return nil, err
 	}
-	if conf.Given("key_token") && s.keyToken == 0 {
-		return nil, conf.Errorf("key_token", "tokens count from 1 (or from -1 at the end)")
+	if s.time, err = address.TimeFrom(conf); err != nil {
+		return nil, err
 	}
 	if js := conf.Object("jetstream"); js != nil {
 		if s.queue != "" {
@@ -169,10 +161,11 @@ func (s *Source) Run(ctx context.Context, out pipeline.SourceOutput) error {
 	return s.runCore(ctx, nc, out)
 }
 
-// message turns a received NATS message into a pipeline message and decodes
-// it; a decode error is returned for the caller to dead-letter m with.
-// stored is the source time unless time_field says otherwise; zero means the
-// receive time.
+// message turns a received NATS message into a pipeline message, decodes it
+// and sets its key and time; an error (a payload that does not decode, a
+// missing key or time field) is returned for the caller to dead-letter m
+// with. stored is the source time unless the time option says otherwise;
+// zero means the receive time.
 func (s *Source) message(subject string, data []byte, h nats.Header, stored time.Time) (*pipeline.Message, error) {
 	m := pipeline.NewMessage(data)
 	m.Topic = subject
@@ -184,38 +177,11 @@ func (s *Source) message(subject string, data []byte, h nats.Header, stored time
 		m.Meta = make(map[string]string, len(h)+3)
 		natsconn.HeaderToMeta(h, m.Meta)
 	}
-	if s.keyToken != 0 {
-		m.Key = subjectToken(subject, s.keyToken)
-	}
 	if err := s.dec.Decode(data, m); err != nil {
 		return m, fmt.Errorf("decode: %w", err)
 	}
-	if s.keyField != "" {
-		if v, ok := m.Fields[s.keyField]; ok {
-			m.Key = codec.FieldString(v)
-		}
+	if err := s.key.Apply(m); err != nil {
+		return m, err
 	}
-	if s.timeField != "" {
-		if v, ok := m.Fields[s.timeField]; ok {
-			t, err := codec.FieldTime(v)
-			if err != nil {
-				return m, fmt.Errorf("time_field %q: %w", s.timeField, err)
-			}
-			m.SourceTime = t
-		}
-	}
-	return m, nil
-}
-
-// subjectToken returns token n of subject (1-based; negative from the end),
-// or "" when there is no such token.
-func subjectToken(subject string, n int) string {
-	toks := strings.Split(subject, ".")
-	if n < 0 {
-		n += len(toks) + 1
-	}
-	if n < 1 || n > len(toks) {
-		return ""
-	}
-	return toks[n-1]
+	return m, s.time.Apply(m)
 }
