@@ -57,8 +57,10 @@ func NewLayout(format string) (Layout, error) {
 	case "":
 		return nil, fmt.Errorf("empty time format")
 	}
-	// A Go layout must at least format a time back to itself.
-	ref := time.Date(2006, 1, 2, 15, 4, 5, 0, time.UTC)
+	// Text with no layout elements formats to itself; a layout must also
+	// read back what it writes. (Not the layout's own reference time,
+	// 2006-01-02 15:04:05, which every layout formats to itself.)
+	ref := time.Date(2009, 11, 13, 21, 31, 7, 0, time.UTC)
 	if out := ref.Format(format); out == format {
 		return nil, fmt.Errorf("%q is not auto, unix, unix_ms or a Go time layout such as 2006-01-02 15:04:05", format)
 	} else if _, err := time.Parse(format, out); err != nil {
