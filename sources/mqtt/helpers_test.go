@@ -42,11 +42,14 @@ type collector struct {
 	mu      sync.Mutex
 	seen    map[int]int // seq -> times delivered
 	errs    map[int]string
+	keys    map[int]string
 	failing bool
 	delay   time.Duration
 }
 
-func newCollector() *collector { return &collector{seen: map[int]int{}, errs: map[int]string{}} }
+func newCollector() *collector {
+	return &collector{seen: map[int]int{}, errs: map[int]string{}, keys: map[int]string{}}
+}
 
 func (c *collector) Write(ctx context.Context, m *pipeline.Message) error {
 	if c.delay > 0 {
@@ -64,6 +67,7 @@ func (c *collector) Write(ctx context.Context, m *pipeline.Message) error {
 		seq = n
 	}
 	c.seen[seq]++
+	c.keys[seq] = m.Key
 	if e := m.Meta[pipeline.MetaDeadLetterError]; e != "" {
 		c.errs[seq] = e
 	}

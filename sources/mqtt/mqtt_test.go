@@ -133,6 +133,38 @@ func TestMalformedPayloadsDeadLettered(t *testing.T) {
 	}
 }
 
+// A message without the key field goes to the dead-letter sink with a
+// reason naming the field; the others are keyed by it.
+func TestMissingKeyFieldDeadLettered(t *testing.T) {
+	b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
+	conn := newConn(t, b.URL(), "edge-nokey")
+	src := source(t, conn, "{connection: broker, topics: [k/#], key: {field: sensor}}")
+	out, dl := newCollector(), newCollector()
+	stop := running(t, conn, src, out, dl)
+	const n = 30
+	publishSeq(t, publisher(t, b.URL(), "pub-k"), "k/x", 0, n, func(i int) []byte {
+		if i%3 == 0 {
+			return nil // {"seq": i}, no sensor
+		}
+		return []byte(fmt.Sprintf(`{"seq": %d, "sensor": "s%d"}`, i, i%4))
+	})
+	componenttest.WaitFor(t, 30*time.Second, "all messages", func() bool {
+		g, _ := out.count()
+		d, _ := dl.count()
+		return g+d >= n
+	})
+	stop()
+	for i := range n {
+		if i%3 == 0 {
+			if !dl.has(i) || out.has(i) || !strings.Contains(dl.errs[i], `key.field "sensor" is missing`) {
+				t.Errorf("message %d without a key: dead-lettered %v (%q), delivered %v", i, dl.has(i), dl.errs[i], out.has(i))
+			}
+		} else if want := fmt.Sprintf("s%d", i%4); !out.has(i) || out.keys[i] != want {
+			t.Errorf("message %d: delivered %v with key %q, want %q", i, out.has(i), out.keys[i], want)
+		}
+	}
+}
+
 // While the sink fails, the source holds back (the broker's window fills
 // with unacknowledged messages); once the sink recovers, every message is
 // delivered. Redeliveries are counted as duplicates.
