@@ -134,3 +134,44 @@ func TestRegisterRejectsBadSpecs(t *testing.T) {
 	Register(Spec{Name: "test_bad_default", New: func(*Config, *Resources) (any, error) { return nil, nil },
 		Fields: []Field{{Name: "n", Type: Int, Default: "three"}}})
 }
+
+// A key that a field replaced is rejected with the field's hint, computed
+// from the old value.
+func TestParseReplacedKey(t *testing.T) {
+	fields := []Field{{Name: "key", Type: Object, Optional: true, Fields: []Field{{Name: "token", Type: Int}},
+		Replaces: map[string]func(string) string{"key_level": func(v string) string { return "write key: {token: " + v + "1}" }}}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("a: 1\nkey_level: 2"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	_, errs := Parse(fields, doc.Content[0], "p.yaml", "sources.s", nil)
+	if len(errs) != 2 || !strings.Contains(errs[0].Error(), "p.yaml:1:1: sources.s.a: unknown key") ||
+		errs[1].Error() != "p.yaml:2:1: sources.s.key_level: key_level is no longer accepted: write key: {token: 21}" {
+		t.Fatalf("errors %v", errs)
+	}
+}
+
+// An object that is not optional and has no required fields is never
+// required: absent, it holds its fields' defaults.
+func TestParseAbsentObjectGetsDefaults(t *testing.T) {
+	obj := Field{Name: "time", Type: Object, Fields: []Field{{Name: "field", Type: String, Default: "ts"}}}
+	req := Field{Name: "must", Type: Object, Fields: []Field{{Name: "x", Type: String}}}
+	if obj.Required() || !req.Required() {
+		t.Fatalf("required: %v %v", obj.Required(), req.Required())
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("must: {x: y}"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	c, errs := Parse([]Field{obj, req}, doc.Content[0], "p.yaml", "s", nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if o := c.Object("time"); o == nil || o.String("field") != "ts" || o.Given("field") || c.Given("time") {
+		t.Fatalf("absent object: %+v", o)
+	}
+	if _, errs := Parse([]Field{obj, req}, &yaml.Node{Kind: yaml.MappingNode}, "p.yaml", "s", nil); len(errs) != 1 ||
+		!strings.Contains(errs[0].Error(), `missing required key "must"`) {
+		t.Fatalf("errors %v", errs)
+	}
+}

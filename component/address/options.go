@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
@@ -190,14 +189,6 @@ func TimeFrom(conf *component.Config) (Time, error) {
 	return t, nil
 }
 
-// Parse reads a field value as a time in the option's format.
-func (t Time) Parse(v any) (time.Time, error) {
-	if t.parse == nil {
-		t.parse, _ = NewLayout("auto")
-	}
-	return t.parse(v)
-}
-
 // Apply sets m's source time from its field. It fails, naming the field,
 // when the field is missing (unless Optional) or does not hold a time.
 func (t Time) Apply(m *pipeline.Message) error {
@@ -211,7 +202,10 @@ func (t Time) Apply(m *pipeline.Message) error {
 		}
 		return fmt.Errorf("time.field %q is missing", t.Field)
 	}
-	ts, err := t.Parse(v)
+	if t.parse == nil { // not from TimeFrom: the format is the spec's
+		return fmt.Errorf("time.field %q: no time format", t.Field)
+	}
+	ts, err := t.parse(v)
 	if err != nil {
 		return fmt.Errorf("time.field %q: %w", t.Field, err)
 	}
