@@ -177,11 +177,20 @@ func (s *Source) message(subject string, data []byte, h nats.Header, stored time
 		m.Meta = make(map[string]string, len(h)+3)
 		natsconn.HeaderToMeta(h, m.Meta)
 	}
+	// A key from the subject is set before decoding, so that a payload that
+	// does not decode is dead-lettered with its key.
+	var keyErr error
+	if s.key.TopicToken != 0 {
+		keyErr = s.key.Apply(m)
+	}
 	if err := s.dec.Decode(data, m); err != nil {
 		return m, fmt.Errorf("decode: %w", err)
 	}
-	if err := s.key.Apply(m); err != nil {
-		return m, err
+	if s.key.TopicToken == 0 {
+		keyErr = s.key.Apply(m)
+	}
+	if keyErr != nil {
+		return m, keyErr
 	}
 	return m, s.time.Apply(m)
 }
