@@ -34,9 +34,11 @@ replays as concurrent sensors. ` + "`speed`" + ` paces the replay: ` + "`max`" +
 pipeline takes rows, ` + "`original`" + ` honours the gaps between timestamps, and a factor such
 as ` + "`60x`" + ` replays sixty times faster than real time.
 
-A row that cannot be read (wrong column count, bad timestamp, a value that is not
-a number) goes to the dead-letter sink with ` + "`file:line`" + ` in the reason; it never stops
-the replay. Files are opened when the pipeline runs, not when it is validated.`,
+A row that cannot be read (wrong column count, bad time, a value that is not a
+number, a JSON line without the key or time field named) goes to the dead-letter sink with
+` + "`file:line`" + ` in the reason; it never stops the replay. A CSV file whose header lacks the
+key or time column named stops the replay with an error instead. Files are opened when the
+pipeline runs, not when it is validated.`,
 		Fields: []component.Field{
 			{Name: "path", Type: component.String, Example: "data/nab/realKnownCause/*.csv",
 				Description: "File or glob of files to replay, relative to the pipeline file."},
@@ -45,7 +47,7 @@ the replay. Files are opened when the pipeline runs, not when it is validated.`,
 			address.TimeOption("timestamp", "when the row is emitted (only `speed: max` is possible then)"),
 			address.KeyOption(false),
 			{Name: "values", Type: component.StringList, Optional: true,
-				Description: "CSV columns to emit as numeric fields (default: every column but the timestamp and key columns)."},
+				Description: "CSV columns to emit as numeric fields (default: every column but the time and key columns)."},
 			{Name: "strings", Type: component.StringList, Optional: true,
 				Description: "CSV columns to keep as strings instead of requiring numbers."},
 			{Name: "delimiter", Type: component.String, Default: ",",
