@@ -2,6 +2,7 @@ package address
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,7 @@ func TestTimeApply(t *testing.T) {
 		{conf: "time: {field: ts, format: '02/01/2006 15:04'}", v: "01/05/2024 12:00", want: at.Truncate(time.Second)},
 		{conf: "time: {field: ts, format: '02/01/2006 15:04'}", v: 3.0, err: `time.field "ts": want text in the layout`},
 		{conf: "time: {field: ts}", v: "noon", err: `time.field "ts": cannot parse time "noon"`},
+		{conf: "time: {field: ts}", v: math.NaN(), err: `time.field "ts": NaN is not a finite Unix time`},
 		{conf: "time: {field: ts}", v: true, err: `time.field "ts": want a time as text or a number, got bool`},
 		{conf: "time: {field: ts}", err: `time.field "ts" is missing`},
 	}
