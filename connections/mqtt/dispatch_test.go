@@ -27,16 +27,16 @@ func TestTopicMatches(t *testing.T) {
 		{"a/b", "a/c", false}, {"#", "$SYS/x", false}, {"+/x", "$SYS/x", false},
 		{"$SYS/#", "$SYS/x", true}, {"a//b", "a//b", true}, {"a/+/b", "a//b", true},
 	} {
-		if got := TopicMatches(c.f, c.t); got != c.want {
-			t.Errorf("TopicMatches(%q, %q) = %v, want %v", c.f, c.t, got, c.want)
+		if got := topicMatches(c.f, c.t); got != c.want {
+			t.Errorf("topicMatches(%q, %q) = %v, want %v", c.f, c.t, got, c.want)
 		}
 	}
-	if f, ok := SharedFilter("$share/g/a/+"); !ok || f != "a/+" {
-		t.Errorf("SharedFilter = %q %v", f, ok)
+	if f, ok := sharedFilter("$share/g/a/+"); !ok || f != "a/+" {
+		t.Errorf("sharedFilter = %q %v", f, ok)
 	}
 	for _, bad := range []string{"", "a/#/b", "a+/b", "$share/g"} {
-		if ValidFilter(bad) == nil {
-			t.Errorf("ValidFilter(%q) accepted", bad)
+		if validFilter(bad) == nil {
+			t.Errorf("validFilter(%q) accepted", bad)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // Embedded is the url value that starts a broker inside the process.
 const Embedded = "embedded"
 
-// Options configure a Conn. Config fields map one to one (see Fields).
+// Options configure a Conn. Config fields map one to one (see fields).
 type Options struct {
 	URL          string
 	ClientID     string
@@ -49,8 +49,8 @@ type TLSOptions struct {
 	InsecureSkipVerify                    bool
 }
 
-// Fields is the config spec of the `mqtt` connection type.
-var Fields = []component.Field{
+// fields is the config spec of the `mqtt` connection type.
+var fields = []component.Field{
 	{Name: "url", Type: component.String, Example: "tcp://127.0.0.1:1883",
 		Description: "Broker address: tcp://host:port, ssl://host:port, ws://host:port/path, or `embedded` to run a broker inside edgeflow."},
 	{Name: "client_id", Type: component.String, Optional: true,
@@ -80,9 +80,9 @@ var Fields = []component.Field{
 	{Name: "embedded_listen", Type: component.String, Default: "127.0.0.1:1883", Description: "Listen address of the embedded broker (url: embedded)."},
 }
 
-// OptionsFromConfig reads Options from a parsed `mqtt` connection config.
+// optionsFromConfig reads Options from a parsed `mqtt` connection config.
 // It checks what can be checked without I/O.
-func OptionsFromConfig(conf *component.Config, dir string) (Options, error) {
+func optionsFromConfig(conf *component.Config, dir string) (Options, error) {
 	o := Options{
 		URL: conf.String("url"), ClientID: conf.String("client_id"),
 		Username: conf.String("username"), Password: conf.String("password"),

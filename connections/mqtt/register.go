@@ -13,7 +13,7 @@ Received QoS 1/2 messages are acknowledged only after the pipeline has delivered
 in arrival order; failed ones stay unacknowledged and are redelivered by the broker after a
 reconnect (persistent session). Reconnects use a doubling, jittered backoff capped at
 reconnect_max. url: embedded runs a broker (mochi-mqtt) inside edgeflow. See docs/mqtt.md.`,
-		Fields: Fields,
+		Fields: fields,
 		Example: `connections:
   plant:
     type: mqtt
@@ -22,7 +22,7 @@ reconnect_max. url: embedded runs a broker (mochi-mqtt) inside edgeflow. See doc
     username: edge
     password_env: MQTT_PASSWORD`,
 		New: func(conf *component.Config, res *component.Resources) (component.Connection, error) {
-			opts, err := OptionsFromConfig(conf, res.Dir)
+			opts, err := optionsFromConfig(conf, res.Dir)
 			if err != nil {
 				return nil, err
 			}

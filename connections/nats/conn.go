@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,38 +24,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// EmbeddedURL is the `url:` value that starts nats-server in process.
-const EmbeddedURL = "embedded"
-
-func init() {
-	component.RegisterConnection(component.ConnectionSpec{
-		Name:    "nats",
-		Summary: "A NATS client connection, or an embedded nats-server with JetStream.",
-		Description: "One client connection shared by every `nats` source and sink that names it. " +
-			"It connects when the pipeline starts (never during `validate`) and reconnects by itself, " +
-			"without limit by default; while it is down, JetStream sources stop receiving and sinks fail " +
-			"their writes (the engine's retries and backpressure take over).\n\n" +
-			"`url: embedded` runs nats-server inside edgeflow with JetStream enabled, storing streams under " +
-			"`store_dir` and listening on `embedded_listen` so that other programs on the box can connect. " +
-			"See docs/nats.md for delivery semantics.",
-		Fields:  fields,
-		Example: example,
-		New: func(conf *component.Config, res *component.Resources) (component.Connection, error) {
-			return New(conf, res)
-		},
-	})
-}
-
-const example = `connections:
-  bus:
-    type: nats
-    url: nats://10.0.0.5:4222,nats://10.0.0.6:4222
-    creds_file: /etc/edgeflow/plant.creds
-  local:
-    type: nats
-    url: embedded
-    store_dir: /var/lib/edgeflow/jetstream
-    embedded_listen: 127.0.0.1:4222`
+// embeddedURL is the `url:` value that starts nats-server in process.
+const embeddedURL = "embedded"
 
 // Conn is a started or not yet started NATS connection. It is safe for
 // concurrent use.
@@ -95,7 +64,7 @@ func New(conf *component.Config, res *component.Resources) (*Conn, error) {
 	}
 
 	url := strings.TrimSpace(conf.String("url"))
-	if url == EmbeddedURL {
+	if url == embeddedURL {
 		e, err := parseEmbedded(conf, res)
 		if err != nil {
 			return nil, err
@@ -141,37 +110,6 @@ func New(conf *component.Config, res *component.Resources) (*Conn, error) {
 		nats.ErrorHandler(c.onError),
 	}
 	return c, nil
-}
-
-// parseServers splits a comma-separated server list and checks each entry.
-func parseServers(url string) ([]string, error) {
-	var out []string
-	for s := range strings.SplitSeq(url, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if s == EmbeddedURL {
-			return nil, errors.New("`embedded` cannot be combined with other servers")
-		}
-		scheme, rest, ok := strings.Cut(s, "://")
-		if !ok {
-			return nil, fmt.Errorf("server %q: want a URL such as nats://host:4222", s)
-		}
-		switch scheme {
-		case "nats", "tls", "ws", "wss":
-		default:
-			return nil, fmt.Errorf("server %q: unknown scheme %q (want nats, tls, ws or wss)", s, scheme)
-		}
-		if rest == "" || strings.HasPrefix(rest, ":") {
-			return nil, fmt.Errorf("server %q has no host", s)
-		}
-		out = append(out, s)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no server given")
-	}
-	return out, nil
 }
 
 // Start dials the servers, or starts the embedded server and connects to it
@@ -229,14 +167,6 @@ func (c *Conn) Client() (*nats.Conn, error) {
 	return c.nc, nil
 }
 
-// EmbeddedServer returns the in-process server of a `url: embedded`
-// connection once started, and nil otherwise.
-func (c *Conn) EmbeddedServer() *server.Server {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.srv
-}
-
 // Stats are counters of connection events since Start.
 type Stats struct {
 	Reconnects, Disconnects, SlowConsumers uint64
@@ -278,67 +208,4 @@ func (c *Conn) shutdownServer() {
 	c.srv.WaitForShutdown()
 	c.log.Info().Msg("embedded nats-server stopped")
 	c.srv = nil
-}
-
-func (c *Conn) onDisconnect(nc *nats.Conn, err error) {
-	c.disconnects.Add(1)
-	ev := c.log.Warn()
-	if err == nil {
-		ev = c.log.Debug() // a deliberate close
-	}
-	ev.Err(err).Msg("nats disconnected")
-}
-
-func (c *Conn) onReconnect(nc *nats.Conn) {
-	n := c.reconnects.Add(1)
-	c.log.Info().Str("server", nc.ConnectedUrlRedacted()).Uint64("reconnects", n).Msg("nats reconnected")
-}
-
-func (c *Conn) onConnect(nc *nats.Conn) {
-	// Only called when the first connect succeeded after retries.
-	c.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("nats connected")
-}
-
-func (c *Conn) onClosed(*nats.Conn) { c.log.Debug().Msg("nats connection closed") }
-
-func (c *Conn) onError(_ *nats.Conn, sub *nats.Subscription, err error) {
-	if errors.Is(err, nats.ErrSlowConsumer) {
-		c.slowConsumers.Add(1)
-		subj := ""
-		if sub != nil {
-			subj = sub.Subject
-		}
-		c.log.Warn().Str("subject", subj).Msg("nats slow consumer: the server or client dropped messages")
-		return
-	}
-	c.log.Error().Err(err).Msg("nats async error")
-}
-
-// redact hides passwords and tokens in server URLs for logs and errors.
-func redact(url string) string {
-	parts := strings.Split(url, ",")
-	for i, p := range parts {
-		scheme, rest, ok := strings.Cut(p, "://")
-		if !ok {
-			continue
-		}
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			parts[i] = scheme + "://[redacted]@" + rest[at+1:]
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-// readSecret reads a token or password file, trimming the final newline
-// that editors add.
-func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return s, nil
 }

@@ -1,8 +1,11 @@
 package nats
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/edgeflow/edgeflow/component"
 	"github.com/nats-io/nats.go"
@@ -171,4 +174,64 @@ func (t *tlsConfig) options() []nats.Option {
 		opts = append(opts, nats.ClientCert(t.cert, t.key))
 	}
 	return opts
+}
+
+// parseServers splits a comma-separated server list and checks each entry.
+func parseServers(url string) ([]string, error) {
+	var out []string
+	for s := range strings.SplitSeq(url, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if s == embeddedURL {
+			return nil, errors.New("`embedded` cannot be combined with other servers")
+		}
+		scheme, rest, ok := strings.Cut(s, "://")
+		if !ok {
+			return nil, fmt.Errorf("server %q: want a URL such as nats://host:4222", s)
+		}
+		switch scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return nil, fmt.Errorf("server %q: unknown scheme %q (want nats, tls, ws or wss)", s, scheme)
+		}
+		if rest == "" || strings.HasPrefix(rest, ":") {
+			return nil, fmt.Errorf("server %q has no host", s)
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no server given")
+	}
+	return out, nil
+}
+
+// redact hides passwords and tokens in server URLs for logs and errors.
+func redact(url string) string {
+	parts := strings.Split(url, ",")
+	for i, p := range parts {
+		scheme, rest, ok := strings.Cut(p, "://")
+		if !ok {
+			continue
+		}
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			parts[i] = scheme + "://[redacted]@" + rest[at+1:]
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// readSecret reads a token or password file, trimming the final newline
+// that editors add.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
 }

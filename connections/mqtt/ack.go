@@ -1,0 +1,116 @@
+package mqtt
+
+import (
+	"sync"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// ackQueue acknowledges the QoS 1/2 messages of one network connection in
+// the order they arrived, as MQTT requires (MQTT-4.6.0-2), however out of
+// order the pipeline settles them. A message that failed is skipped: it
+// stays unacknowledged, and the broker redelivers it on the next connection.
+type ackQueue struct {
+	conn *Conn
+	mu   sync.Mutex
+	q    []*pending
+}
+
+// pending is one received message awaiting its subscribers' verdicts.
+type pending struct {
+	q      *ackQueue
+	msg    paho.Message
+	refs   int // subscribers that have not settled yet
+	failed bool
+}
+
+func (q *ackQueue) add(msg paho.Message, refs int) *pending {
+	p := &pending{q: q, msg: msg, refs: refs}
+	q.mu.Lock()
+	q.q = append(q.q, p)
+	q.mu.Unlock()
+	return p
+}
+
+func (p *pending) settle(err error) {
+	q := p.q
+	q.mu.Lock()
+	if err != nil {
+		p.failed = true
+	}
+	p.refs--
+	var ready []paho.Message
+	stranded := 0
+	i := 0
+	for ; i < len(q.q) && q.q[i].refs <= 0; i++ {
+		if q.q[i].failed {
+			stranded++
+		} else {
+			ready = append(ready, q.q[i].msg)
+		}
+	}
+	if i > 0 {
+		clear(q.q[:i])
+		q.q = q.q[i:]
+	}
+	// Still under q.mu, so that two settles cannot hand over their runs in
+	// the wrong order. queueAcks only appends and signals; it never blocks.
+	q.conn.queueAcks(ready, stranded)
+	q.mu.Unlock()
+}
+
+// queueAcks hands settled messages, in order, to the ack loop and notes
+// stranded (unacknowledged) ones. Called under the ack queue's lock.
+func (c *Conn) queueAcks(ready []paho.Message, stranded int) {
+	if len(ready) > 0 {
+		c.ackMu.Lock()
+		c.ready = append(c.ready, ready...)
+		c.ackMu.Unlock()
+		select {
+		case c.ackWake <- struct{}{}:
+		default:
+		}
+	}
+	if stranded > 0 {
+		c.strand(stranded)
+	}
+}
+
+func (c *Conn) strand(n int) {
+	c.stats.stranded.Add(uint64(n))
+	c.stranded.Add(int64(n))
+	select {
+	case c.strandCh <- struct{}{}:
+	default:
+	}
+}
+
+// ackLoop sends PUBACKs (or PUBRECs) in order. paho's Ack may block on its
+// outgoing queue, which is why settling does not call it directly.
+func (c *Conn) ackLoop() {
+	for {
+		select {
+		case <-c.ackWake:
+			c.flushAcks()
+		case <-c.stop:
+			c.flushAcks()
+			return
+		}
+	}
+}
+
+func (c *Conn) flushAcks() {
+	for {
+		c.ackMu.Lock()
+		batch := c.ready
+		c.ready = nil
+		c.ackMu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, m := range batch {
+			m.Ack()
+		}
+		c.stats.acked.Add(uint64(len(batch)))
+	}
+}

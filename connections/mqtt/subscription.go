@@ -1,0 +1,164 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// errStopped settles deliveries a subscription still held when it closed:
+// they are not acknowledged, so the broker redelivers them next session.
+var errStopped = errors.New("mqtt: subscription stopped before the message was taken")
+
+// Subscription is one subscriber's share of a connection: its topic filters
+// and a bounded channel of deliveries. The bound (maxInFlight) counts
+// deliveries not yet settled; when it is reached the connection's dispatcher
+// waits, which holds back PUBACKs and so the broker (see docs/mqtt.md).
+type Subscription struct {
+	conn    *Conn
+	filters []string // as given, $share/... included
+	match   []string // what incoming topics are matched against
+	qos     byte
+	c       chan *Delivery
+	slots   chan struct{}
+	once    sync.Once
+	closed  chan struct{}
+}
+
+// Register adds a subscription for filters at qos. It does no I/O: the
+// broker subscription is made on (every) connect, and by Subscription.Open
+// when already connected. Registering before Start means messages the broker
+// holds for the persistent session find their subscriber at once.
+// maxInFlight bounds the deliveries the subscriber holds unsettled.
+func (c *Conn) Register(filters []string, qos byte, maxInFlight int) (*Subscription, error) {
+	if qos > 2 {
+		return nil, fmt.Errorf("qos %d: want 0, 1 or 2", qos)
+	}
+	if len(filters) == 0 {
+		return nil, errors.New("no topic filters")
+	}
+	s := &Subscription{conn: c, filters: filters, qos: qos,
+		c: make(chan *Delivery, maxInFlight), slots: make(chan struct{}, maxInFlight), closed: make(chan struct{})}
+	for _, f := range filters {
+		if err := validFilter(f); err != nil {
+			return nil, fmt.Errorf("topic filter %q: %w", f, err)
+		}
+		m, _ := sharedFilter(f)
+		s.match = append(s.match, m)
+	}
+	c.mu.Lock()
+	c.subs = append(c.subs, s)
+	c.mu.Unlock()
+	return s, nil
+}
+
+// Open makes sure the broker has the subscription now, when the connection
+// is up; otherwise the next connect makes it.
+func (s *Subscription) Open(ctx context.Context) error {
+	c := s.conn
+	c.mu.Lock()
+	cl := c.client
+	c.mu.Unlock()
+	if cl == nil || !c.connected.Load() {
+		return nil
+	}
+	return c.subscribe(ctx, cl, []*Subscription{s})
+}
+
+func (c *Conn) removeSub(s *Subscription) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.subs {
+		if x == s {
+			c.subs = append(c.subs[:i], c.subs[i+1:]...)
+			return
+		}
+	}
+}
+
+// C returns the deliveries. It is never closed; stop reading when done and
+// call Close.
+func (s *Subscription) C() <-chan *Delivery { return s.c }
+
+// Close removes the subscription from the connection (locally only: the
+// broker keeps the session's subscription, so that messages published while
+// edgeflow is down are kept for it) and settles what it still holds with
+// errStopped.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		s.conn.removeSub(s)
+		close(s.closed)
+		for {
+			select {
+			case d := <-s.c:
+				d.Settle(errStopped)
+			default:
+				return
+			}
+		}
+	})
+}
+
+// offer hands d to the subscriber, waiting for a free in-flight slot. It
+// gives up (and returns false) when the subscription or connection closes.
+func (s *Subscription) offer(d *Delivery) bool {
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.conn.stats.blocked.Add(1)
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.closed:
+			return false
+		case <-s.conn.stop:
+			return false
+		}
+	}
+	select {
+	case <-s.closed:
+		<-s.slots
+		return false
+	default:
+	}
+	s.c <- d // never blocks: c has room for every slot
+	return true
+}
+
+func (s *Subscription) matches(topic string) bool {
+	for _, f := range s.match {
+		if topicMatches(f, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// Delivery is one received PUBLISH handed to a subscriber. The subscriber
+// must call Settle exactly once: with nil when the message is done with
+// (delivered, filtered or dead-lettered), or with an error, which leaves it
+// unacknowledged for the broker to redeliver.
+type Delivery struct {
+	Topic     string
+	Payload   []byte
+	QoS       byte
+	Retained  bool
+	Duplicate bool // the broker says it may have sent this before
+
+	sub *Subscription
+	ack *pending // nil for QoS 0
+}
+
+// Settle reports the fate of the delivery. It never blocks for long and is
+// safe to call from any goroutine.
+func (d *Delivery) Settle(err error) {
+	if err != nil {
+		d.sub.conn.stats.nacked.Add(1)
+	} else {
+		d.sub.conn.stats.settled.Add(1)
+	}
+	if d.ack != nil {
+		d.ack.settle(err)
+	}
+	<-d.sub.slots // free the in-flight slot: the dispatcher may deliver again
+}

@@ -1,0 +1,174 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// supervise owns the network connection: it connects, subscribes, waits for
+// a loss (or for stranded messages to need redelivery), and reconnects with
+// a jittered, capped, doubling pause. first receives the first attempt's
+// outcome.
+func (c *Conn) supervise(cl paho.Client, first chan<- error) {
+	attempt := 0
+	for {
+		// A new ack queue per network connection: PUBACKs for messages of
+		// an old connection are dropped by paho and must not hold up the
+		// order of the new one.
+		c.mu.Lock()
+		c.acks = &ackQueue{conn: c}
+		c.mu.Unlock()
+		c.stranded.Store(0)
+
+		err := c.connect(cl)
+		if first != nil {
+			first <- err
+			first = nil
+		}
+		if err != nil {
+			c.stats.connectFailures.Add(1)
+			wait := c.backoff(attempt)
+			attempt++
+			c.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("mqtt connect failed")
+			if !c.sleep(wait) {
+				return
+			}
+			continue
+		}
+		attempt = 0
+		c.stats.connects.Add(1)
+		c.connected.Store(true)
+		c.log.Info().Str("url", c.opts.URL).Msg("mqtt connected")
+
+		reason, ok := c.connectedPhase(cl)
+		c.connected.Store(false)
+		if !ok {
+			return
+		}
+		c.log.Warn().Str("reason", reason).Msg("mqtt connection down; reconnecting")
+		if !c.sleep(c.backoff(0)) {
+			return
+		}
+	}
+}
+
+// connectedPhase waits while connected. It returns why the connection ended,
+// or ok=false when the Conn is closing.
+func (c *Conn) connectedPhase(cl paho.Client) (reason string, ok bool) {
+	var redeliver <-chan time.Time
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-c.stop:
+			return "", false
+		case err := <-c.lost:
+			c.stats.connectionLost.Add(1)
+			return fmt.Sprintf("connection lost: %v", err), true
+		case <-c.strandCh:
+			if timer == nil {
+				timer = time.NewTimer(c.opts.RedeliveryDelay)
+				redeliver = timer.C
+			}
+		case <-redeliver:
+			n := c.stranded.Load()
+			if n == 0 {
+				timer, redeliver = nil, nil
+				continue
+			}
+			// MQTT 3.1.1 brokers resend unacknowledged messages only when
+			// the session resumes: reconnect to get them back.
+			c.stats.redeliveryReconnects.Add(1)
+			cl.Disconnect(1000)
+			// Drain a loss report the disconnect may have raced with.
+			select {
+			case <-c.lost:
+			default:
+			}
+			return fmt.Sprintf("%d unacknowledged message(s) to be redelivered", n), true
+		}
+	}
+}
+
+// connect makes one attempt and subscribes every registered filter.
+func (c *Conn) connect(cl paho.Client) error {
+	tok := cl.Connect()
+	if !tok.WaitTimeout(c.opts.ConnectTimeout + 5*time.Second) {
+		return errors.New("connect timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	subs := append([]*Subscription(nil), c.subs...)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.ConnectTimeout)
+	defer cancel()
+	if err := c.subscribe(ctx, cl, subs); err != nil {
+		cl.Disconnect(250)
+		return err
+	}
+	return nil
+}
+
+func (c *Conn) subscribe(ctx context.Context, cl paho.Client, subs []*Subscription) error {
+	filters := map[string]byte{}
+	for _, s := range subs {
+		for _, f := range s.filters {
+			filters[f] = max(filters[f], s.qos)
+		}
+	}
+	if len(filters) == 0 {
+		return nil
+	}
+	tok := cl.SubscribeMultiple(filters, nil)
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return fmt.Errorf("subscribe: %w", ctx.Err())
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	for f, granted := range tok.(*paho.SubscribeToken).Result() {
+		if granted == 0x80 {
+			return fmt.Errorf("broker refused the subscription to %q", f)
+		}
+		if granted < filters[f] {
+			c.log.Warn().Str("filter", f).Uint8("asked", filters[f]).Uint8("granted", granted).Msg("broker granted a lower qos")
+		}
+	}
+	return nil
+}
+
+// backoff is the pause before attempt n: ReconnectMin doubling up to
+// ReconnectMax, with jitter in [d/2, d) so that many devices cut off by the
+// same outage do not come back in lockstep.
+func (c *Conn) backoff(n int) time.Duration {
+	d := c.opts.ReconnectMin
+	for i := 0; i < n && d < c.opts.ReconnectMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.opts.ReconnectMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (c *Conn) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.stop:
+		return false
+	}
+}
