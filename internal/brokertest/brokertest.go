@@ -53,20 +53,25 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// lookBinary finds a broker binary on PATH or in the sbin directories that
-// apt installs to (which a non-root PATH may lack).
+// binDirs are searched after PATH: apt installs brokers to sbin
+// directories, which a non-root PATH may lack.
+var binDirs = []string{"/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/usr/bin"}
+
+// lookBinary finds a broker binary on PATH or in binDirs. A missing binary
+// fails the test (never skips it) with a message saying how to install it.
 func lookBinary(t testing.TB, name, script string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/usr/bin"} {
+	for _, dir := range binDirs {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	t.Fatalf("brokertest: %s not found; run %s (or `make deps`)", name, script)
+	t.Fatalf("brokertest: %s not found on PATH or in %s: run `make deps` (it runs %s)",
+		name, strings.Join(binDirs, ", "), script)
 	return ""
 }
 

@@ -1,6 +1,7 @@
 package brokertest
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -68,5 +69,30 @@ func TestNATSKillRestart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(n.Dir(), "jetstream")); err != nil {
 		t.Errorf("JetStream store directory missing: %v", err)
+	}
+}
+
+// fatalRecorder records Fatalf instead of ending the test, so that the
+// message a missing broker gives can be checked.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Helper() {}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) { r.msg = fmt.Sprintf(format, args...) }
+
+// A missing broker binary fails the test with a message that says how to
+// install it; it must never skip.
+func TestMissingBinaryFailsWithInstructions(t *testing.T) {
+	r := &fatalRecorder{TB: t}
+	if p := lookBinary(r, "edgeflow-no-such-broker", "scripts/setup/mosquitto.sh"); p != "" {
+		t.Fatalf("found %q", p)
+	}
+	for _, want := range []string{"edgeflow-no-such-broker not found on PATH or in /usr/sbin", "run `make deps`", "scripts/setup/mosquitto.sh"} {
+		if !strings.Contains(r.msg, want) {
+			t.Errorf("message %q lacks %q", r.msg, want)
+		}
 	}
 }
