@@ -34,6 +34,17 @@ func SeqOf(m *pipeline.Message) (int, bool) {
 	return 0, false
 }
 
+// SeqOfPayload reads the sequence number from a JSON payload such as
+// Payload or the json codec writes: {"seq":N,...}. Sink harnesses use it on
+// what their destination received.
+func SeqOfPayload(b []byte) (int, bool) {
+	var v struct{ Seq *int }
+	if err := json.Unmarshal(b, &v); err != nil || v.Seq == nil {
+		return 0, false
+	}
+	return *v.Seq, true
+}
+
 // Gate is a sink that records the conformance messages it delivers and can
 // hold delivery back. While the gate is shut, Write blocks until it opens,
 // or fails with the context's error when the pipeline gives up (aborts).

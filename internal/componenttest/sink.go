@@ -54,6 +54,7 @@ func TestSink(t *testing.T, newHarness func(t *testing.T) SinkHarness) {
 		run  func(*testing.T, SinkHarness)
 	}{
 		{"WriteConfirms", testWriteConfirms},
+		{"ConcurrentWrites", testConcurrentWrites},
 		{"WriteFailsWhenDestinationFails", testWriteFails},
 		{"CloseDrains", testCloseDrains},
 	} {
@@ -130,6 +131,42 @@ func testWriteConfirms(t *testing.T, h SinkHarness) {
 	}
 	if got := h.Received(t); !slices.Equal(got, want) {
 		t.Errorf("the destination has %v, want %v once each, in order", got, want)
+	}
+}
+
+// Writes from several goroutines (a sink node with workers) each arrive
+// once and whole.
+func testConcurrentWrites(t *testing.T, h SinkHarness) {
+	s, closeFn := h.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const workers, each = 4, 5
+	errs := make([]error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				seq := w*each + i
+				errs[seq] = s.Write(ctx, Message(seq))
+			}
+		})
+	}
+	wg.Wait()
+	for seq, err := range errs {
+		if err != nil {
+			t.Fatalf("write %d: %v", seq, err)
+		}
+	}
+	want := seqs(0, workers*each)
+	h.received(t, want...)
+	closeSink(t, closeFn)
+	if h.Features.Discards {
+		return
+	}
+	for seq, k := range counts(h.Received(t)) {
+		if k != 1 {
+			t.Errorf("message %d arrived %d times", seq, k)
+		}
 	}
 }
 

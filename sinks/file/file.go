@@ -65,11 +65,15 @@ type Sink struct {
 	maxSize  int64
 	maxFiles int
 
-	mu   sync.Mutex
-	f    *os.File
-	size int64
-	buf  []byte
+	mu     sync.Mutex
+	f      *os.File
+	size   int64
+	buf    []byte
+	closed bool
 }
+
+// errClosed fails writes after Close: reopening the file then would leak it.
+var errClosed = errors.New("file sink: closed")
 
 func newSink(conf *component.Config, res *component.Resources) (any, error) {
 	path := conf.String("path")
@@ -122,6 +126,9 @@ func (s *Sink) WriteBatch(_ context.Context, batch []*pipeline.Message) error {
 // write appends the encoded batch in s.buf to the file, rotating first if
 // it would grow past max_size.
 func (s *Sink) write() error {
+	if s.closed {
+		return errClosed
+	}
 	if len(s.buf) == 0 {
 		return nil
 	}
@@ -191,6 +198,7 @@ func (s *Sink) rotate() error {
 func (s *Sink) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	if s.f == nil {
 		return nil
 	}

@@ -1,0 +1,67 @@
+package stdout
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/edgeflow/edgeflow/internal/componenttest"
+	"github.com/edgeflow/edgeflow/pipeline"
+)
+
+// lockedBuffer is standard output as the tests see it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) seqs(t testing.TB) []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var got []int
+	for sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes())); sc.Scan(); {
+		seq, ok := componenttest.SeqOfPayload(sc.Bytes())
+		if !ok {
+			t.Fatalf("line %q is not a conformance message", sc.Text())
+		}
+		got = append(got, seq)
+	}
+	return got
+}
+
+// brokenPipe is standard output once its reader has gone away.
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) { return 0, errors.New("write /dev/stdout: broken pipe") }
+
+// The stdout sink against the sink conformance suite. It has nothing to
+// close: standard output outlives the pipeline.
+func TestConformance(t *testing.T) {
+	componenttest.TestSink(t, func(t *testing.T) componenttest.SinkHarness {
+		out := &lockedBuffer{}
+		var s *Sink
+		return componenttest.SinkHarness{
+			Features: componenttest.SinkFeatures{Immediate: true},
+			New: func(t testing.TB) (pipeline.Sink, func(context.Context) error) {
+				s = componenttest.MustBuild(t, pipeline.KindSink, "stdout", "").(*Sink)
+				s.w = out
+				return s, nil
+			},
+			Received: func(t testing.TB) []int { return out.seqs(t) },
+			Break: func(testing.TB) {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.w = brokenPipe{}
+			},
+		}
+	})
+}
