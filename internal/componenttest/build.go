@@ -1,11 +1,3 @@
-// Package componenttest holds the helpers that the tests of the built-in
-// components share: building a component from its YAML options as the
-// pipeline loader would (Build, MustBuild), a sink that keeps what it is
-// given (Collector), a source that records how each of its messages settles
-// (TrackingSource), running a source through a chain of stages (RunChain),
-// and polling for a condition (WaitFor).
-//
-// It is imported only from _test.go files.
 package componenttest
 
 import (
