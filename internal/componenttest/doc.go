@@ -42,8 +42,8 @@
 //			b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
 //			return componenttest.SourceHarness{
 //				Features: componenttest.SourceFeatures{Acknowledges: true, Resumes: true, Ordered: true},
-//				Publish:  func(t testing.TB, seqs ...int) { /* publish componenttest.Payload(seq) */ },
-//				New: func(t testing.TB) (pipeline.Source, func()) {
+//				Publish:  func(t *testing.T, seqs ...int) { /* publish componenttest.Payload(seq) */ },
+//				New: func(t *testing.T) (pipeline.Source, func()) {
 //					// build the connection and the source (MustBuild with
 //					// WithConnections), start the connection
 //					return src, func() { conn.Close(context.Background()) }

@@ -29,13 +29,13 @@ type SinkHarness struct {
 	// function that closes it and what it uses as the engine does at the
 	// end of a run (the sink's Close, then its connection's), or nil when
 	// there is nothing to close.
-	New func(t testing.TB) (sink pipeline.Sink, close func(context.Context) error)
+	New func(t *testing.T) (sink pipeline.Sink, close func(context.Context) error)
 	// Received returns the sequence numbers the destination holds, in the
 	// order it got them (from a subscriber, the file, the captured output).
-	Received func(t testing.TB) []int
+	Received func(t *testing.T) []int
 	// Break makes the destination fail: the broker dies, the disk is full.
 	// Nil when the sink cannot fail.
-	Break func(t testing.TB)
+	Break func(t *testing.T)
 }
 
 // Message returns the conformance message with sequence number seq: key

@@ -46,18 +46,18 @@ type SourceHarness struct {
 	// Publish makes the messages with these sequence numbers available to
 	// the source, in order: on the broker, each with Payload(seq), or in
 	// the source's own terms (see Seq).
-	Publish func(t testing.TB, seqs ...int)
+	Publish func(t *testing.T, seqs ...int)
 	// New returns a source that consumes what Publish published, with what
 	// it needs (its connection) started, and a function that closes that.
 	// Sources from successive calls are the same consumer to the broker
 	// (client id, durable name). The suite calls stop once, after the
 	// pipeline running the source has stopped.
-	New func(t testing.TB) (src pipeline.Source, stop func())
+	New func(t *testing.T) (src pipeline.Source, stop func())
 	// Unacked, when set, asks the broker how many messages it has handed
 	// to the consumer and not seen acknowledged (JetStream's
 	// NumAckPending). Acknowledgement is then checked at the broker while
 	// the pipeline still holds the messages.
-	Unacked func(t testing.TB) int
+	Unacked func(t *testing.T) int
 	// Seq reads a message's sequence number (SeqOf when nil).
 	Seq func(*pipeline.Message) (int, bool)
 }
@@ -72,7 +72,7 @@ func (h SourceHarness) redelivery() time.Duration {
 // consumer is one run of a harness's source: source -> gate, with a
 // dead-letter collector, in a pipeline of its own.
 type consumer struct {
-	t      testing.TB
+	t      *testing.T
 	p      *pipeline.Pipeline
 	gate   *Gate
 	dead   *Collector
@@ -84,7 +84,7 @@ type consumer struct {
 
 // consume starts a new source of h delivering into gate. drain is the
 // pipeline's drain timeout: how long a stop waits for held messages.
-func consume(t testing.TB, h SourceHarness, gate *Gate, drain time.Duration) *consumer {
+func consume(t *testing.T, h SourceHarness, gate *Gate, drain time.Duration) *consumer {
 	t.Helper()
 	gate.Seq = h.Seq
 	src, closeSrc := h.New(t)

@@ -14,7 +14,7 @@ func TestConformance(t *testing.T) {
 	componenttest.TestSink(t, func(t *testing.T) componenttest.SinkHarness {
 		return componenttest.SinkHarness{
 			Features: componenttest.SinkFeatures{Discards: true},
-			New: func(t testing.TB) (pipeline.Sink, func(context.Context) error) {
+			New: func(t *testing.T) (pipeline.Sink, func(context.Context) error) {
 				return componenttest.MustBuild(t, pipeline.KindSink, "drop", "").(pipeline.Sink), nil
 			},
 		}

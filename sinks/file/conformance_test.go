@@ -19,12 +19,12 @@ func TestConformance(t *testing.T) {
 		var s *Sink
 		return componenttest.SinkHarness{
 			Features: componenttest.SinkFeatures{Immediate: true},
-			New: func(t testing.TB) (pipeline.Sink, func(context.Context) error) {
+			New: func(t *testing.T) (pipeline.Sink, func(context.Context) error) {
 				s = componenttest.MustBuild(t, pipeline.KindSink, "file", "path: "+path).(*Sink)
 				t.Cleanup(func() { s.Close(context.Background()) })
 				return s, s.Close
 			},
-			Received: func(t testing.TB) []int {
+			Received: func(t *testing.T) []int {
 				f, err := os.Open(path)
 				if os.IsNotExist(err) {
 					return nil
@@ -44,7 +44,7 @@ func TestConformance(t *testing.T) {
 				return got
 			},
 			// The disk fills up: the open file now writes to /dev/full.
-			Break: func(t testing.TB) {
+			Break: func(t *testing.T) {
 				full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 				if err != nil {
 					t.Fatal(err)

@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("subscribe: %v", tok.Error())
 		}
 		return componenttest.SinkHarness{
-			New: func(t testing.TB) (pipeline.Sink, func(context.Context) error) {
+			New: func(t *testing.T) (pipeline.Sink, func(context.Context) error) {
 				// ConnectTimeout is also paho's write timeout, which bounds a
 				// publish that races a disconnect (CloseDrains), whatever
 				// publish_timeout says.
@@ -51,14 +51,14 @@ func TestConformance(t *testing.T) {
 				if err := conn.Start(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				return newSinkFor(t.(*testing.T), conn, "{connection: b, topic: "+topic+", publish_timeout: 1s}"), conn.Close
+				return newSinkFor(t, conn, "{connection: b, topic: "+topic+", publish_timeout: 1s}"), conn.Close
 			},
-			Received: func(testing.TB) []int {
+			Received: func(*testing.T) []int {
 				mu.Lock()
 				defer mu.Unlock()
 				return append([]int(nil), got...)
 			},
-			Break: func(testing.TB) { b.Kill() },
+			Break: func(*testing.T) { b.Kill() },
 		}
 	})
 }

@@ -19,8 +19,8 @@ const conformanceSubject = "conformance.out"
 // YAML after its connection.
 func sinkHarness(t *testing.T, b *brokertest.NATS, cfg string) componenttest.SinkHarness {
 	return componenttest.SinkHarness{
-		New: func(t testing.TB) (pipeline.Sink, func(context.Context) error) {
-			conn, s, err := build(t.(*testing.T), b.URL(), cfg)
+		New: func(t *testing.T) (pipeline.Sink, func(context.Context) error) {
+			conn, s, err := build(t, b.URL(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -30,7 +30,7 @@ func sinkHarness(t *testing.T, b *brokertest.NATS, cfg string) componenttest.Sin
 			}
 			return s, conn.Close
 		},
-		Break: func(testing.TB) { b.Kill() },
+		Break: func(*testing.T) { b.Kill() },
 	}
 }
 
@@ -63,7 +63,7 @@ func TestConformanceCore(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := sinkHarness(t, b, "subject: "+conformanceSubject+"\ntimeout: 1s")
-		h.Received = func(testing.TB) []int {
+		h.Received = func(*testing.T) []int {
 			mu.Lock()
 			defer mu.Unlock()
 			return append([]int(nil), got...)
@@ -89,7 +89,7 @@ func TestConformanceJetStream(t *testing.T) {
 		}
 		h := sinkHarness(t, b, "subject: "+conformanceSubject+"\njetstream: true\nstream: OUT\ntimeout: 1s")
 		h.Features.Immediate = true
-		h.Received = func(t testing.TB) []int {
+		h.Received = func(t *testing.T) []int {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			info, err := stream.Info(ctx)

@@ -24,7 +24,7 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) seqs(t testing.TB) []int {
+func (b *lockedBuffer) seqs(t *testing.T) []int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var got []int
@@ -51,13 +51,13 @@ func TestConformance(t *testing.T) {
 		var s *Sink
 		return componenttest.SinkHarness{
 			Features: componenttest.SinkFeatures{Immediate: true},
-			New: func(t testing.TB) (pipeline.Sink, func(context.Context) error) {
+			New: func(t *testing.T) (pipeline.Sink, func(context.Context) error) {
 				s = componenttest.MustBuild(t, pipeline.KindSink, "stdout", "").(*Sink)
 				s.w = out
 				return s, nil
 			},
-			Received: func(t testing.TB) []int { return out.seqs(t) },
-			Break: func(testing.TB) {
+			Received: func(t *testing.T) []int { return out.seqs(t) },
+			Break: func(*testing.T) {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				s.w = brokenPipe{}

@@ -24,7 +24,7 @@ func TestConformance(t *testing.T) {
 		frames := 0
 		return componenttest.SourceHarness{
 			Features: componenttest.SourceFeatures{Finite: true, Ordered: true},
-			Publish: func(t testing.TB, seqs ...int) {
+			Publish: func(t *testing.T, seqs ...int) {
 				for _, s := range seqs {
 					if s != frames {
 						t.Fatalf("a video holds frames 0, 1, 2...; cannot publish %d after %d", s, frames)
@@ -32,7 +32,7 @@ func TestConformance(t *testing.T) {
 					frames++
 				}
 			},
-			New: func(t testing.TB) (pipeline.Source, func()) {
+			New: func(t *testing.T) (pipeline.Source, func()) {
 				writeVideo(t, path, frames)
 				cfg := "id: cam\nfile: " + path + "\nkeep_latest: false\nrealtime: false\nmax_in_flight: 4\n" +
 					"reconnect: {max_attempts: 1}"
@@ -47,7 +47,7 @@ func TestConformance(t *testing.T) {
 }
 
 // writeVideo writes n small MJPEG frames, each with its number drawn on it.
-func writeVideo(t testing.TB, path string, n int) {
+func writeVideo(t *testing.T, path string, n int) {
 	t.Helper()
 	w, err := gocv.VideoWriterFile(path, "MJPG", 10, 64, 48, true)
 	if err != nil {

@@ -17,7 +17,7 @@ func TestConformance(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "in.jsonl")
 		return componenttest.SourceHarness{
 			Features: componenttest.SourceFeatures{Finite: true, Ordered: true},
-			Publish: func(t testing.TB, seqs ...int) {
+			Publish: func(t *testing.T, seqs ...int) {
 				f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 				if err != nil {
 					t.Fatal(err)
@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 					}
 				}
 			},
-			New: func(t testing.TB) (pipeline.Source, func()) {
+			New: func(t *testing.T) (pipeline.Source, func()) {
 				return src(t, "path: "+path), func() {}
 			},
 		}

@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 		count := 0
 		return componenttest.SourceHarness{
 			Features: componenttest.SourceFeatures{Finite: true, Ordered: true},
-			Publish: func(t testing.TB, seqs ...int) {
+			Publish: func(t *testing.T, seqs ...int) {
 				for _, s := range seqs {
 					if s != count {
 						t.Fatalf("generate emits readings 0, 1, 2...; cannot publish %d after %d", s, count)
@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 					count++
 				}
 			},
-			New: func(t testing.TB) (pipeline.Source, func()) {
+			New: func(t *testing.T) (pipeline.Source, func()) {
 				cfg := "keys: 1\nrate: 0\ncount: " + strconv.Itoa(count) + "\nstart_time: " + start.Format(time.RFC3339)
 				return componenttest.MustBuild(t, pipeline.KindSource, "generate", cfg).(pipeline.Source), func() {}
 			},

@@ -16,9 +16,9 @@ func TestConformance(t *testing.T) {
 	componenttest.TestSource(t, func(t *testing.T) componenttest.SourceHarness {
 		b := brokertest.StartMosquitto(t, brokertest.MosquittoConfig{})
 		const topic, clientID = "conformance/in", "edge-conformance"
-		newSource := func(t testing.TB) (pipeline.Source, func()) {
-			conn := newConn(t.(*testing.T), b.URL(), clientID)
-			src := source(t.(*testing.T), conn, "{connection: broker, topics: ["+topic+"], qos: 1}")
+		newSource := func(t *testing.T) (pipeline.Source, func()) {
+			conn := newConn(t, b.URL(), clientID)
+			src := source(t, conn, "{connection: broker, topics: ["+topic+"], qos: 1}")
 			if err := conn.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 		return componenttest.SourceHarness{
 			Features: componenttest.SourceFeatures{Acknowledges: true, Resumes: true, Ordered: true,
 				RedeliveryTimeout: 2 * time.Second},
-			Publish: func(t testing.TB, seqs ...int) {
+			Publish: func(t *testing.T, seqs ...int) {
 				for _, s := range seqs {
 					if tok := pub.Publish(topic, 1, false, componenttest.Payload(s)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 						t.Fatalf("publish %d: %v", s, tok.Error())

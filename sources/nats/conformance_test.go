@@ -20,7 +20,7 @@ func natsHarness(t *testing.T, jetStream bool, cfg string) (componenttest.Source
 	b := brokertest.StartNATS(t, brokertest.NATSConfig{JetStream: jetStream})
 	nc, js := admin(t, b.URL())
 	return componenttest.SourceHarness{
-		Publish: func(t testing.TB, seqs ...int) {
+		Publish: func(t *testing.T, seqs ...int) {
 			for _, s := range seqs {
 				if err := nc.Publish(conformanceSubject, componenttest.Payload(s)); err != nil {
 					t.Fatalf("publish %d: %v", s, err)
@@ -30,9 +30,9 @@ func natsHarness(t *testing.T, jetStream bool, cfg string) (componenttest.Source
 				t.Fatal(err)
 			}
 		},
-		New: func(t testing.TB) (pipeline.Source, func()) {
-			conn := startConn(t.(*testing.T), "url: "+b.URL())
-			src, err := newSource(t.(*testing.T), conn, cfg)
+		New: func(t *testing.T) (pipeline.Source, func()) {
+			conn := startConn(t, "url: "+b.URL())
+			src, err := newSource(t, conn, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +59,7 @@ func TestConformanceJetStream(t *testing.T) {
 		createStream(t, js, "CONF", conformanceSubject)
 		h.Features = componenttest.SourceFeatures{Acknowledges: true, Resumes: true, Ordered: true,
 			RedeliveryTimeout: 3 * time.Second}
-		h.Unacked = func(t testing.TB) int {
+		h.Unacked = func(t *testing.T) int {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			cons, err := js.Consumer(ctx, "CONF", "conformance")
