@@ -171,7 +171,9 @@ func testConcurrentWrites(t *testing.T, h SinkHarness) {
 }
 
 // A write to a destination that has failed returns an error, within the
-// sink's own timeout: never nil, never a hang.
+// sink's own timeout: never nil, never a hang. This is also what shows that
+// nil means confirmed: a sink that does not wait for the broker's
+// acknowledgement (or the file's write) returns nil here.
 func testWriteFails(t *testing.T, h SinkHarness) {
 	if h.Break == nil {
 		t.Skip("the sink cannot fail (SinkHarness.Break is nil)")
