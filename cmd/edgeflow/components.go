@@ -15,7 +15,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+// newComponentsCmd builds components.
+func newComponentsCmd() *cobra.Command {
 	var format, output string
 	cmd := &cobra.Command{
 		Use:   "components [TYPE]",
@@ -61,7 +62,7 @@ types, defaults and descriptions, and an example. A name used by several kinds
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "text, markdown or json-schema")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 func listComponents(w io.Writer) {

@@ -19,7 +19,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+// newEvalCmd builds eval and its subcommands.
+func newEvalCmd(g *globalOptions) *cobra.Command {
 	evalCmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Score detectors on benchmarks",
@@ -96,7 +97,7 @@ latter should match the pipeline row for row.`,
 					return err
 				}
 				return evalPipeline(cmd.Context(), out, files, cfg, pipelineEval{path: o.pipeline, model: o.model,
-					mqttURL: o.mqttURL, natsURL: o.natsURL, subject: o.subject, perFile: o.files})
+					mqttURL: o.mqttURL, natsURL: o.natsURL, subject: o.subject, perFile: o.files, g: g})
 			}
 			if o.model != "" {
 				data, err := os.ReadFile(o.model)
@@ -158,7 +159,7 @@ latter should match the pipeline row for row.`,
 	f.StringVar(&o.natsURL, "nats-url", "", "with --pipeline: the NATS server to use (default: an in-process one)")
 	f.StringVar(&o.subject, "subject", "plant.alerts.>", "with --pipeline: the NATS subject the pipeline publishes scores on")
 	evalCmd.AddCommand(nabCmd)
-	rootCmd.AddCommand(evalCmd)
+	return evalCmd
 }
 
 func runEval(out io.Writer, files []*nab.File, cfg nab.EvalConfig, label string, perFile bool) error {
@@ -287,6 +288,7 @@ func parseFloats(s string) ([]float64, error) {
 type pipelineEval struct {
 	path, model, mqttURL, natsURL, subject string
 	perFile                                bool
+	g                                      *globalOptions
 }
 
 // evalPipeline scores the pipeline through the engine and brokers, and the
@@ -317,7 +319,7 @@ func evalPipeline(ctx context.Context, out io.Writer, files []*nab.File, base na
 		return err
 	}
 	defer os.RemoveAll(dir)
-	log, err := logger("warn", "console")
+	log, err := pe.g.logger("warn", "console")
 	if err != nil {
 		return err
 	}

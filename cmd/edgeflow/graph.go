@@ -11,7 +11,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+// newGraphCmd builds graph.
+func newGraphCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "graph FILE",
@@ -40,7 +41,7 @@ overflow policy and buffer size. Dashed edges show where failed messages go.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "mermaid", "mermaid or dot")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
 
 // edgeLabel describes a node's input queue when it differs from the

@@ -5,25 +5,35 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// modelCmd groups the commands that work on ONNX model files.
-var modelCmd = &cobra.Command{
-	Use:   "model",
-	Short: "Inspect, benchmark and fetch ONNX models",
-	Long: `model works on ONNX model files with the ONNX Runtime edgeflow runs them with.
+// newModelCmd builds the group of commands that work on ONNX model files.
+func newModelCmd(g *globalOptions) *cobra.Command {
+	m := &modelOptions{}
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "Inspect, benchmark and fetch ONNX models",
+		Long: `model works on ONNX model files with the ONNX Runtime edgeflow runs them with.
 
 The runtime library is found as in pipelines: --ort-lib, else $ONNXRUNTIME_LIB,
 else .cache/onnxruntime/lib (make deps), else the system's loader paths.`,
+	}
+	cmd.PersistentFlags().StringVar(&m.library, "ort-lib", "",
+		"path of libonnxruntime.so (default: $"+models.LibraryEnv+", .cache/onnxruntime, system paths)")
+	cmd.AddCommand(
+		newModelInspectCmd(m),
+		newModelBenchCmd(m),
+		newModelCompareCmd(m),
+		newModelQuantizeCmd(m),
+		newModelPruneCmd(m),
+		newModelPullCmd(g),
+		newModelTrainCmd(m),
+	)
+	return cmd
 }
 
-var modelFlags struct {
+// modelOptions are the model group's persistent flags.
+type modelOptions struct {
 	library string
 }
 
-func init() {
-	modelCmd.PersistentFlags().StringVar(&modelFlags.library, "ort-lib", "",
-		"path of libonnxruntime.so (default: $"+models.LibraryEnv+", .cache/onnxruntime, system paths)")
-	rootCmd.AddCommand(modelCmd)
-}
-
 // initRuntime loads ONNX Runtime for a model command.
-func initRuntime() error { return models.Init(modelFlags.library) }
+func (m *modelOptions) initRuntime() error { return models.Init(m.library) }

@@ -16,7 +16,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var benchFlags struct {
+// benchOptions are the flags of model bench.
+type benchOptions struct {
 	batch        int
 	threads      int
 	duration     time.Duration
@@ -27,7 +28,9 @@ var benchFlags struct {
 	json         bool
 }
 
-func init() {
+// newModelBenchCmd builds model bench.
+func newModelBenchCmd(m *modelOptions) *cobra.Command {
+	o := &benchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench FILE",
 		Short: "Measure a model's throughput and latency in ONNX Runtime",
@@ -37,18 +40,18 @@ and prints throughput (runs/s and samples/s) and the latency of a run (p50, p99)
 Dimension 0 of an input that is dynamic takes --batch; other dynamic dimensions
 need --shape NAME=D,D,... On a terminal a progress line shows on stderr.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return benchModel(cmd, args[0]) },
+		RunE: func(cmd *cobra.Command, args []string) error { return benchModel(cmd, args[0], m, o) },
 	}
 	f := cmd.Flags()
-	f.IntVar(&benchFlags.batch, "batch", 1, "samples per run, for models with a dynamic batch dimension")
-	f.IntVar(&benchFlags.threads, "threads", 0, "intra-op threads (0: ONNX Runtime's default, one per core)")
-	f.DurationVar(&benchFlags.duration, "duration", 10*time.Second, "how long to measure")
-	f.IntVar(&benchFlags.warmup, "warmup", 3, "untimed runs first")
-	f.StringVar(&benchFlags.optimization, "optimization", "all", "graph optimisation: disable, basic, extended, all")
-	f.BoolVar(&benchFlags.spinning, "spinning", false, "let idle ORT threads spin")
-	f.StringArrayVar(&benchFlags.shapes, "shape", nil, "input shape, NAME=D,D,... (repeatable)")
-	f.BoolVar(&benchFlags.json, "json", false, "print JSON")
-	modelCmd.AddCommand(cmd)
+	f.IntVar(&o.batch, "batch", 1, "samples per run, for models with a dynamic batch dimension")
+	f.IntVar(&o.threads, "threads", 0, "intra-op threads (0: ONNX Runtime's default, one per core)")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to measure")
+	f.IntVar(&o.warmup, "warmup", 3, "untimed runs first")
+	f.StringVar(&o.optimization, "optimization", "all", "graph optimisation: disable, basic, extended, all")
+	f.BoolVar(&o.spinning, "spinning", false, "let idle ORT threads spin")
+	f.StringArrayVar(&o.shapes, "shape", nil, "input shape, NAME=D,D,... (repeatable)")
+	f.BoolVar(&o.json, "json", false, "print JSON")
+	return cmd
 }
 
 type benchResult struct {
@@ -63,25 +66,25 @@ type benchResult struct {
 	P99ms      float64 `json:"p99_ms"`
 }
 
-func benchModel(cmd *cobra.Command, path string) error {
-	if benchFlags.batch < 1 || benchFlags.duration <= 0 || benchFlags.threads < 0 {
+func benchModel(cmd *cobra.Command, path string, mo *modelOptions, o *benchOptions) error {
+	if o.batch < 1 || o.duration <= 0 || o.threads < 0 {
 		return usageError{fmt.Errorf("--batch must be >= 1, --duration > 0 and --threads >= 0")}
 	}
-	if err := initRuntime(); err != nil {
+	if err := mo.initRuntime(); err != nil {
 		return err
 	}
 	m, err := models.Open(path, models.LoadOptions{Options: models.Options{
-		IntraOpThreads: benchFlags.threads, Optimization: benchFlags.optimization, Spinning: benchFlags.spinning}})
+		IntraOpThreads: o.threads, Optimization: o.optimization, Spinning: o.spinning}})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	info, _ := m.Info()
-	inputs, err := benchInputs(info, benchFlags.batch, benchFlags.shapes)
+	inputs, err := benchInputs(info, o.batch, o.shapes)
 	if err != nil {
 		return err
 	}
-	for range benchFlags.warmup {
+	for range o.warmup {
 		if _, err := m.Run(inputs); err != nil {
 			return err
 		}
@@ -93,7 +96,7 @@ func benchModel(cmd *cobra.Command, path string) error {
 	var lat []time.Duration
 	start := time.Now()
 	lastShown := start
-	for time.Since(start) < benchFlags.duration && ctx.Err() == nil {
+	for time.Since(start) < o.duration && ctx.Err() == nil {
 		t := time.Now()
 		if _, err := m.Run(inputs); err != nil {
 			return err
@@ -102,7 +105,7 @@ func benchModel(cmd *cobra.Command, path string) error {
 		if progress && time.Since(lastShown) > 250*time.Millisecond {
 			lastShown = time.Now()
 			el := time.Since(start)
-			fmt.Fprintf(os.Stderr, "\r%s %5.1fs  %d runs  %.1f runs/s ", bar(el, benchFlags.duration), el.Seconds(), len(lat), float64(len(lat))/el.Seconds())
+			fmt.Fprintf(os.Stderr, "\r%s %5.1fs  %d runs  %.1f runs/s ", bar(el, o.duration), el.Seconds(), len(lat), float64(len(lat))/el.Seconds())
 		}
 	}
 	elapsed := time.Since(start)
@@ -111,12 +114,12 @@ func benchModel(cmd *cobra.Command, path string) error {
 	}
 	slices.Sort(lat)
 	res := benchResult{
-		Model: path, Batch: benchFlags.batch, Threads: benchFlags.threads, Runs: len(lat),
+		Model: path, Batch: o.batch, Threads: o.threads, Runs: len(lat),
 		Seconds: elapsed.Seconds(), RunsPerSec: float64(len(lat)) / elapsed.Seconds(),
 		P50ms: ms(percentile(lat, 0.50)), P99ms: ms(percentile(lat, 0.99)),
 	}
-	res.Samples = res.RunsPerSec * float64(benchFlags.batch)
-	if benchFlags.json {
+	res.Samples = res.RunsPerSec * float64(o.batch)
+	if o.json {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)

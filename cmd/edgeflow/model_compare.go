@@ -10,7 +10,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var compareFlags struct {
+// compareOptions are the flags of model compare.
+type compareOptions struct {
 	data, task, detector string
 	threshold            float32
 	repeat, threads      int
@@ -19,8 +20,9 @@ var compareFlags struct {
 	input                dataFlags
 }
 
-func init() {
-	f := &compareFlags
+// newModelCompareCmd builds model compare.
+func newModelCompareCmd(m *modelOptions) *cobra.Command {
+	f := &compareOptions{}
 	cmd := &cobra.Command{
 		Use:   "compare A B --data DATA",
 		Short: "Run two models on the same data: size, speed, output error, task agreement",
@@ -31,7 +33,7 @@ for detectors (--detector yolox|nanodet|ultraface), Spearman rank correlation of
 reconstruction-error scores for autoencoders.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := initRuntime(); err != nil {
+			if err := m.initRuntime(); err != nil {
 				return err
 			}
 			if f.data == "" {
@@ -89,5 +91,5 @@ reconstruction-error scores for autoencoders.`,
 	fl.BoolVar(&f.json, "json", false, "print JSON")
 	fl.StringToStringVar(&f.config, "session-config", nil, "ORT session config entries for both models, e.g. session.disable_quant_qdq=1 (folds a weight-only model to float weights)")
 	addDataFlags(cmd, &f.input)
-	modelCmd.AddCommand(cmd)
+	return cmd
 }

@@ -13,30 +13,30 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var inspectFlags struct{ json bool }
-
-func init() {
+// newModelInspectCmd builds model inspect.
+func newModelInspectCmd(m *modelOptions) *cobra.Command {
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "Describe a model: inputs, outputs, opset, operators, size",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := initRuntime(); err != nil {
+			if err := m.initRuntime(); err != nil {
 				return err
 			}
 			info, err := models.Inspect(args[0])
 			if err != nil {
 				return err
 			}
-			if inspectFlags.json {
+			if asJSON {
 				return printInfoJSON(cmd.OutOrStdout(), info)
 			}
 			printInfo(cmd.OutOrStdout(), info)
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&inspectFlags.json, "json", false, "print JSON")
-	modelCmd.AddCommand(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 func printInfo(w io.Writer, info *models.Info) {

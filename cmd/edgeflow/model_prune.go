@@ -11,15 +11,17 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var pruneFlags struct {
+// pruneOptions are the flags of model prune.
+type pruneOptions struct {
 	amount             float64
 	structured, global bool
 	json               bool
 	ops, exclude       []string
 }
 
-func init() {
-	f := &pruneFlags
+// newModelPruneCmd builds model prune.
+func newModelPruneCmd(mo *modelOptions) *cobra.Command {
+	f := &pruneOptions{}
 	cmd := &cobra.Command{
 		Use:   "prune IN OUT",
 		Short: "Prune a float32 model by weight magnitude (unstructured or structured)",
@@ -35,7 +37,7 @@ whose channels reach a residual join, a Concat, a reshape or a graph output
 are left alone (listed with the reason). Prints the sparsity per layer.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := initRuntime(); err != nil {
+			if err := mo.initRuntime(); err != nil {
 				return err
 			}
 			m, err := graph.Load(args[0])
@@ -88,5 +90,5 @@ are left alone (listed with the reason). Prints the sparsity per layer.`,
 	fl.StringSliceVar(&f.ops, "ops", nil, "layer types to prune (default Conv,Gemm,MatMul)")
 	fl.StringSliceVar(&f.exclude, "exclude", nil, "node names to leave untouched")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
-	modelCmd.AddCommand(cmd)
+	return cmd
 }

@@ -8,14 +8,17 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var pullFlags struct {
+// pullOptions are the flags of model pull.
+type pullOptions struct {
 	sha256 string
 	mirror string
 	cache  string
 	list   bool
 }
 
-func init() {
+// newModelPullCmd builds model pull.
+func newModelPullCmd(g *globalOptions) *cobra.Command {
+	o := &pullOptions{}
 	cmd := &cobra.Command{
 		Use:   "pull NAME|URL",
 		Short: "Fetch a known model (or a URL) into the local model cache",
@@ -25,13 +28,13 @@ URL) is tried before upstream, for sites without internet. Every file is checked
 against its SHA-256 before it enters the cache; a mismatch is an error and leaves
 the cache as it was. Run with --list to see the known models.`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if pullFlags.list {
+			if o.list {
 				return cobra.NoArgs(cmd, args)
 			}
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if pullFlags.list {
+			if o.list {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tFILE\tLICENCE\tNOTES")
 				for _, e := range registry.Known() {
@@ -39,12 +42,12 @@ the cache as it was. Run with --list to see the known models.`,
 				}
 				return tw.Flush()
 			}
-			log, err := logger("", "")
+			log, err := g.logger("", "")
 			if err != nil {
 				return err
 			}
-			p := &registry.Puller{Cache: pullFlags.cache, Mirror: pullFlags.mirror, Logger: &log}
-			path, err := p.Pull(cmd.Context(), args[0], pullFlags.sha256)
+			p := &registry.Puller{Cache: o.cache, Mirror: o.mirror, Logger: &log}
+			path, err := p.Pull(cmd.Context(), args[0], o.sha256)
 			if err != nil {
 				return err
 			}
@@ -53,9 +56,9 @@ the cache as it was. Run with --list to see the known models.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&pullFlags.sha256, "sha256", "", "expected SHA-256 of a model pulled by URL")
-	f.StringVar(&pullFlags.mirror, "mirror", "", "folder or http(s) URL to try first (default $"+registry.MirrorEnv+")")
-	f.StringVar(&pullFlags.cache, "cache", "", "cache directory (default $"+registry.CacheEnv+" or ~/.cache/edgeflow/models)")
-	f.BoolVar(&pullFlags.list, "list", false, "list the known models")
-	modelCmd.AddCommand(cmd)
+	f.StringVar(&o.sha256, "sha256", "", "expected SHA-256 of a model pulled by URL")
+	f.StringVar(&o.mirror, "mirror", "", "folder or http(s) URL to try first (default $"+registry.MirrorEnv+")")
+	f.StringVar(&o.cache, "cache", "", "cache directory (default $"+registry.CacheEnv+" or ~/.cache/edgeflow/models)")
+	f.BoolVar(&o.list, "list", false, "list the known models")
+	return cmd
 }

@@ -13,7 +13,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var quantizeFlags struct {
+// quantizeOptions are the flags of model quantize.
+type quantizeOptions struct {
 	mode, calib, method, opset string
 	percentile, maxStep        float64
 	perTensor, signed, biasCor bool
@@ -23,8 +24,9 @@ var quantizeFlags struct {
 	keepFloat, sensSamples     int
 }
 
-func init() {
-	f := &quantizeFlags
+// newModelQuantizeCmd builds model quantize.
+func newModelQuantizeCmd(mo *modelOptions) *cobra.Command {
+	f := &quantizeOptions{}
 	cmd := &cobra.Command{
 		Use:   "quantize IN OUT",
 		Short: "Quantise a float32 model to int8 (static QDQ, dynamic or weight-only)",
@@ -43,7 +45,7 @@ Models older than opset 13 are upgraded (--opset upgrade) so that weights get
 per-channel scales, or kept at their opset with per-tensor scales (--opset keep).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := initRuntime(); err != nil {
+			if err := mo.initRuntime(); err != nil {
 				return err
 			}
 			m, err := graph.Load(args[0])
@@ -114,7 +116,7 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 	fl.BoolVar(&f.biasCor, "bias-correction", false, "static: correct every Conv's bias for the mean shift its int8 weights cause")
 	fl.StringVar(&f.opset, "opset", "upgrade", "models older than opset 13: upgrade (per-channel) or keep (per-tensor)")
 	addDataFlags(cmd, &f.data)
-	modelCmd.AddCommand(cmd)
+	return cmd
 }
 
 // dataFlags say how calibration/comparison data becomes model inputs.

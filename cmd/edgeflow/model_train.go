@@ -10,8 +10,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+// newModelTrainCmd builds model train and its subcommands.
+func newModelTrainCmd(m *modelOptions) *cobra.Command {
 	trainCmd := &cobra.Command{Use: "train", Short: "Train models in Go and export them as ONNX"}
+	trainCmd.AddCommand(newTrainAnomalyCmd(m))
+	return trainCmd
+}
+
+// newTrainAnomalyCmd builds model train anomaly.
+func newTrainAnomalyCmd(m *modelOptions) *cobra.Command {
 	var o struct {
 		csvs         []string
 		out, int8Out string
@@ -61,7 +68,7 @@ training windows) to that file.`,
 				"edgeflow.samples": strconv.Itoa(res.Samples)}
 			var fp32, q []byte
 			if o.int8Out != "" {
-				if err := initRuntime(); err != nil {
+				if err := m.initRuntime(); err != nil {
 					return err
 				}
 				fp32, q, err = anomaly.ExportPair(ae, wins, meta)
@@ -94,6 +101,5 @@ training windows) to that file.`,
 	f.IntVar(&o.epochs, "epochs", 60, "training epochs")
 	f.Uint64Var(&o.seed, "seed", 1, "training seed")
 	f.Float64Var(&o.normal, "normal", 1, "leading fraction of each file that is normal and used for training")
-	trainCmd.AddCommand(cmd)
-	modelCmd.AddCommand(trainCmd)
+	return cmd
 }

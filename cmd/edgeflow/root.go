@@ -12,45 +12,58 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// rootCmd is the edgeflow command. Each subcommand lives in a file of its
-// own and adds itself here from that file's init(), so that commands can be
-// added without touching this file.
-var rootCmd = &cobra.Command{
-	Use:   "edgeflow",
-	Short: "Streaming inference pipelines for edge devices",
-	Long: `edgeflow runs pipelines defined in YAML: sources (MQTT, NATS, files, generators)
+// newRootCmd builds the edgeflow command with every subcommand. Each
+// subcommand lives in a file of its own with a newXCmd constructor; the
+// global flags are bound to a fresh globalOptions, so that every root is
+// independent of any other (tests build their own).
+func newRootCmd() *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "edgeflow",
+		Short: "Streaming inference pipelines for edge devices",
+		Long: `edgeflow runs pipelines defined in YAML: sources (MQTT, NATS, files, generators)
 feed stages (decode, window, map/filter, ONNX inference, anomaly scoring) that feed
 sinks, over bounded queues with backpressure and end-to-end acknowledgement.`,
-	SilenceUsage:  true, // a failed pipeline is not a usage mistake
-	SilenceErrors: true, // execute prints errors, once
+		SilenceUsage:  true, // a failed pipeline is not a usage mistake
+		SilenceErrors: true, // execute prints errors, once
+		// Check the global flags before any command loads a file, so that a
+		// typo is a usage error rather than a problem with the file.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			_, err := g.logger("info", "console")
+			return err
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.logLevel, "log-level", "",
+		"lowest level logged: debug, info, warn, error (default: the file's logging.level, else info)")
+	pf.StringVar(&g.logFormat, "log-format", "",
+		"log format on stderr: json or console (default: the file's logging.format, else console)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newRunCmd(g),
+		newValidateCmd(g),
+		newGraphCmd(),
+		newComponentsCmd(),
+		newVersionCmd(),
+		newModelCmd(g),
+		newSimulateCmd(),
+		newEvalCmd(g),
+	)
+	return root
 }
 
-// Global flags, read through logger().
-var globalFlags struct {
+// globalOptions are the root's persistent flags, read through logger.
+type globalOptions struct {
 	logLevel  string
 	logFormat string
 }
 
-func init() {
-	pf := rootCmd.PersistentFlags()
-	pf.StringVar(&globalFlags.logLevel, "log-level", "",
-		"lowest level logged: debug, info, warn, error (default: the file's logging.level, else info)")
-	pf.StringVar(&globalFlags.logFormat, "log-format", "",
-		"log format on stderr: json or console (default: the file's logging.format, else console)")
-	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	// Check the global flags before any command loads a file, so that a
-	// typo is a usage error rather than a problem with the file.
-	rootCmd.PersistentPreRunE = func(*cobra.Command, []string) error {
-		_, err := logger("info", "console")
-		return err
-	}
-}
-
 // execute runs the command line and returns the process's exit status.
 func execute(args []string) int {
-	rootCmd.SetArgs(args)
-	err := rootCmd.ExecuteContext(context.Background())
-	return exitStatus(err, rootCmd.ErrOrStderr())
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return exitStatus(err, root.ErrOrStderr())
 }
 
 // exitError is returned by commands that have already reported what went
@@ -87,9 +100,9 @@ func exitStatus(err error, stderr io.Writer) int {
 // settings (level and format, either may be ""), and the default is info on
 // the console. Logs go to stderr whatever the format: stdout belongs to the
 // commands' output and to the stdout sink.
-func logger(fileLevel, fileFormat string) (zerolog.Logger, error) {
-	level := firstNonEmpty(globalFlags.logLevel, fileLevel, "info")
-	format := firstNonEmpty(globalFlags.logFormat, fileFormat, "console")
+func (g *globalOptions) logger(fileLevel, fileFormat string) (zerolog.Logger, error) {
+	level := firstNonEmpty(g.logLevel, fileLevel, "info")
+	format := firstNonEmpty(g.logFormat, fileFormat, "console")
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
 		return zerolog.Nop(), usageError{fmt.Errorf("bad log level %q: want debug, info, warn or error", level)}

@@ -17,12 +17,15 @@ import (
 // exitAborted is the exit status after a second signal cut the drain short.
 const exitAborted = 130
 
-var runFlags struct {
+// runOptions are the flags of run.
+type runOptions struct {
 	metricsListen string
 	noMetrics     bool
 }
 
-func init() {
+// newRunCmd builds run.
+func newRunCmd(g *globalOptions) *cobra.Command {
+	o := &runOptions{}
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a pipeline until its sources end or it is told to stop",
@@ -34,21 +37,21 @@ SIGINT or SIGTERM stops the sources and drains in-flight messages (bounded by
 drain_timeout), then exits 0. A second signal aborts at once, exit status 130:
 undelivered messages were never acknowledged, so brokers redeliver them.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runPipeline(cmd, args[0]) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runPipeline(cmd, g, o, args[0]) },
 	}
-	cmd.Flags().StringVar(&runFlags.metricsListen, "metrics-listen", "",
+	cmd.Flags().StringVar(&o.metricsListen, "metrics-listen", "",
 		"host:port of the admin server, overriding the file's metrics.listen (port 0 picks one)")
-	cmd.Flags().BoolVar(&runFlags.noMetrics, "no-metrics", false, "do not start the admin server")
-	rootCmd.AddCommand(cmd)
+	cmd.Flags().BoolVar(&o.noMetrics, "no-metrics", false, "do not start the admin server")
+	return cmd
 }
 
-func runPipeline(cmd *cobra.Command, path string) error {
+func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path string) error {
 	f, err := config.Load(path)
 	if err != nil {
 		printErrors(cmd.ErrOrStderr(), err)
 		return exitError{1}
 	}
-	log, err := logger(f.Logging.Level, f.Logging.Format)
+	log, err := g.logger(f.Logging.Level, f.Logging.Format)
 	if err != nil {
 		return err
 	}
@@ -73,10 +76,10 @@ func runPipeline(cmd *cobra.Command, path string) error {
 	}()
 
 	enabled, addr := f.Metrics.Enabled, f.Metrics.Listen
-	if runFlags.metricsListen != "" {
-		enabled, addr = true, runFlags.metricsListen
+	if o.metricsListen != "" {
+		enabled, addr = true, o.metricsListen
 	}
-	if runFlags.noMetrics {
+	if o.noMetrics {
 		enabled = false
 	}
 	if enabled {

@@ -10,7 +10,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+// newSimulateCmd builds simulate.
+func newSimulateCmd() *cobra.Command {
 	var o struct {
 		url, clientID, topic, speed string
 		nab, kinds                  []string
@@ -123,5 +124,5 @@ pace, 100x for a hundred times faster, max for as fast as the broker acknowledge
 	f.StringSliceVar(&o.kinds, "faults", nil, "fault kinds to inject: "+strings.Join(sim.FaultKinds, ", ")+" (default all)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the simulated machines")
 	f.BoolVar(&o.listFaults, "list-faults", false, "print the injected faults before publishing")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }

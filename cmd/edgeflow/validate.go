@@ -9,8 +9,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	rootCmd.AddCommand(&cobra.Command{
+// newValidateCmd builds validate.
+func newValidateCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check pipeline files and report every problem",
 		Long: `validate parses each pipeline file, checks every key, type, component option and
@@ -22,7 +23,7 @@ and exits with status 1.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := false
 			for _, path := range args {
-				if err := validateFile(cmd, path); err != nil {
+				if err := validateFile(cmd, g, path); err != nil {
 					printErrors(cmd.ErrOrStderr(), err)
 					failed = true
 					continue
@@ -38,16 +39,16 @@ and exits with status 1.`,
 			}
 			return nil
 		},
-	})
+	}
 }
 
 // validateFile loads path and builds it dry.
-func validateFile(cmd *cobra.Command, path string) error {
+func validateFile(cmd *cobra.Command, g *globalOptions, path string) error {
 	f, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	log, err := logger(f.Logging.Level, f.Logging.Format)
+	log, err := g.logger(f.Logging.Level, f.Logging.Format)
 	if err != nil {
 		return err
 	}

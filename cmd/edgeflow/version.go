@@ -13,15 +13,16 @@ import (
 // the build info is used.
 var version string
 
-func init() {
-	rootCmd.AddCommand(&cobra.Command{
+// newVersionCmd builds version.
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of edgeflow",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintf(cmd.OutOrStdout(), "edgeflow %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
-	})
+	}
 }
 
 // versionString returns the version edgeflow was built as.
