@@ -258,3 +258,28 @@ func TestReadLabels(t *testing.T) {
 		t.Fatal("empty labels accepted")
 	}
 }
+
+func TestMatch(t *testing.T) {
+	a := []Detection{
+		{ClassID: 0, Score: 0.9, Box: Box{0, 0, 10, 10}},
+		{ClassID: 0, Score: 0.8, Box: Box{1, 0, 11, 10}},   // also overlaps b's first box
+		{ClassID: 1, Score: 0.7, Box: Box{20, 20, 30, 30}}, // b has it as class 2
+		{ClassID: 0, Score: 0.6, Box: Box{50, 50, 60, 60}}, // b's box is too far off
+	}
+	b := []Detection{
+		{ClassID: 0, Score: 0.5, Box: Box{0, 0, 10, 10}},
+		{ClassID: 2, Score: 0.9, Box: Box{20, 20, 30, 30}},
+		{ClassID: 0, Score: 0.4, Box: Box{56, 50, 66, 60}},
+	}
+	// The best-scored detection takes the one box both class-0 neighbours
+	// overlap; the second finds nothing left.
+	if n := Match(a, b, 0.5); n != 1 {
+		t.Errorf("Match = %d, want 1", n)
+	}
+	if n := Match(a, b, 0.2); n != 2 {
+		t.Errorf("Match at IoU 0.2 = %d, want 2 (the offset box overlaps by 0.25)", n)
+	}
+	if n := Match(nil, b, 0.5); n != 0 {
+		t.Errorf("Match(nil) = %d", n)
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	anomalyeval "github.com/edgeflow/edgeflow/anomaly/eval"
 	"github.com/edgeflow/edgeflow/models"
 	"github.com/edgeflow/edgeflow/models/compare"
+	visioneval "github.com/edgeflow/edgeflow/vision/eval"
 	"github.com/spf13/cobra"
 )
 
@@ -47,17 +49,21 @@ reconstruction-error scores for autoencoders.`,
 			if err != nil {
 				return err
 			}
-			res, err := compare.Files(args[0], args[1], samples, compare.Options{Task: compare.Task(f.task),
-				Detector: f.detector, Threshold: f.threshold, Repeat: f.repeat,
+			task, err := compareTask(f.task, f.detector, f.threshold, args[0])
+			if err != nil {
+				return err
+			}
+			res, err := compare.Files(args[0], args[1], samples, compare.Options{Task: task, Repeat: f.repeat,
 				Runtime: models.Options{IntraOpThreads: f.threads, ConfigEntries: f.config}})
 			if err != nil {
 				return err
 			}
+			det, _ := res.Verdict.(*visioneval.Detections)
 			w := cmd.OutOrStdout()
 			if f.json {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return enc.Encode(newCompareJSON(res, det))
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "\tA\tB\tB/A\n")
@@ -67,14 +73,14 @@ reconstruction-error scores for autoencoders.`,
 			fmt.Fprintf(tw, "throughput (/s)\t%.1f\t%.1f\t%.2fx\n", res.A.Throughput, res.B.Throughput, res.Speedup)
 			fmt.Fprintf(tw, "output RMSE\t\t%.4g\t(rel %.2f%%)\n", res.RMSE, 100*res.RelRMSE)
 			fmt.Fprintf(tw, "output max abs\t\t%.4g\t\n", res.MaxAbs)
-			switch res.Task {
-			case compare.TaskDetect:
+			switch {
+			case det != nil:
 				fmt.Fprintf(tw, "detections\t%d\t%d\tmatched %d (recall %.1f%%, precision %.1f%%)\n",
-					res.A.Detections, res.B.Detections, res.Matched, 100*res.Recall, 100*res.Precision)
+					det.A, det.B, det.Matched, 100*det.Recall(), 100*det.Precision())
 				fmt.Fprintf(tw, "agreement\t\t%.1f%%\t\n", 100*res.Agreement)
-			case compare.TaskClassify:
+			case res.Task == compare.Classify.Name():
 				fmt.Fprintf(tw, "top-1 agreement\t\t%.1f%%\t\n", 100*res.Agreement)
-			case compare.TaskAnomaly:
+			case res.Task == anomalyeval.Reconstruction.Name():
 				fmt.Fprintf(tw, "score rank correlation\t\t%.4f\t\n", res.Agreement)
 			}
 			fmt.Fprintf(tw, "samples\t%d\t\t\n", res.Samples)
@@ -92,4 +98,59 @@ reconstruction-error scores for autoencoders.`,
 	fl.StringToStringVar(&f.config, "session-config", nil, "ORT session config entries for both models, e.g. session.disable_quant_qdq=1 (folds a weight-only model to float weights)")
 	addDataFlags(cmd, &f.input)
 	return cmd
+}
+
+// compareTask is the task --task names, or with --task "" the first that
+// fits model A: detection when --detector is given, else anomaly scores
+// for an autoencoder, else top-1 class for a classifier, else none.
+func compareTask(name, detector string, threshold float32, modelA string) (compare.Task, error) {
+	detect := visioneval.Detect{Decoder: detector, Threshold: threshold}
+	switch name {
+	case "detect":
+		if detector == "" {
+			return nil, fmt.Errorf("compare: detection needs a detector (yolox, nanodet or ultraface)")
+		}
+		return detect, nil
+	case "classify":
+		return compare.Classify, nil
+	case "anomaly":
+		return anomalyeval.Reconstruction, nil
+	case "none":
+		return compare.None, nil
+	case "":
+	default:
+		return nil, fmt.Errorf("compare: unknown task %q", name)
+	}
+	if detector != "" {
+		return detect, nil
+	}
+	info, err := models.Inspect(modelA)
+	if err != nil {
+		return nil, err
+	}
+	return compare.Pick(info, anomalyeval.Reconstruction, compare.Classify), nil
+}
+
+// compareJSON is model compare's JSON: the result with a detection
+// verdict's counts in place.
+type compareJSON struct {
+	A, B compareSideJSON
+	*compare.Result
+	Matched   int     `json:"matched,omitempty"`
+	Recall    float64 `json:"recall,omitempty"`
+	Precision float64 `json:"precision,omitempty"`
+}
+
+type compareSideJSON struct {
+	compare.Side
+	Detections int `json:"detections,omitempty"`
+}
+
+func newCompareJSON(res *compare.Result, det *visioneval.Detections) compareJSON {
+	out := compareJSON{A: compareSideJSON{Side: res.A}, B: compareSideJSON{Side: res.B}, Result: res}
+	if det != nil {
+		out.A.Detections, out.B.Detections = det.A, det.B
+		out.Matched, out.Recall, out.Precision = det.Matched, det.Recall(), det.Precision()
+	}
+	return out
 }

@@ -2,14 +2,18 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"os"
 	"slices"
 	"strings"
 
+	anomalyeval "github.com/edgeflow/edgeflow/anomaly/eval"
 	"github.com/edgeflow/edgeflow/models"
 	"github.com/edgeflow/edgeflow/models/compare"
 	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/onnxpb"
 	"github.com/edgeflow/edgeflow/models/quantize"
+	visioneval "github.com/edgeflow/edgeflow/vision/eval"
 	"github.com/spf13/cobra"
 )
 
@@ -129,11 +133,7 @@ type dataFlags struct {
 // addDataFlags adds the flags that say how images and series become model
 // inputs.
 func addDataFlags(cmd *cobra.Command, d *dataFlags) {
-	names := make([]string, 0, len(compare.Presets))
-	for n := range compare.Presets {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(visioneval.Presets))
 	fl := cmd.Flags()
 	fl.StringVar(&d.preprocess, "preprocess", "", "image preprocessing: "+strings.Join(names, ", ")+" (default: guessed from the model file name, else rgb)")
 	fl.BoolVar(&d.augment, "augment", false, "add a mirrored and a centre-cropped view of every image")
@@ -145,40 +145,46 @@ func addDataFlags(cmd *cobra.Command, d *dataFlags) {
 }
 
 // loadSamples reads data for the model at path, sizing images and series
-// windows to its input.
+// windows to its input: series (nab:GLOB, or a CSV with --window) through
+// anomaly/eval, images through vision/eval, vectors (.csv, .jsonl) through
+// models/compare.
 func loadSamples(path, data string, d dataFlags) ([]compare.Sample, error) {
 	info, err := models.Inspect(path)
 	if err != nil {
 		return nil, err
 	}
-	opts := compare.DataOptions{Augment: d.augment, Limit: d.limit, Window: d.window, Stride: d.stride, Normalize: d.normalize}
+	opts := visioneval.ImageOptions{Augment: d.augment, Limit: d.limit}
 	if d.views != "" {
-		if opts.Views, err = compare.ParseViews(d.views); err != nil {
+		if opts.Views, err = visioneval.ParseViews(d.views); err != nil {
 			return nil, err
 		}
 	}
 	if len(info.Inputs) == 1 && len(info.Inputs[0].Shape) == 4 {
 		opts.Height, opts.Width = int(info.Inputs[0].Shape[2]), int(info.Inputs[0].Shape[3])
 	}
-	if opts.Window == 0 && strings.HasPrefix(data, compare.SeriesPrefix) && len(info.Inputs) == 1 {
+	window := d.window
+	if window == 0 && strings.HasPrefix(data, anomalyeval.SeriesPrefix) && len(info.Inputs) == 1 {
 		if shape := info.Inputs[0].Shape; len(shape) > 0 && shape[len(shape)-1] > 0 {
-			opts.Window = int(shape[len(shape)-1])
+			window = int(shape[len(shape)-1])
 		}
 	}
 	preprocess := d.preprocess
 	if preprocess == "" {
-		preprocess = "rgb"
-		lower := strings.ToLower(path)
-		for _, n := range []string{"yolox", "nanodet", "ultraface"} {
-			if strings.Contains(lower, n) {
-				preprocess = n
-			}
-		}
+		preprocess = visioneval.PresetFor(path)
 	}
-	p, ok := compare.Presets[preprocess]
+	p, ok := visioneval.Presets[preprocess]
 	if !ok {
 		return nil, fmt.Errorf("unknown --preprocess %q", preprocess)
 	}
 	opts.Preprocess = p
-	return compare.LoadData(data, opts)
+	if err := anomalyeval.CheckNormalize(d.normalize); err != nil {
+		return nil, err
+	}
+	if glob, ok := anomalyeval.IsSeries(data, window); ok {
+		return anomalyeval.LoadSeries(glob, anomalyeval.SeriesOptions{Window: window, Stride: d.stride, Normalize: d.normalize, Limit: d.limit})
+	}
+	if st, err := os.Stat(data); err == nil && (st.IsDir() || visioneval.IsImage(data)) {
+		return visioneval.LoadImages(data, opts)
+	}
+	return compare.LoadVectors(data, d.limit)
 }

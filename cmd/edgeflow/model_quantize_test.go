@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeflow/edgeflow/models/compare"
 	"github.com/edgeflow/edgeflow/models/modeltest"
 )
 
@@ -26,11 +25,15 @@ func TestModelQuantizeNABCalibration(t *testing.T) {
 		t.Fatalf("quantize: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = edgeflow(t, nil, "model", "compare", in, out, "--data", series, "--stride", "32", "--limit", "200", "--json")
-	var res compare.Result
+	var res struct {
+		Task      string  `json:"task"`
+		Samples   int     `json:"samples"`
+		Agreement float64 `json:"agreement"`
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 {
 		t.Fatalf("compare: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
 	}
-	if res.Task != compare.TaskAnomaly || res.Samples != 200 || res.Agreement < 0.98 {
+	if res.Task != "anomaly" || res.Samples != 200 || res.Agreement < 0.98 {
 		t.Errorf("compare: task %s, %d samples, rank correlation %.4f", res.Task, res.Samples, res.Agreement)
 	}
 	if r := edgeflow(t, nil, "model", "quantize", in, out, "--calib", "nab:/nonexistent/*.csv"); r.code == 0 || !strings.Contains(r.stderr, "no file matches") {

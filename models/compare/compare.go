@@ -1,8 +1,12 @@
 // Package compare runs two models (typically a float model and its
-// compressed version) on the same data and measures what the compression
-// cost and gained: file size, latency, output error and task agreement
-// (top-1 for classifiers, matched detections for detectors, rank
-// correlation for anomaly scores).
+// compressed version) on the same samples and measures what the
+// compression cost and gained: file size, latency, output error and task
+// agreement. A Task says what the outputs are for and how to judge that
+// two models agree on it; this package has the model-agnostic ones
+// (Classify, None), and the tasks of a domain live with it (detection in
+// vision/eval, anomaly scores in anomaly/eval), as do the loaders that
+// turn that domain's data into Samples. The package knows models, not
+// tasks.
 package compare
 
 import (
@@ -13,32 +17,90 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/models"
-	"github.com/edgeflow/edgeflow/vision"
 )
 
-// Task is how model outputs are judged beyond raw error.
-type Task string
+// A Task judges two models' outputs by what they are for (top-1 class,
+// detections, anomaly scores), beyond their raw error.
+type Task interface {
+	// Name names the task in results: "classify", "detect", ...
+	Name() string
+	// Fits reports whether the task applies to a model with this
+	// description, for Pick.
+	Fits(info *models.Info) bool
+	// NewVerdict starts judging one comparison.
+	NewVerdict() Verdict
+}
 
-const (
-	// TaskAuto picks Detect when a Detector is set, Classify for a single
-	// [1,C] output, Anomaly for a model whose output has its input's shape
-	// (an autoencoder, scored by reconstruction error), else none.
-	TaskAuto     Task = ""
-	TaskNone     Task = "none"
-	TaskClassify Task = "classify"
-	TaskDetect   Task = "detect"
-	TaskAnomaly  Task = "anomaly"
-)
+// A Verdict accumulates a task's judgement of a comparison, sample by
+// sample.
+type Verdict interface {
+	// Add judges one sample: what models A and B were fed and what they
+	// returned (B's outputs in A's order). Its error names the sample.
+	Add(s Sample, a, b Run) error
+	// Agreement is the task's score over the samples added: 1 when the
+	// models agree fully.
+	Agreement() float64
+}
+
+// Run is what a model was fed and what it returned for one sample.
+type Run struct {
+	In, Out []models.Tensor
+}
+
+// Pick returns the first of tasks that fits the model info describes, or
+// None.
+func Pick(info *models.Info, tasks ...Task) Task {
+	for _, t := range tasks {
+		if t.Fits(info) {
+			return t
+		}
+	}
+	return None
+}
+
+// None judges nothing: a comparison of size, speed and output error only.
+var None Task = noTask{}
+
+type noTask struct{}
+
+func (noTask) Name() string           { return "none" }
+func (noTask) Fits(*models.Info) bool { return true }
+func (noTask) NewVerdict() Verdict    { return noVerdict{} }
+
+type noVerdict struct{}
+
+func (noVerdict) Add(Sample, Run, Run) error { return nil }
+func (noVerdict) Agreement() float64         { return 0 }
+
+// Classify judges classifiers: the share of samples whose top-1 class (the
+// argmax of the first output) A and B agree on. It fits a model with one
+// [N,C] output, C > 1.
+var Classify Task = classifyTask{}
+
+type classifyTask struct{}
+
+func (classifyTask) Name() string { return "classify" }
+func (classifyTask) Fits(info *models.Info) bool {
+	return len(info.Outputs) == 1 && len(info.Outputs[0].Shape) == 2 && info.Outputs[0].Shape[1] > 1
+}
+func (classifyTask) NewVerdict() Verdict { return &top1{} }
+
+type top1 struct{ same, samples int }
+
+func (v *top1) Add(_ Sample, a, b Run) error {
+	v.samples++
+	if argmax(a.Out[0].Data) == argmax(b.Out[0].Data) {
+		v.same++
+	}
+	return nil
+}
+
+func (v *top1) Agreement() float64 { return float64(v.same) / float64(max(v.samples, 1)) }
 
 // Options tune a comparison.
 type Options struct {
+	// Task judges the outputs; nil is None.
 	Task Task
-	// Detector names the decoder for TaskDetect: yolox, nanodet or
-	// ultraface.
-	Detector string
-	// Threshold is the detection score threshold (default 0.3) and IoU the
-	// NMS overlap (default 0.45).
-	Threshold, IoU float32
 	// Repeat runs every sample this many times for timing (default 1).
 	Repeat int
 	// Runtime tunes both sessions identically.
@@ -51,7 +113,6 @@ type Side struct {
 	Size       int64   `json:"size_bytes"`
 	LatencyP50 float64 `json:"latency_p50_ms"`
 	Throughput float64 `json:"throughput_per_s"`
-	Detections int     `json:"detections,omitempty"`
 }
 
 // Result is a comparison of model B against model A (the reference).
@@ -66,16 +127,13 @@ type Result struct {
 	RMSE    float64 `json:"rmse"`
 	MaxAbs  float64 `json:"max_abs"`
 	RelRMSE float64 `json:"rel_rmse"`
-	Task    Task    `json:"task"`
-	// Agreement is the task score in [0,1]: top-1 agreement, matched
-	// detections (2·matched / (detections of A + of B)), or the Spearman
-	// rank correlation of anomaly scores.
+	// Task is the name of the task that judged the outputs.
+	Task string `json:"task"`
+	// Agreement is the task's score (Verdict.Agreement).
 	Agreement float64 `json:"agreement"`
-	// Matched, Recall and Precision detail detection agreement: the share
-	// of A's detections that B finds, and of B's that A has.
-	Matched   int     `json:"matched,omitempty"`
-	Recall    float64 `json:"recall,omitempty"`
-	Precision float64 `json:"precision,omitempty"`
+	// Verdict is the task's whole judgement, for its details (a
+	// detection verdict's matched boxes, say).
+	Verdict Verdict `json:"-"`
 }
 
 // Files compares the model files a and b on samples.
@@ -86,11 +144,8 @@ func Files(a, b string, samples []Sample, opts Options) (*Result, error) {
 	if opts.Repeat <= 0 {
 		opts.Repeat = 1
 	}
-	if opts.Threshold == 0 {
-		opts.Threshold = 0.3
-	}
-	if opts.IoU == 0 {
-		opts.IoU = 0.45
+	if opts.Task == nil {
+		opts.Task = None
 	}
 	sa, sizeA, err := open(a, opts.Runtime)
 	if err != nil {
@@ -104,18 +159,15 @@ func Files(a, b string, samples []Sample, opts Options) (*Result, error) {
 	defer sb.Close()
 	res := &Result{A: Side{Path: a, Size: sizeA}, B: Side{Path: b, Size: sizeB}, Samples: len(samples)}
 	res.SizeRatio = float64(sizeB) / float64(sizeA)
-	task, err := pickTask(opts, sa.Info(), sb.Info())
-	if err != nil {
-		return nil, err
+	if na, nb := len(sa.Info().Outputs), len(sb.Info().Outputs); na != nb {
+		return nil, fmt.Errorf("compare: model A has %d outputs, B %d", na, nb)
 	}
-	res.Task = task
+	res.Task = opts.Task.Name()
+	verdict := opts.Task.NewVerdict()
 
 	var latA, latB []float64
 	var sqErr, sqRef, maxAbs float64
 	var count int64
-	var scoresA, scoresB []float64
-	var top1 int
-	var detA, detB, matched int
 	for i, s := range samples {
 		inA, err := sa.Info().FitInputs(s.Inputs)
 		if err != nil {
@@ -163,25 +215,8 @@ func Files(a, b string, samples []Sample, opts Options) (*Result, error) {
 			}
 			count += int64(len(outA[k].Data))
 		}
-		switch task {
-		case TaskClassify:
-			if argmax(outA[0].Data) == argmax(outB[0].Data) {
-				top1++
-			}
-		case TaskAnomaly:
-			scoresA = append(scoresA, reconError(s.Inputs[0].Data, outA[0].Data))
-			scoresB = append(scoresB, reconError(s.Inputs[0].Data, outB[0].Data))
-		case TaskDetect:
-			da, err := detect(opts, outA, inA[0])
-			if err != nil {
-				return nil, fmt.Errorf("model A, sample %s: %w", s.Name, err)
-			}
-			db, err := detect(opts, outB, inB[0])
-			if err != nil {
-				return nil, fmt.Errorf("model B, sample %s: %w", s.Name, err)
-			}
-			detA, detB = detA+len(da), detB+len(db)
-			matched += Match(da, db, 0.5)
+		if err := verdict.Add(s, Run{inA, outA}, Run{inB, outB}); err != nil {
+			return nil, err
 		}
 	}
 	res.A.LatencyP50, res.B.LatencyP50 = 1000*median(latA), 1000*median(latB)
@@ -192,24 +227,7 @@ func Files(a, b string, samples []Sample, opts Options) (*Result, error) {
 	if sqRef > 0 {
 		res.RelRMSE = math.Sqrt(sqErr / sqRef)
 	}
-	switch task {
-	case TaskClassify:
-		res.Agreement = float64(top1) / float64(len(samples))
-	case TaskAnomaly:
-		res.Agreement = Spearman(scoresA, scoresB)
-	case TaskDetect:
-		res.A.Detections, res.B.Detections, res.Matched = detA, detB, matched
-		res.Agreement = 1
-		if detA+detB > 0 {
-			res.Agreement = 2 * float64(matched) / float64(detA+detB)
-		}
-		if detA > 0 {
-			res.Recall = float64(matched) / float64(detA)
-		}
-		if detB > 0 {
-			res.Precision = float64(matched) / float64(detB)
-		}
-	}
+	res.Agreement, res.Verdict = verdict.Agreement(), verdict
 	return res, nil
 }
 
@@ -225,34 +243,6 @@ func open(path string, opts models.Options) (*models.Session, int64, error) {
 	return s, int64(len(data)), nil
 }
 
-func pickTask(opts Options, a, b *models.Info) (Task, error) {
-	if len(a.Outputs) != len(b.Outputs) {
-		return "", fmt.Errorf("compare: model A has %d outputs, B %d", len(a.Outputs), len(b.Outputs))
-	}
-	switch opts.Task {
-	case TaskDetect:
-		if opts.Detector == "" {
-			return "", fmt.Errorf("compare: detection needs a detector (yolox, nanodet or ultraface)")
-		}
-		return TaskDetect, nil
-	case TaskClassify, TaskAnomaly, TaskNone:
-		return opts.Task, nil
-	case TaskAuto:
-	default:
-		return "", fmt.Errorf("compare: unknown task %q", opts.Task)
-	}
-	if opts.Detector != "" {
-		return TaskDetect, nil
-	}
-	if len(a.Outputs) == 1 && len(a.Inputs) == 1 && slices.Equal(a.Outputs[0].Shape, a.Inputs[0].Shape) {
-		return TaskAnomaly, nil
-	}
-	if len(a.Outputs) == 1 && len(a.Outputs[0].Shape) == 2 && a.Outputs[0].Shape[1] > 1 {
-		return TaskClassify, nil
-	}
-	return TaskNone, nil
-}
-
 // alignOutputs orders B's outputs like A's, by name when the names agree.
 func alignOutputs(a, b *models.Info, outB []models.Tensor) ([]models.Tensor, error) {
 	out := make([]models.Tensor, len(a.Outputs))
@@ -266,71 +256,6 @@ func alignOutputs(a, b *models.Info, outB []models.Tensor) ([]models.Tensor, err
 	return out, nil
 }
 
-func detect(opts Options, outs []models.Tensor, in models.Tensor) ([]vision.Detection, error) {
-	var dec vision.Decoder
-	switch opts.Detector {
-	case "yolox":
-		dec = vision.YOLOX{}
-	case "nanodet":
-		dec = vision.NanoDet{}
-	case "ultraface":
-		dec = vision.UltraFace{}
-	default:
-		return nil, fmt.Errorf("unknown detector %q (want yolox, nanodet or ultraface)", opts.Detector)
-	}
-	if len(in.Shape) != 4 {
-		return nil, fmt.Errorf("detector input has shape %v, want [1,3,H,W]", in.Shape)
-	}
-	w, h := int(in.Shape[3]), int(in.Shape[2])
-	ts := make([]vision.Tensor, len(outs))
-	for i, o := range outs {
-		ts[i] = vision.Tensor{Shape: o.Shape, Data: o.Data}
-	}
-	// Boxes stay in model-input pixels: both models saw the same input.
-	lb, err := vision.Stretch(w, h, w, h)
-	if err != nil {
-		return nil, err
-	}
-	p := vision.Postprocess{Decoder: dec, Threshold: opts.Threshold, IoU: opts.IoU}
-	return p.Run(ts, lb)
-}
-
-// Match pairs detections of a and b greedily, best score first: a pair
-// has the same class and an IoU of at least minIoU. It returns the number
-// of pairs.
-func Match(a, b []vision.Detection, minIoU float32) int {
-	used := make([]bool, len(b))
-	order := slices.Clone(a)
-	slices.SortFunc(order, func(x, y vision.Detection) int { return cmpDesc(x.Score, y.Score) })
-	n := 0
-	for _, d := range order {
-		best, bestIoU := -1, minIoU
-		for j, e := range b {
-			if used[j] || e.ClassID != d.ClassID {
-				continue
-			}
-			if iou := vision.IoU(d.Box, e.Box); iou >= bestIoU {
-				best, bestIoU = j, iou
-			}
-		}
-		if best >= 0 {
-			used[best] = true
-			n++
-		}
-	}
-	return n
-}
-
-func cmpDesc(a, b float32) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
-}
-
 func argmax(v []float32) int {
 	best := 0
 	for i, x := range v {
@@ -339,18 +264,6 @@ func argmax(v []float32) int {
 		}
 	}
 	return best
-}
-
-func reconError(in, out []float32) float64 {
-	if len(in) != len(out) {
-		return 0
-	}
-	var s float64
-	for i := range in {
-		d := float64(in[i]) - float64(out[i])
-		s += d * d
-	}
-	return s / float64(max(len(in), 1))
 }
 
 func median(v []float64) float64 {

@@ -27,7 +27,7 @@ func save(t *testing.T, m *onnxpb.ModelProto, name string) string {
 // measure runs both models side by side (interleaved) on the samples.
 func measure(t *testing.T, a, b *onnxpb.ModelProto, samples []compare.Sample, repeat int) *compare.Result {
 	t.Helper()
-	res, err := compare.Files(save(t, a, "a.onnx"), save(t, b, "b.onnx"), samples, compare.Options{Task: compare.TaskNone, Repeat: repeat})
+	res, err := compare.Files(save(t, a, "a.onnx"), save(t, b, "b.onnx"), samples, compare.Options{Task: compare.None, Repeat: repeat})
 	if err != nil {
 		t.Fatal(err)
 	}

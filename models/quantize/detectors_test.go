@@ -10,6 +10,7 @@ import (
 	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/modeltest"
 	"github.com/edgeflow/edgeflow/models/quantize"
+	visioneval "github.com/edgeflow/edgeflow/vision/eval"
 )
 
 // sharedMedia is the mirror's media folder next to its models.
@@ -32,11 +33,11 @@ const (
 
 func images(t testing.TB, media, preset, views string) []compare.Sample {
 	t.Helper()
-	v, err := compare.ParseViews(views)
+	v, err := visioneval.ParseViews(views)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := compare.LoadData(media, compare.DataOptions{Preprocess: compare.Presets[preset], Width: 416, Height: 416, Views: v})
+	s, err := visioneval.LoadImages(media, visioneval.ImageOptions{Preprocess: visioneval.Presets[preset], Width: 416, Height: 416, Views: v})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,19 +96,20 @@ func quantizeDetector(t *testing.T, dir, media string, tc detectorCase, calib []
 // the 35% size limit.
 func agreement(t *testing.T, src, out, detector, set string, samples []compare.Sample, floor float64) *compare.Result {
 	t.Helper()
-	res, err := compare.Files(src, out, samples, compare.Options{Detector: detector})
+	res, err := compare.Files(src, out, samples, compare.Options{Task: visioneval.Detect{Decoder: detector}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo, hi := wilson(res.Matched, res.A.Detections)
+	det := res.Verdict.(*visioneval.Detections)
+	lo, hi := wilson(det.Matched, det.A)
 	t.Logf("%s on %s (%d samples): size %.1f%%, speed-up %.2fx, rel RMSE %.1f%%, detections %d/%d, matched %d, agreement %.1f%%, recall %.1f%% (95%% CI %.0f–%.0f%%)",
-		detector, set, res.Samples, 100*res.SizeRatio, res.Speedup, 100*res.RelRMSE, res.A.Detections, res.B.Detections, res.Matched,
-		100*res.Agreement, 100*res.Recall, 100*lo, 100*hi)
-	if res.A.Detections < 10 {
-		t.Fatalf("fp32 finds only %d objects on %s; the comparison would mean nothing", res.A.Detections, set)
+		detector, set, res.Samples, 100*res.SizeRatio, res.Speedup, 100*res.RelRMSE, det.A, det.B, det.Matched,
+		100*res.Agreement, 100*det.Recall(), 100*lo, 100*hi)
+	if det.A < 10 {
+		t.Fatalf("fp32 finds only %d objects on %s; the comparison would mean nothing", det.A, set)
 	}
 	if res.Agreement < floor {
-		t.Errorf("int8 agrees with fp32 on %.1f%% of detections on %s (recall %.1f%%), want >= %.0f%%", 100*res.Agreement, set, 100*res.Recall, 100*floor)
+		t.Errorf("int8 agrees with fp32 on %.1f%% of detections on %s (recall %.1f%%), want >= %.0f%%", 100*res.Agreement, set, 100*det.Recall(), 100*floor)
 	}
 	if res.SizeRatio > 0.35 {
 		t.Errorf("int8 file is %.1f%% of fp32, want <= 35%%", 100*res.SizeRatio)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/edgeflow/edgeflow/models/compare"
+	visioneval "github.com/edgeflow/edgeflow/vision/eval"
 	"gocv.io/x/gocv"
 )
 
@@ -24,7 +25,7 @@ func videoFrames(t testing.TB, media, preset string, first, step, n int) []compa
 	mat := gocv.NewMat()
 	defer mat.Close()
 	var out []compare.Sample
-	opts := compare.DataOptions{Preprocess: compare.Presets[preset], Width: 416, Height: 416}
+	opts := visioneval.ImageOptions{Preprocess: visioneval.Presets[preset], Width: 416, Height: 416}
 	for i := 0; len(out) < n; i++ {
 		if !vc.Read(&mat) || mat.Empty() {
 			break
@@ -36,7 +37,7 @@ func videoFrames(t testing.TB, media, preset string, first, step, n int) []compa
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := compare.ImageSamples(fmt.Sprintf("vtest.avi@%d", i), img, opts)
+		s, err := visioneval.ImageSamples(fmt.Sprintf("vtest.avi@%d", i), img, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	anomalyeval "github.com/edgeflow/edgeflow/anomaly/eval"
 	"github.com/edgeflow/edgeflow/models/compare"
 	"github.com/edgeflow/edgeflow/models/modeltest"
 	"github.com/edgeflow/edgeflow/models/quantize"
@@ -20,11 +21,11 @@ func TestStaticFromNABSeries(t *testing.T) {
 	}
 	corpus := filepath.Join(filepath.Dir(dir), "data", "nab", "data")
 	const width = 64
-	calib, err := compare.LoadData("nab:"+filepath.Join(corpus, "realKnownCause", "*.csv"), compare.DataOptions{Window: width, Limit: 512})
+	calib, err := anomalyeval.LoadSeries(filepath.Join(corpus, "realKnownCause", "*.csv"), anomalyeval.SeriesOptions{Window: width, Limit: 512})
 	if err != nil {
 		t.Fatal(err)
 	}
-	test, err := compare.LoadData("nab:"+filepath.Join(corpus, "artificialWithAnomaly", "*.csv"), compare.DataOptions{Window: width, Stride: 16, Limit: 400})
+	test, err := anomalyeval.LoadSeries(filepath.Join(corpus, "artificialWithAnomaly", "*.csv"), anomalyeval.SeriesOptions{Window: width, Stride: 16, Limit: 400})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestStaticFromNABSeries(t *testing.T) {
 	if rep.Samples != 512 {
 		t.Errorf("calibrated on %d windows, want 512", rep.Samples)
 	}
-	res, err := compare.Files(writeModel(t, m, "fp32.onnx"), writeModel(t, q, "int8.onnx"), test, compare.Options{Task: compare.TaskAnomaly})
+	res, err := compare.Files(writeModel(t, m, "fp32.onnx"), writeModel(t, q, "int8.onnx"), test, compare.Options{Task: anomalyeval.Reconstruction})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestStaticFromNABSeries(t *testing.T) {
 	}
 	// Calibrating on raw readings instead of the z-scored windows the
 	// model sees sets ranges for the wrong data: much worse.
-	raw, err := compare.LoadData("nab:"+filepath.Join(corpus, "realKnownCause", "*.csv"), compare.DataOptions{Window: width, Limit: 512, Normalize: "none"})
+	raw, err := anomalyeval.LoadSeries(filepath.Join(corpus, "realKnownCause", "*.csv"), anomalyeval.SeriesOptions{Window: width, Limit: 512, Normalize: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestStaticFromNABSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	worse, err := compare.Files(writeModel(t, m, "fp32.onnx"), writeModel(t, bad, "raw.onnx"), test, compare.Options{Task: compare.TaskAnomaly})
+	worse, err := compare.Files(writeModel(t, m, "fp32.onnx"), writeModel(t, bad, "raw.onnx"), test, compare.Options{Task: anomalyeval.Reconstruction})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestSensorMLPInt8Speed(t *testing.T) {
 		}
 		samples = append(samples, compare.Sample{Name: "batch", Inputs: []models.Tensor{{Shape: []int64{batch, width}, Data: data}}})
 	}
-	res, err := compare.Files(a, b, samples, compare.Options{Task: compare.TaskNone, Repeat: 5})
+	res, err := compare.Files(a, b, samples, compare.Options{Task: compare.None, Repeat: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

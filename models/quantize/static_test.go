@@ -67,11 +67,11 @@ func TestSensitivityKeepsWorstFloat(t *testing.T) {
 		samples = append(samples, compare.Sample{Name: "w", Inputs: []models.Tensor{{Shape: []int64{1, 64}, Data: v}}})
 	}
 	a := writeModel(t, m, "fp32.onnx")
-	r1, err := compare.Files(a, writeModel(t, plain, "plain.onnx"), samples, compare.Options{Task: compare.TaskNone})
+	r1, err := compare.Files(a, writeModel(t, plain, "plain.onnx"), samples, compare.Options{Task: compare.None})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := compare.Files(a, writeModel(t, kept, "kept.onnx"), samples, compare.Options{Task: compare.TaskNone})
+	r2, err := compare.Files(a, writeModel(t, kept, "kept.onnx"), samples, compare.Options{Task: compare.None})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/modeltest"
 	"github.com/edgeflow/edgeflow/models/quantize"
+	visioneval "github.com/edgeflow/edgeflow/vision/eval"
 )
 
 // TestUpgradeKeepsOutputs raises the mirror's opset 11 and 9 models to 13
@@ -33,11 +34,11 @@ func TestUpgradeKeepsOutputs(t *testing.T) {
 				t.Fatalf("opset %d, IR %d after upgrade", graph.Opset(m, ""), m.GetIrVersion())
 			}
 			t.Logf("rewrote %d nodes", len(rewritten))
-			samples, err := compare.LoadData(media, compare.DataOptions{Preprocess: compare.Presets[tc.pre], Width: tc.w, Height: tc.h})
+			samples, err := visioneval.LoadImages(media, visioneval.ImageOptions{Preprocess: visioneval.Presets[tc.pre], Width: tc.w, Height: tc.h})
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := compare.Files(src, writeModel(t, m, "up.onnx"), samples, compare.Options{Task: compare.TaskNone})
+			res, err := compare.Files(src, writeModel(t, m, "up.onnx"), samples, compare.Options{Task: compare.None})
 			if err != nil {
 				t.Fatal(err)
 			}

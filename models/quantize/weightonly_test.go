@@ -40,7 +40,7 @@ func TestWeightOnlyFolding(t *testing.T) {
 	}
 	speed := map[bool]float64{}
 	for _, fold := range []bool{false, true} {
-		opts := compare.Options{Task: compare.TaskNone, Repeat: 5}
+		opts := compare.Options{Task: compare.None, Repeat: 5}
 		if fold {
 			opts.Runtime.ConfigEntries = map[string]string{"session.disable_quant_qdq": "1"}
 		}

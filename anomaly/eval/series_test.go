@@ -1,4 +1,4 @@
-package compare_test
+package eval_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeflow/edgeflow/models/compare"
+	"github.com/edgeflow/edgeflow/anomaly/eval"
 )
 
 // writeSeries writes a NAB-format timestamp,value CSV of n rows.
@@ -29,7 +29,7 @@ func TestSeriesWindows(t *testing.T) {
 	const n = 200
 	writeSeries(t, dir, "a.csv", n, func(i int) float64 { return 10 + float64(i%4) })
 	writeSeries(t, dir, "short.csv", 5, func(i int) float64 { return float64(i) })
-	s, err := compare.LoadData("nab:"+filepath.Join(dir, "*.csv"), compare.DataOptions{Window: 16, Stride: 4})
+	s, err := eval.LoadSeries(filepath.Join(dir, "*.csv"), eval.SeriesOptions{Window: 16, Stride: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestSeriesWindows(t *testing.T) {
 			t.Fatalf("value %d of window 1 is %v, want %v", k, v, want)
 		}
 	}
-	raw, err := compare.LoadData("nab:"+filepath.Join(dir, "a.csv"), compare.DataOptions{Window: 16, Normalize: "none", Limit: 5})
+	raw, err := eval.LoadSeries(filepath.Join(dir, "a.csv"), eval.SeriesOptions{Window: 16, Normalize: "none", Limit: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,20 +65,26 @@ func TestSeriesWindows(t *testing.T) {
 		t.Fatalf("raw windows: %d, first %v", len(raw), raw[0].Inputs[0].Data[:4])
 	}
 	// A plain CSV path with a window is a series too.
-	if s, err := compare.LoadData(filepath.Join(dir, "a.csv"), compare.DataOptions{Window: 100, Stride: 100}); err != nil || len(s) != 2 {
+	if glob, ok := eval.IsSeries(filepath.Join(dir, "a.csv"), 100); !ok || glob != filepath.Join(dir, "a.csv") {
+		t.Fatalf("IsSeries(a.csv, window 100) = %q, %v", glob, ok)
+	}
+	if _, ok := eval.IsSeries(filepath.Join(dir, "a.csv"), 0); ok {
+		t.Fatal("a CSV without a window length is vectors, not series")
+	}
+	if s, err := eval.LoadSeries(filepath.Join(dir, "a.csv"), eval.SeriesOptions{Window: 100, Stride: 100}); err != nil || len(s) != 2 {
 		t.Fatalf("csv with a window: %d windows, %v", len(s), err)
 	}
 	for _, tc := range []struct {
 		path string
-		opts compare.DataOptions
+		opts eval.SeriesOptions
 		want string
 	}{
-		{"nab:" + filepath.Join(dir, "*.csv"), compare.DataOptions{}, "window length"},
-		{"nab:" + filepath.Join(dir, "none*.csv"), compare.DataOptions{Window: 4}, "no file matches"},
-		{"nab:" + filepath.Join(dir, "short.csv"), compare.DataOptions{Window: 16}, "16 values long"},
-		{"nab:" + filepath.Join(dir, "a.csv"), compare.DataOptions{Window: 4, Normalize: "minmax"}, "normalisation"},
+		{filepath.Join(dir, "*.csv"), eval.SeriesOptions{}, "window length"},
+		{filepath.Join(dir, "none*.csv"), eval.SeriesOptions{Window: 4}, "no file matches"},
+		{filepath.Join(dir, "short.csv"), eval.SeriesOptions{Window: 16}, "16 values long"},
+		{filepath.Join(dir, "a.csv"), eval.SeriesOptions{Window: 4, Normalize: "minmax"}, "normalisation"},
 	} {
-		if _, err := compare.LoadData(tc.path, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := eval.LoadSeries(tc.path, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %+v: err %v, want %q", tc.path, tc.opts, err, tc.want)
 		}
 	}

@@ -1,9 +1,11 @@
-package compare
+package eval
 
 import (
 	"image"
 	"image/color"
 	"testing"
+
+	"github.com/edgeflow/edgeflow/models/compare"
 )
 
 func TestParseViews(t *testing.T) {
@@ -73,7 +75,7 @@ func TestImageViews(t *testing.T) {
 			t.Errorf("%s: bottom-right pixel comes from (%d,%d), want (%d,%d)", tc.view, r, g, tc.rEnd, tc.gEnd)
 		}
 	}
-	s, err := ImageSamples("x.png", img, DataOptions{Preprocess: Presets["rgb"], Width: 8, Height: 8, Augment: true})
+	s, err := ImageSamples("x.png", img, ImageOptions{Preprocess: Presets["rgb"], Width: 8, Height: 8, Augment: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestImageViews(t *testing.T) {
 	}
 }
 
-func names(s []Sample) []string {
+func names(s []compare.Sample) []string {
 	out := make([]string, len(s))
 	for i := range s {
 		out[i] = s[i].Name

@@ -1,23 +1,21 @@
-package compare
+// Package eval evaluates vision models with models/compare: it turns
+// images into model inputs as the detectors in the model mirror expect
+// them (presets, views) and judges detectors by the detections they agree
+// on (Detect).
+package eval
 
 import (
-	"bufio"
-	"encoding/csv"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"image"
 	_ "image/jpeg" // calibration and comparison images
 	_ "image/png"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/compare"
 	"github.com/edgeflow/edgeflow/vision"
 )
 
@@ -46,19 +44,11 @@ var Presets = map[string]Preprocess{
 	"rgb":       {Name: "rgb", Std: [3]float32{255, 255, 255}},
 }
 
-// Sample is one input for the model(s): a tensor per model input, and for
-// images the letterbox that maps boxes back.
-type Sample struct {
-	Name      string
-	Inputs    []models.Tensor
-	Letterbox vision.Letterbox
-}
-
-// DataOptions say how LoadData reads a data path.
-type DataOptions struct {
-	// Preprocess is the image preprocessing (images only).
+// ImageOptions say how images become samples.
+type ImageOptions struct {
+	// Preprocess is the image preprocessing.
 	Preprocess Preprocess
-	// Width and Height are the model's input size (images only).
+	// Width and Height are the model's input size.
 	Width, Height int
 	// Augment adds a mirrored and a centre-cropped view of every image,
 	// which triples a small image set for calibration (the views
@@ -69,15 +59,10 @@ type DataOptions struct {
 	Views []View
 	// Limit caps the samples read (0: all).
 	Limit int
-	// Window, Stride and Normalize cut time series into model inputs
-	// ("nab:<glob>" paths, or a CSV when Window is set): windows of Window
-	// values, Stride apart (default Window/4), z-scored by each file's
-	// warm-up statistics ("zscore", the default) or left raw ("none").
-	Window, Stride int
-	Normalize      string
 }
 
-// IsImage reports whether a file name has an image extension LoadData reads.
+// IsImage reports whether a file name has an image extension LoadImages
+// reads.
 func IsImage(path string) bool {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".jpg", ".jpeg", ".png":
@@ -86,64 +71,45 @@ func IsImage(path string) bool {
 	return false
 }
 
-// LoadData reads samples from path: time series cut into windows
-// ("nab:<glob>", or a CSV with opts.Window; see DataOptions), a folder of
-// images (.jpg, .png), one image, a CSV file (one vector per row; non-numeric rows such as a header
-// are skipped) or a JSON Lines file (one array per line, or an object whose
-// "window", "input", "values" or "vector" field is the array).
-func LoadData(path string, opts DataOptions) ([]Sample, error) {
-	if opts.Normalize != "" && opts.Normalize != "zscore" && opts.Normalize != "none" {
-		return nil, fmt.Errorf("data: unknown normalisation %q (want zscore or none)", opts.Normalize)
-	}
-	if glob, ok := isSeries(path, opts); ok {
-		return loadSeries(glob, opts)
-	}
+// LoadImages reads samples from a folder of images (.jpg, .png) or one
+// image, each image giving one sample per view.
+func LoadImages(path string, opts ImageOptions) ([]compare.Sample, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	var out []Sample
-	switch {
-	case st.IsDir():
-		entries, err := os.ReadDir(path)
+	if !st.IsDir() {
+		if !IsImage(path) {
+			return nil, fmt.Errorf("data: %s is not a folder of images or an image", path)
+		}
+		out, err := loadImage(path, opts)
 		if err != nil {
-			return nil, fmt.Errorf("data: %w", err)
-		}
-		for _, e := range entries {
-			if e.IsDir() || !IsImage(e.Name()) {
-				continue
-			}
-			s, err := loadImage(filepath.Join(path, e.Name()), opts)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s...)
-		}
-		if len(out) == 0 {
-			return nil, fmt.Errorf("data: no .jpg or .png images in %s", path)
-		}
-	case IsImage(path):
-		if out, err = loadImage(path, opts); err != nil {
 			return nil, err
 		}
-	case strings.HasSuffix(strings.ToLower(path), ".csv"):
-		if out, err = loadCSV(path); err != nil {
-			return nil, err
-		}
-	case strings.HasSuffix(strings.ToLower(path), ".jsonl"), strings.HasSuffix(strings.ToLower(path), ".ndjson"):
-		if out, err = loadJSONL(path); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("data: %s is not a folder of images, an image, a .csv or a .jsonl file", path)
+		return compare.Limit(out, opts.Limit), nil
 	}
-	if opts.Limit > 0 && len(out) > opts.Limit {
-		out = out[:opts.Limit]
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
 	}
-	return out, nil
+	var out []compare.Sample
+	for _, e := range entries {
+		if e.IsDir() || !IsImage(e.Name()) {
+			continue
+		}
+		s, err := loadImage(filepath.Join(path, e.Name()), opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("data: no .jpg or .png images in %s", path)
+	}
+	return compare.Limit(out, opts.Limit), nil
 }
 
-func loadImage(path string, opts DataOptions) ([]Sample, error) {
+func loadImage(path string, opts ImageOptions) ([]compare.Sample, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -159,7 +125,7 @@ func loadImage(path string, opts DataOptions) ([]Sample, error) {
 // ImageSamples turns a decoded image (a file, a video frame) into samples,
 // one per view in opts (see DataOptions.Views), named name plus the view's
 // suffix.
-func ImageSamples(name string, img image.Image, opts DataOptions) ([]Sample, error) {
+func ImageSamples(name string, img image.Image, opts ImageOptions) ([]compare.Sample, error) {
 	if opts.Width <= 0 || opts.Height <= 0 {
 		return nil, fmt.Errorf("data: image %s needs a model input size", name)
 	}
@@ -171,9 +137,9 @@ func ImageSamples(name string, img image.Image, opts DataOptions) ([]Sample, err
 			views = append(views, View{Name: "mirror", Mirror: true}, View{Name: "crop", Crop: 0.75, X: 0.5, Y: 0.5})
 		}
 	}
-	var out []Sample
+	var out []compare.Sample
 	for _, v := range views {
-		t, lb, err := opts.Preprocess.Tensor(v.apply(src), opts.Width, opts.Height)
+		t, _, err := opts.Preprocess.Tensor(v.apply(src), opts.Width, opts.Height)
 		if err != nil {
 			return nil, fmt.Errorf("data: %s: %w", name, err)
 		}
@@ -181,7 +147,7 @@ func ImageSamples(name string, img image.Image, opts DataOptions) ([]Sample, err
 		if v.Name != "full" {
 			suffix = "#" + v.Name
 		}
-		out = append(out, Sample{Name: name + suffix, Inputs: []models.Tensor{t}, Letterbox: lb})
+		out = append(out, compare.Sample{Name: name + suffix, Inputs: []models.Tensor{t}})
 	}
 	return out, nil
 }
@@ -283,97 +249,4 @@ func (p Preprocess) Tensor(img *rgbImage, w, h int) (models.Tensor, vision.Lette
 		}
 	}
 	return models.Tensor{Shape: []int64{1, 3, int64(h), int64(w)}, Data: data}, lb, nil
-}
-
-func loadCSV(path string) ([]Sample, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	var out []Sample
-	for line := 1; ; line++ {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("data: %s: %w", path, err)
-		}
-		v := make([]float32, 0, len(rec))
-		for _, s := range rec {
-			x, err := strconv.ParseFloat(strings.TrimSpace(s), 32)
-			if err != nil {
-				v = nil
-				break
-			}
-			v = append(v, float32(x))
-		}
-		if len(v) == 0 {
-			continue // a header or a blank line
-		}
-		out = append(out, vectorSample(fmt.Sprintf("%s:%d", filepath.Base(path), line), v))
-	}
-	return checkVectors(path, out)
-}
-
-func loadJSONL(path string) ([]Sample, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 1<<20), 64<<20)
-	var out []Sample
-	for line := 1; s.Scan(); line++ {
-		text := strings.TrimSpace(s.Text())
-		if text == "" {
-			continue
-		}
-		var v []float32
-		if strings.HasPrefix(text, "[") {
-			if err := json.Unmarshal([]byte(text), &v); err != nil {
-				return nil, fmt.Errorf("data: %s:%d: %w", path, line, err)
-			}
-		} else {
-			var obj map[string]json.RawMessage
-			if err := json.Unmarshal([]byte(text), &obj); err != nil {
-				return nil, fmt.Errorf("data: %s:%d: %w", path, line, err)
-			}
-			for _, k := range []string{"window", "input", "values", "vector"} {
-				if raw, ok := obj[k]; ok {
-					if err := json.Unmarshal(raw, &v); err != nil {
-						return nil, fmt.Errorf("data: %s:%d: field %q: %w", path, line, k, err)
-					}
-					break
-				}
-			}
-			if v == nil {
-				return nil, fmt.Errorf("data: %s:%d: no window, input, values or vector array", path, line)
-			}
-		}
-		out = append(out, vectorSample(fmt.Sprintf("%s:%d", filepath.Base(path), line), v))
-	}
-	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("data: %s: %w", path, err)
-	}
-	return checkVectors(path, out)
-}
-
-func vectorSample(name string, v []float32) Sample {
-	return Sample{Name: name, Inputs: []models.Tensor{{Shape: []int64{1, int64(len(v))}, Data: v}}}
-}
-
-func checkVectors(path string, out []Sample) ([]Sample, error) {
-	if len(out) == 0 {
-		return nil, fmt.Errorf("data: no vectors in %s", path)
-	}
-	n := len(out[0].Inputs[0].Data)
-	if i := slices.IndexFunc(out, func(s Sample) bool { return len(s.Inputs[0].Data) != n }); i >= 0 {
-		return nil, fmt.Errorf("data: %s: %s has %d values, the first vector %d", path, out[i].Name, len(out[i].Inputs[0].Data), n)
-	}
-	return out, nil
 }
