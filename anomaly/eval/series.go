@@ -1,7 +1,3 @@
-// Package eval runs the anomaly detector's offline jobs on recorded
-// series: NAB evaluation (NAB, edgeflow eval nab), training from CSV files
-// (Train, edgeflow model train anomaly), and the series inputs and
-// anomaly-score agreement for models/compare (LoadSeries, Reconstruction).
 package eval
 
 import (

@@ -1,18 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/edgeflow/edgeflow/anomaly"
+	anomalyeval "github.com/edgeflow/edgeflow/anomaly/eval"
 	"github.com/edgeflow/edgeflow/anomaly/nab"
 	"github.com/edgeflow/edgeflow/anomaly/replay"
 	"github.com/edgeflow/edgeflow/models"
@@ -66,8 +60,8 @@ latter should match the pipeline row for row.`,
 			if err != nil {
 				return err
 			}
-			if files, err = selectFiles(files, o.only); err != nil {
-				return usageError{err}
+			if files, err = anomalyeval.SelectFiles(files, o.only); err != nil {
+				return usageError{fmt.Errorf("--file %w", err)}
 			}
 			cfg := nab.EvalConfig{Window: o.window, Mode: o.mode,
 				Train: anomaly.TrainConfig{Epochs: o.epochs, Seed: o.seed}}
@@ -76,17 +70,8 @@ latter should match the pipeline row for row.`,
 					return usageError{fmt.Errorf("--thresholds: %w", err)}
 				}
 			}
-			useORT := o.runtime == "ort"
-			if o.runtime != "ort" && o.runtime != "go" {
+			if o.runtime != anomalyeval.ORT && o.runtime != anomalyeval.Go {
 				return usageError{fmt.Errorf("--runtime %q: want ort or go", o.runtime)}
-			}
-			if useORT || o.model != "" || o.int8 {
-				if err := models.Init(o.lib); err != nil {
-					return err
-				}
-			}
-			if useORT {
-				cfg.Runtime = ortRuntime
 			}
 			out := cmd.OutOrStdout()
 			if o.pipeline != "" {
@@ -96,49 +81,18 @@ latter should match the pipeline row for row.`,
 				if err := models.Init(o.lib); err != nil {
 					return err
 				}
-				return evalPipeline(cmd.Context(), out, files, cfg, pipelineEval{path: o.pipeline, model: o.model,
-					mqttURL: o.mqttURL, natsURL: o.natsURL, subject: o.subject, perFile: o.files, g: g})
-			}
-			if o.model != "" {
-				data, err := os.ReadFile(o.model)
+				log, err := g.logger("warn", "console")
 				if err != nil {
 					return err
 				}
-				r, done, err := ortReconstructor(data)
-				if err != nil {
-					return err
-				}
-				defer done()
-				cfg.Model, cfg.Window = r, anomaly.WindowOf(data)
-				return runEval(out, files, cfg, "model "+o.model, o.files)
+				return replay.Evaluate(cmd.Context(), out, files, cfg, replay.EvalOptions{Path: o.pipeline, Model: o.model,
+					MQTTURL: o.mqttURL, NATSURL: o.natsURL, Subject: o.subject, PerFile: o.files, Logger: log})
 			}
-			if !o.int8 {
-				return runEval(out, files, cfg, fmt.Sprintf("%s autoencoder, %s", o.mode, o.runtime), o.files)
-			}
-			if o.mode != nab.Global {
+			if o.int8 && o.model == "" && o.mode != nab.Global {
 				return usageError{fmt.Errorf("--int8 needs --mode global")}
 			}
-			fp32, int8Model, err := trainGlobalPair(files, cfg)
-			if err != nil {
-				return err
-			}
-			for _, m := range []struct {
-				name string
-				data []byte
-			}{{"fp32 (ORT)", fp32}, {"int8 (ORT)", int8Model}} {
-				r, done, err := ortReconstructor(m.data)
-				if err != nil {
-					return err
-				}
-				c := cfg
-				c.Model, c.Runtime = r, nil
-				err = runEval(out, files, c, "global autoencoder "+m.name, o.files)
-				done()
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+			return anomalyeval.NAB(out, files, anomalyeval.NABOptions{Config: cfg, Runtime: o.runtime, Library: o.lib,
+				Model: o.model, Int8: o.int8, PerFile: o.files})
 		},
 	}
 	f := nabCmd.Flags()
@@ -162,116 +116,6 @@ latter should match the pipeline row for row.`,
 	return evalCmd
 }
 
-func runEval(out io.Writer, files []*nab.File, cfg nab.EvalConfig, label string, perFile bool) error {
-	start := time.Now()
-	res, err := nab.Evaluate(files, cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "%s: %d files, %s\n", label, len(files), time.Since(start).Round(time.Millisecond))
-	return printEval(out, res, perFile)
-}
-
-// printEval prints a result's three profiles (and its files).
-func printEval(out io.Writer, res *nab.EvalResult, perFile bool) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "profile\tNAB score\talert threshold\twindows detected\tFP alerts\traw likelihood score\t")
-	for i, r := range res.Alerts {
-		det, win, fp := 0, 0, 0
-		for _, f := range r.Files {
-			det, win, fp = det+f.Detected, win+f.Windows, fp+f.FP
-		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.3f\t%d/%d\t%d\t%.1f\t\n", r.Profile.Name, r.Normalized, res.AlertThreshold[i], det, win, fp, res.Raw[i].Normalized)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if perFile {
-		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "file\tscore\tdetected\tFP")
-		for _, f := range res.Alerts[0].Files {
-			fmt.Fprintf(tw, "%s\t%.2f\t%d/%d\t%d\n", f.Name, f.Score, f.Detected, f.Windows, f.FP)
-		}
-		return tw.Flush()
-	}
-	return nil
-}
-
-// trainGlobalPair trains the global model on every file's probationary
-// windows and quantises it, calibrated on the same windows.
-func trainGlobalPair(files []*nab.File, cfg nab.EvalConfig) (fp32, int8Model []byte, err error) {
-	wins := nab.TrainingWindows(files, cfg.Window)
-	ae, _, err := anomaly.Train(wins, cfg.Train)
-	if err != nil {
-		return nil, nil, err
-	}
-	return anomaly.ExportPair(ae, wins, nil)
-}
-
-// ortReconstructor runs a serialised model with ONNX Runtime.
-func ortReconstructor(data []byte) (anomaly.Reconstructor, func(), error) {
-	s, err := models.NewSession(data, models.Options{IntraOpThreads: 1})
-	if err != nil {
-		return nil, nil, err
-	}
-	return ortModel{s}, func() { s.Close() }, nil
-}
-
-func ortRuntime(ae *anomaly.Autoencoder) (anomaly.Reconstructor, func(), error) {
-	data, err := ae.MarshalONNX(nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ortReconstructor(data)
-}
-
-// ortModel adapts a session to anomaly.Reconstructor.
-type ortModel struct{ s *models.Session }
-
-func (m ortModel) Reconstruct(windows [][]float32) ([][]float32, error) {
-	if len(windows) == 0 {
-		return nil, nil
-	}
-	w := len(windows[0])
-	flat := make([]float32, 0, w*len(windows))
-	for _, x := range windows {
-		flat = append(flat, x...)
-	}
-	outs, err := m.s.Run([]models.Tensor{{Shape: []int64{int64(len(windows)), int64(w)}, Data: flat}})
-	if err != nil {
-		return nil, err
-	}
-	y := outs[0].Data
-	if len(y) != len(flat) {
-		return nil, fmt.Errorf("model returned %d values for %d", len(y), len(flat))
-	}
-	res := make([][]float32, len(windows))
-	for i := range res {
-		res[i] = y[i*w : (i+1)*w]
-	}
-	return res, nil
-}
-
-// selectFiles keeps the files named in only (all when only is empty).
-func selectFiles(files []*nab.File, only []string) ([]*nab.File, error) {
-	if len(only) == 0 {
-		return files, nil
-	}
-	byName := map[string]*nab.File{}
-	for _, f := range files {
-		byName[f.Name] = f
-	}
-	var out []*nab.File
-	for _, name := range only {
-		f, ok := byName[name]
-		if !ok {
-			return nil, fmt.Errorf("--file %s: not in the corpus's labels", name)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
 func parseFloats(s string) ([]float64, error) {
 	var out []float64
 	for _, part := range strings.Split(s, ",") {
@@ -282,144 +126,4 @@ func parseFloats(s string) ([]float64, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// pipelineEval is what `eval nab --pipeline` runs.
-type pipelineEval struct {
-	path, model, mqttURL, natsURL, subject string
-	perFile                                bool
-	g                                      *globalOptions
-}
-
-// evalPipeline scores the pipeline through the engine and brokers, and the
-// same models in Go, for fp32 and int8 (or the one --model).
-func evalPipeline(ctx context.Context, out io.Writer, files []*nab.File, base nab.EvalConfig, pe pipelineEval) error {
-	st, err := replay.Settings(pe.path)
-	if err != nil {
-		return err
-	}
-	st.Thresholds, base.Window = base.Thresholds, st.Window
-	type variant struct{ name, label string }
-	variants := []variant{{"fp32", "fp32"}, {"int8", "int8"}}
-	data := map[string][]byte{}
-	if pe.model != "" {
-		m, err := os.ReadFile(pe.model)
-		if err != nil {
-			return err
-		}
-		if w := anomaly.WindowOf(m); w != st.Window {
-			return fmt.Errorf("--model %s takes windows of %d, the pipeline makes windows of %d", pe.model, w, st.Window)
-		}
-		variants, data["model"] = []variant{{"model", filepath.Base(pe.model)}}, m
-	} else if data["fp32"], data["int8"], err = trainGlobalPair(files, base); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "edgeflow-eval-nab-models-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	log, err := pe.g.logger("warn", "console")
-	if err != nil {
-		return err
-	}
-
-	type row struct {
-		model, path string
-		res         *nab.EvalResult
-		took        time.Duration
-	}
-	var rows []row
-	for _, v := range variants {
-		file := filepath.Join(dir, v.name+".onnx")
-		if err := os.WriteFile(file, data[v.name], 0o644); err != nil {
-			return err
-		}
-		r, done, err := ortReconstructor(data[v.name])
-		if err != nil {
-			return err
-		}
-		goCfg, stageCfg := base, st
-		goCfg.Model, goCfg.Runtime, stageCfg.Model = r, nil, r
-		t0 := time.Now()
-		resGo, err := nab.Evaluate(files, goCfg)
-		t1 := time.Now()
-		var resStage *nab.EvalResult
-		if err == nil {
-			resStage, err = nab.Evaluate(files, stageCfg)
-		}
-		t2 := time.Now()
-		done()
-		if err != nil {
-			return err
-		}
-		rep, err := replay.Run(ctx, files, replay.Options{Pipeline: pe.path, Model: file,
-			MQTTURL: pe.mqttURL, NATSURL: pe.natsURL, Subject: pe.subject, Logger: log})
-		if err != nil {
-			return err
-		}
-		t3 := time.Now()
-		resPipe, err := nab.Summarize(files, rep.Scores, st)
-		if err != nil {
-			return err
-		}
-		d := compareScores(resStage.Scores, rep.Scores)
-		fmt.Fprintf(out, "%s through %s: %d readings in, %d scores out (%.0f readings/s), %d duplicate, %d unplaced, %d dead-lettered; "+
-			"vs Go with the pipeline's settings: %d of %d rows differ in readiness, %d in score by > 1e-6 (largest %.2g)\n",
-			v.label, pe.path, rep.Readings, rep.Messages, float64(rep.Readings)/rep.Elapsed.Seconds(),
-			rep.Duplicates, rep.Unmatched, rep.DeadLettered, d.ready, d.rows, d.score, d.max)
-		if len(rep.Incomplete) > 0 {
-			fmt.Fprintf(out, "  no score for the last row of: %s\n", strings.Join(rep.Incomplete, ", "))
-		}
-		rows = append(rows,
-			row{v.label, "Go (eval nab)", resGo, t1.Sub(t0)},
-			row{v.label, "Go, pipeline settings", resStage, t2.Sub(t1)},
-			row{v.label, "pipeline (MQTT→NATS)", resPipe, t3.Sub(t2)})
-	}
-
-	fmt.Fprintf(out, "\n%d files; alert threshold swept, best per profile\n", len(files))
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tdetector\tstandard\treward_low_FP\treward_low_FN\traw standard\ttime\t")
-	for _, r := range rows {
-		a := r.res.Alerts
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t\n", r.model, r.path,
-			a[0].Normalized, a[1].Normalized, a[2].Normalized, r.res.Raw[0].Normalized, r.took.Round(100*time.Millisecond))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if pe.perFile {
-		for _, r := range rows {
-			fmt.Fprintf(out, "\n%s, %s:\n", r.model, r.path)
-			if err := printEval(out, r.res, true); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// scoreDiff counts the rows where two detectors' outputs differ.
-type scoreDiff struct {
-	rows, ready, score int
-	max                float64
-}
-
-func compareScores(a, b [][]anomaly.Score) scoreDiff {
-	var d scoreDiff
-	for i := range a {
-		for r := range a[i] {
-			d.rows++
-			x, y := a[i][r], b[i][r]
-			if x.Ready != y.Ready {
-				d.ready++
-				continue
-			}
-			if diff := math.Abs(x.Score - y.Score); diff > 1e-6 {
-				d.score++
-				d.max = max(d.max, diff)
-			}
-		}
-	}
-	return d
 }

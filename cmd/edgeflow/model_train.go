@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 
-	"github.com/edgeflow/edgeflow/anomaly"
-	"github.com/edgeflow/edgeflow/anomaly/nab"
+	anomalyeval "github.com/edgeflow/edgeflow/anomaly/eval"
 	"github.com/spf13/cobra"
 )
 
@@ -44,53 +41,8 @@ training windows) to that file.`,
 			if o.normal <= 0 || o.normal > 1 {
 				return usageError{fmt.Errorf("--normal %v: want a fraction in (0, 1]", o.normal)}
 			}
-			var wins [][]float32
-			for _, path := range o.csvs {
-				f, err := nab.ReadFile(path)
-				if err != nil {
-					return err
-				}
-				n := int(o.normal * float64(len(f.Values)))
-				z := &anomaly.Normalizer{}
-				for _, v := range f.Values[:n] {
-					z.Observe(v)
-				}
-				wins = append(wins, anomaly.Windows(f.Values, 0, n, o.window, z)...)
-			}
-			if len(wins) == 0 {
-				return fmt.Errorf("no window of %d readings in the normal part of the data", o.window)
-			}
-			ae, res, err := anomaly.Train(wins, anomaly.TrainConfig{Epochs: o.epochs, Seed: o.seed})
-			if err != nil {
-				return err
-			}
-			meta := map[string]string{"edgeflow.seed": strconv.FormatUint(o.seed, 10),
-				"edgeflow.samples": strconv.Itoa(res.Samples)}
-			var fp32, q []byte
-			if o.int8Out != "" {
-				if err := m.initRuntime(); err != nil {
-					return err
-				}
-				fp32, q, err = anomaly.ExportPair(ae, wins, meta)
-			} else {
-				fp32, err = ae.MarshalONNX(meta)
-			}
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(o.out, fp32, 0o644); err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "trained %v on %d windows: loss %.4f → %.4f; wrote %s (%d bytes)\n",
-				ae.Widths(), res.Samples, res.Initial, res.Loss[len(res.Loss)-1], o.out, len(fp32))
-			if q != nil {
-				if err := os.WriteFile(o.int8Out, q, 0o644); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "wrote %s (%d bytes, int8)\n", o.int8Out, len(q))
-			}
-			return nil
+			return anomalyeval.Train(cmd.OutOrStdout(), anomalyeval.TrainOptions{CSVs: o.csvs, Normal: o.normal,
+				Window: o.window, Epochs: o.epochs, Seed: o.seed, Out: o.out, Int8Out: o.int8Out, Library: m.library})
 		},
 	}
 	f := cmd.Flags()

@@ -1,0 +1,86 @@
+package eval
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/edgeflow/edgeflow/anomaly"
+	"github.com/edgeflow/edgeflow/anomaly/nab"
+	"github.com/edgeflow/edgeflow/models"
+)
+
+// TrainOptions say what Train learns from and where it writes the models
+// (edgeflow model train anomaly).
+type TrainOptions struct {
+	// CSVs are timestamp,value files, one sensor each.
+	CSVs []string
+	// Normal is the leading fraction of each file, in (0, 1], that is
+	// known to be normal and trained on.
+	Normal float64
+	// Window is the window length in readings; Epochs and Seed tune the
+	// training (anomaly.TrainConfig).
+	Window, Epochs int
+	Seed           uint64
+	// Out is where the float32 ONNX model goes; Int8Out, when set, where
+	// its statically quantised version (calibrated on the training
+	// windows) goes, for which ONNX Runtime is loaded from Library.
+	Out, Int8Out string
+	Library      string
+}
+
+// Train fits the anomaly autoencoder to the normal part of every file:
+// windows of o.Window readings, each sensor z-scored by its own statistics
+// over that part. It writes the model(s) and reports them on w.
+func Train(w io.Writer, o TrainOptions) error {
+	if o.Normal <= 0 || o.Normal > 1 {
+		return fmt.Errorf("train: normal fraction %v: want a fraction in (0, 1]", o.Normal)
+	}
+	var wins [][]float32
+	for _, path := range o.CSVs {
+		f, err := nab.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		n := int(o.Normal * float64(len(f.Values)))
+		z := &anomaly.Normalizer{}
+		for _, v := range f.Values[:n] {
+			z.Observe(v)
+		}
+		wins = append(wins, anomaly.Windows(f.Values, 0, n, o.Window, z)...)
+	}
+	if len(wins) == 0 {
+		return fmt.Errorf("no window of %d readings in the normal part of the data", o.Window)
+	}
+	ae, res, err := anomaly.Train(wins, anomaly.TrainConfig{Epochs: o.Epochs, Seed: o.Seed})
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"edgeflow.seed": strconv.FormatUint(o.Seed, 10),
+		"edgeflow.samples": strconv.Itoa(res.Samples)}
+	var fp32, q []byte
+	if o.Int8Out != "" {
+		if err := models.Init(o.Library); err != nil {
+			return err
+		}
+		fp32, q, err = anomaly.ExportPair(ae, wins, meta)
+	} else {
+		fp32, err = ae.MarshalONNX(meta)
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.Out, fp32, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "trained %v on %d windows: loss %.4f → %.4f; wrote %s (%d bytes)\n",
+		ae.Widths(), res.Samples, res.Initial, res.Loss[len(res.Loss)-1], o.Out, len(fp32))
+	if q != nil {
+		if err := os.WriteFile(o.Int8Out, q, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "wrote %s (%d bytes, int8)\n", o.Int8Out, len(q))
+	}
+	return nil
+}
