@@ -77,6 +77,13 @@ func (l Letterbox) ToSource(b Box) Box {
 	return Box{fx(b.X1), fy(b.Y1), fx(b.X2), fy(b.Y2)}
 }
 
+// PointToSource maps a point in model-input pixels back to source pixels,
+// clipped to the source image.
+func (l Letterbox) PointToSource(p Point) Point {
+	b := l.ToSource(Box{p.X, p.Y, p.X, p.Y})
+	return Point{b.X1, b.Y1}
+}
+
 // Valid reports whether the letterbox can map boxes back.
 func (l Letterbox) Valid() bool {
 	return l.SrcW > 0 && l.SrcH > 0 && l.DstW > 0 && l.DstH > 0 && l.ScaleX > 0 && l.ScaleY > 0

@@ -44,9 +44,16 @@ func (p *Postprocess) Run(outputs []Tensor, lb Letterbox) ([]Detection, error) {
 		}
 		dets = kept
 	}
-	dets = NMS(dets, p.IoU, !p.ClassAgnostic, p.MaxDetections)
+	if s, ok := p.Decoder.(Suppressor); ok {
+		dets = s.Suppress(dets, p.IoU, p.MaxDetections)
+	} else {
+		dets = NMS(dets, p.IoU, !p.ClassAgnostic, p.MaxDetections)
+	}
 	for i := range dets {
 		dets[i].Box = lb.ToSource(dets[i].Box)
+		for k, pt := range dets[i].Keypoints {
+			dets[i].Keypoints[k] = lb.PointToSource(pt)
+		}
 		dets[i].Class = p.Label(dets[i].ClassID)
 	}
 	if dets == nil {

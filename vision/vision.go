@@ -1,6 +1,7 @@
 // Package vision holds the pure-Go side of edgeflow's camera pipelines: the
 // detection and letterbox types that travel in message fields, and the
-// decoders that turn raw detector outputs (YOLOX, NanoDet, UltraFace) into
+// decoders that turn raw detector outputs (YOLOX, NanoDet, UltraFace,
+// BlazeFace) into
 // boxes in the original image's pixels.
 //
 // Nothing here needs OpenCV or ONNX Runtime, so it builds and is tested
@@ -47,6 +48,15 @@ type Detection struct {
 	ClassID int     `json:"class_id"`
 	Score   float32 `json:"score"`
 	Box     Box     `json:"box"`
+	// Keypoints are landmarks some detectors give (BlazeFace: eyes, nose,
+	// mouth, ears), in the same pixels as Box.
+	Keypoints []Point `json:"keypoints,omitempty"`
+}
+
+// Point is a position in pixels.
+type Point struct {
+	X float32 `json:"x"`
+	Y float32 `json:"y"`
 }
 
 // Tensor is a dense float32 tensor in row-major order: a model output as the
