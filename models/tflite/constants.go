@@ -132,6 +132,10 @@ func dequantize(t *Tensor, c *constant) (*constant, error) {
 	return out, nil
 }
 
+// maxDense bounds a densified weight (64 Mi values): a corrupt sparse
+// tensor's shape must not make the converter allocate without bound.
+const maxDense = 1 << 26
+
 // densify expands a sparse constant (its stored values in c) to the dense
 // tensor of shape t.Shape, following TFLite's sparsity format: dimensions
 // are visited in traversal order, a dense one by counting to its size, a
@@ -153,6 +157,9 @@ func densify(t *Tensor, c *constant) (*constant, error) {
 		}
 	}
 	n := elements(t.Shape)
+	if n > maxDense {
+		return nil, fmt.Errorf("tensor %q: %d values is more than a weight of an edge model holds (%d)", t.Name, n, maxDense)
+	}
 	out := &constant{Shape: t.Shape, Int: c.Int}
 	if c.Int {
 		out.I = make([]int64, n)

@@ -7,7 +7,7 @@ import (
 )
 
 // readOptions decodes an operator's builtin options union into Options.
-func readOptions(fo *schema.Operator) Options {
+func readOptions(fo *schema.Operator, l limit) Options {
 	o := Options{StrideW: 1, StrideH: 1, DilationW: 1, DilationH: 1, optionsType: fo.BuiltinOptionsType()}
 	var tab flatbuffers.Table
 	if o.optionsType == schema.BuiltinOptionsNONE || !fo.BuiltinOptions(&tab) {
@@ -64,7 +64,7 @@ func readOptions(fo *schema.Operator) Options {
 	case schema.BuiltinOptionsReshapeOptions:
 		var c schema.ReshapeOptions
 		c.Init(tab.Bytes, tab.Pos)
-		o.NewShape, o.hasNewShape = ints(c.NewShapeLength(), c.NewShape), c.NewShapeLength() > 0
+		o.NewShape, o.hasNewShape = l.ints(c.NewShapeLength(), c.NewShape), c.NewShapeLength() > 0
 	case schema.BuiltinOptionsResizeBilinearOptions:
 		var c schema.ResizeBilinearOptions
 		c.Init(tab.Bytes, tab.Pos)

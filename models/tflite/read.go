@@ -119,6 +119,7 @@ func Read(data []byte) (m *Model, err error) {
 			m, err = nil, fmt.Errorf("corrupt TFLite model: %v", r)
 		}
 	}()
+	l := limit(len(data))
 	fm := schema.GetRootAsModel(data, 0)
 	m = &Model{Version: fm.Version(), Description: string(fm.Description()), Subgraphs: fm.SubgraphsLength()}
 	if m.Subgraphs == 0 {
@@ -127,6 +128,14 @@ func Read(data []byte) (m *Model, err error) {
 	var sg schema.SubGraph
 	fm.Subgraphs(&sg, 0)
 
+	// Every vector element takes at least a byte of the file: a longer
+	// vector is corrupt, refused before anything is allocated for it.
+	for what, n := range map[string]int{"buffers": fm.BuffersLength(), "tensors": sg.TensorsLength(),
+		"operators": sg.OperatorsLength(), "operator codes": fm.OperatorCodesLength()} {
+		if n > len(data) {
+			return nil, fmt.Errorf("corrupt TFLite model: %d %s in %d bytes", n, what, len(data))
+		}
+	}
 	buffers := make([][]byte, fm.BuffersLength())
 	for i := range buffers {
 		var b schema.Buffer
@@ -147,7 +156,14 @@ func Read(data []byte) (m *Model, err error) {
 	for i := range m.Tensors {
 		var ft schema.Tensor
 		sg.Tensors(&ft, i)
-		t := Tensor{Name: string(ft.Name()), Type: ft.Type(), Shape: ints(ft.ShapeLength(), ft.Shape)}
+		t := Tensor{Name: string(ft.Name()), Type: ft.Type(), Shape: l.ints(ft.ShapeLength(), ft.Shape)}
+		n := 1
+		for _, d := range t.Shape {
+			if d < 0 || (d > 0 && n > maxElements/d) {
+				return nil, fmt.Errorf("tensor %d %q: bad shape %v", i, t.Name, t.Shape)
+			}
+			n *= d
+		}
 		if bi := int(ft.Buffer()); bi > 0 {
 			if bi >= len(buffers) {
 				return nil, fmt.Errorf("tensor %d %q: buffer %d of %d", i, t.Name, bi, len(buffers))
@@ -166,7 +182,7 @@ func Read(data []byte) (m *Model, err error) {
 			}
 		}
 		if sp := ft.Sparsity(nil); sp != nil {
-			s, err := readSparsity(sp)
+			s, err := readSparsity(sp, l)
 			if err != nil {
 				return nil, fmt.Errorf("tensor %d %q: %w", i, t.Name, err)
 			}
@@ -174,8 +190,8 @@ func Read(data []byte) (m *Model, err error) {
 		}
 		m.Tensors[i] = t
 	}
-	m.Inputs = ints(sg.InputsLength(), sg.Inputs)
-	m.Outputs = ints(sg.OutputsLength(), sg.Outputs)
+	m.Inputs = l.ints(sg.InputsLength(), sg.Inputs)
+	m.Outputs = l.ints(sg.OutputsLength(), sg.Outputs)
 	check := func(what string, idx []int, optional bool) error {
 		for _, x := range idx {
 			if (x < 0 && !(optional && x == -1)) || x >= len(m.Tensors) {
@@ -205,20 +221,33 @@ func Read(data []byte) (m *Model, err error) {
 		// set both, and codes past 127 only in builtin_code.
 		code := max(schema.BuiltinOperator(oc.DeprecatedBuiltinCode()), oc.BuiltinCode())
 		op := Operator{Code: code, Custom: string(oc.CustomCode()),
-			Inputs: ints(fo.InputsLength(), fo.Inputs), Outputs: ints(fo.OutputsLength(), fo.Outputs)}
+			Inputs: l.ints(fo.InputsLength(), fo.Inputs), Outputs: l.ints(fo.OutputsLength(), fo.Outputs)}
 		if err := check(fmt.Sprintf("operator %d (%s) inputs", i, op.Name()), op.Inputs, true); err != nil {
 			return nil, err
 		}
 		if err := check(fmt.Sprintf("operator %d (%s) outputs", i, op.Name()), op.Outputs, false); err != nil {
 			return nil, err
 		}
-		op.Options = readOptions(&fo)
+		op.Options = readOptions(&fo, l)
 		m.Operators[i] = op
 	}
 	return m, nil
 }
 
-func ints(n int, at func(int) int32) []int {
+// maxElements bounds what a tensor may hold (2^31 values): a corrupt shape
+// must not make the converter allocate without bound.
+const maxElements = 1 << 31
+
+// limit is the size of the file being read: no vector in it can have more
+// elements than it has bytes.
+type limit int
+
+// ints reads a vector of int32. A vector longer than the file that holds it
+// is corrupt: it panics here (Read recovers) before allocating.
+func (l limit) ints(n int, at func(int) int32) []int {
+	if n > int(l) {
+		panic(fmt.Sprintf("vector of %d elements in %d bytes", n, l))
+	}
 	out := make([]int, n)
 	for i := range out {
 		out[i] = int(at(i))
@@ -226,19 +255,19 @@ func ints(n int, at func(int) int32) []int {
 	return out
 }
 
-func readSparsity(sp *schema.SparsityParameters) (*Sparsity, error) {
-	s := &Sparsity{TraversalOrder: ints(sp.TraversalOrderLength(), sp.TraversalOrder),
-		BlockMap: ints(sp.BlockMapLength(), sp.BlockMap)}
+func readSparsity(sp *schema.SparsityParameters, l limit) (*Sparsity, error) {
+	s := &Sparsity{TraversalOrder: l.ints(sp.TraversalOrderLength(), sp.TraversalOrder),
+		BlockMap: l.ints(sp.BlockMapLength(), sp.BlockMap)}
 	for j := range sp.DimMetadataLength() {
 		var dm schema.DimensionMetadata
 		sp.DimMetadata(&dm, j)
 		d := DimMeta{Sparse: dm.Format() == schema.DimensionTypeSPARSE_CSR, DenseSize: int(dm.DenseSize())}
 		if d.Sparse {
 			var err error
-			if d.Segments, err = indexVector(dm.ArraySegmentsType(), dm.ArraySegments); err != nil {
+			if d.Segments, err = indexVector(l, dm.ArraySegmentsType(), dm.ArraySegments); err != nil {
 				return nil, fmt.Errorf("sparsity dim %d segments: %w", j, err)
 			}
-			if d.Indices, err = indexVector(dm.ArrayIndicesType(), dm.ArrayIndices); err != nil {
+			if d.Indices, err = indexVector(l, dm.ArrayIndicesType(), dm.ArrayIndices); err != nil {
 				return nil, fmt.Errorf("sparsity dim %d indices: %w", j, err)
 			}
 		}
@@ -248,7 +277,7 @@ func readSparsity(sp *schema.SparsityParameters) (*Sparsity, error) {
 }
 
 // indexVector reads a SparseIndexVector union (int32, uint16 or uint8).
-func indexVector(typ schema.SparseIndexVector, get func(*flatbuffers.Table) bool) ([]int, error) {
+func indexVector(l limit, typ schema.SparseIndexVector, get func(*flatbuffers.Table) bool) ([]int, error) {
 	var tab flatbuffers.Table
 	if !get(&tab) {
 		return nil, fmt.Errorf("missing")
@@ -257,10 +286,13 @@ func indexVector(typ schema.SparseIndexVector, get func(*flatbuffers.Table) bool
 	case schema.SparseIndexVectorInt32Vector:
 		var v schema.Int32Vector
 		v.Init(tab.Bytes, tab.Pos)
-		return ints(v.ValuesLength(), v.Values), nil
+		return l.ints(v.ValuesLength(), v.Values), nil
 	case schema.SparseIndexVectorUint16Vector:
 		var v schema.Uint16Vector
 		v.Init(tab.Bytes, tab.Pos)
+		if v.ValuesLength() > int(l) {
+			return nil, fmt.Errorf("vector of %d elements in %d bytes", v.ValuesLength(), l)
+		}
 		out := make([]int, v.ValuesLength())
 		for i := range out {
 			out[i] = int(v.Values(i))
@@ -269,6 +301,9 @@ func indexVector(typ schema.SparseIndexVector, get func(*flatbuffers.Table) bool
 	case schema.SparseIndexVectorUint8Vector:
 		var v schema.Uint8Vector
 		v.Init(tab.Bytes, tab.Pos)
+		if v.ValuesLength() > int(l) {
+			return nil, fmt.Errorf("vector of %d elements in %d bytes", v.ValuesLength(), l)
+		}
 		out := make([]int, v.ValuesLength())
 		for i := range out {
 			out[i] = int(v.Values(i))
