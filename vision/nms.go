@@ -54,6 +54,7 @@ func WeightedNMS(dets []Detection, iou float32, limit int) []Detection {
 		best := remaining[0]
 		var sum float32
 		var box Box
+		n := 0
 		kps := make([]Point, len(best.Keypoints))
 		rest := remaining[:0]
 		for _, d := range remaining {
@@ -61,6 +62,7 @@ func WeightedNMS(dets []Detection, iou float32, limit int) []Detection {
 				rest = append(rest, d)
 				continue
 			}
+			n++
 			sum += d.Score
 			box.X1 += d.Score * d.Box.X1
 			box.Y1 += d.Score * d.Box.Y1
@@ -75,7 +77,7 @@ func WeightedNMS(dets []Detection, iou float32, limit int) []Detection {
 		}
 		remaining = rest
 		merged := best
-		if sum > 0 {
+		if n > 1 && sum > 0 { // a lone detection stays as it is, as in MediaPipe
 			merged.Box = Box{box.X1 / sum, box.Y1 / sum, box.X2 / sum, box.Y2 / sum}
 			for k := range kps {
 				kps[k].X /= sum

@@ -1,5 +1,5 @@
 // Package detect is the `detect` stage: it decodes an object detector's raw
-// outputs (YOLOX, NanoDet, UltraFace) into scored, named boxes in the source
+// outputs (YOLOX, NanoDet, UltraFace, BlazeFace) into scored, named boxes in the source
 // image's pixels, with score threshold, class filter and class-aware NMS.
 // It is pure Go (see package vision) and needs no build tag.
 package detect
@@ -23,7 +23,7 @@ func init() {
 	component.Register(component.Spec{
 		Kind:    pipeline.KindStage,
 		Name:    "detect",
-		Summary: "Decode detector outputs (YOLOX, NanoDet, UltraFace) into boxes on the source image, with NMS.",
+		Summary: "Decode detector outputs (YOLOX, NanoDet, UltraFace, BlazeFace) into boxes on the source image, with NMS.",
 		Description: `Reads the model outputs named in ` + "`outputs`" + ` (each a ` + "`[]float32`" + ` with its shape in
 ` + "`<field>_shape`" + `, as the ` + "`onnx`" + ` stage writes them) and the letterbox the ` + "`image`" + ` stage
 recorded, and decodes:
@@ -33,18 +33,24 @@ recorded, and decodes:
 - ` + "`nanodet`" + `: NanoDet-Plus, a class output [1,n,C] and a box-distribution output
   [1,n,4·(reg_max+1)] per stride (any order; matched by size);
 - ` + "`ultraface`" + `: scores [1,N,2] and boxes [1,N,4], decoded corner boxes (or raw prior offsets with
-  ` + "`raw: true`" + `).
+  ` + "`raw: true`" + `);
+- ` + "`blazeface`" + `: MediaPipe's BlazeFace face detectors (face_detection_short_range 128×128,
+  full_range 192×192, the back-camera 256×256 model; e.g. converted with ` + "`edgeflow model convert`" + `):
+  scores [1,N,1] (logits) and regressors [1,N,16], whole or split by stride, decoded against
+  MediaPipe's SSD anchors (picked by input size); each face carries 6 keypoints (eyes, nose tip,
+  mouth, ears) in ` + "`keypoints`" + `, and overlapping faces are merged by weighted NMS
+  (MediaPipe's; use ` + "`iou: 0.3`" + `).
 
 Then it keeps scores ≥ ` + "`threshold`" + `, keeps only ` + "`classes`" + ` if given, runs NMS (per class unless
 ` + "`class_agnostic`" + `), maps the boxes back to source pixels and names the classes.
 
 The message leaves with ` + "`fields.detections`" + ` = a list of
-` + "`{class, class_id, score, box: {x1, y1, x2, y2}}`" + ` (best first; [] when nothing was found),
+` + "`{class, class_id, score, box: {x1, y1, x2, y2}}`" + ` (plus ` + "`keypoints: [{x, y}...]`" + ` for BlazeFace; best first; [] when nothing was found),
 ` + "`count`" + `, ` + "`capture_time`" + ` (the source time, RFC 3339), and the fields listed in ` + "`keep`" + `
 (by default the camera id, the frame id and the frame itself, for an annotating sink).
 Every other field (the big tensors) is dropped, so the message encodes to small JSON.`,
 		Fields: []component.Field{
-			{Name: "model", Type: component.String, Enum: []string{"yolox", "nanodet", "ultraface"},
+			{Name: "model", Type: component.String, Enum: []string{"yolox", "nanodet", "ultraface", "blazeface"},
 				Description: "Which decoder."},
 			{Name: "outputs", Type: component.StringList, Default: []string{"output"}, Example: "[cls8, reg8, cls16, reg16, cls32, reg32]",
 				Description: "Fields holding the model outputs."},
@@ -57,7 +63,7 @@ Every other field (the big tensors) is dropped, so the message encodes to small 
 			{Name: "max_detections", Type: component.Int, Default: 100, Min: component.Bound(0),
 				Description: "Most detections per frame (0: no limit)."},
 			{Name: "labels", Type: component.Any, Optional: true, Example: "coco",
-				Description: "Class names: `coco` (the 80 COCO names, default for yolox and nanodet), a list, or a file with one name a line (relative to the pipeline file). UltraFace's one class is `face`."},
+				Description: "Class names: `coco` (the 80 COCO names, default for yolox and nanodet), a list, or a file with one name a line (relative to the pipeline file). UltraFace's and BlazeFace's one class is `face`."},
 			{Name: "classes", Type: component.StringList, Optional: true, Example: "[person, car, truck]",
 				Description: "Keep only these classes (names or ids)."},
 			{Name: "strides", Type: component.FloatList, Optional: true,
@@ -124,6 +130,9 @@ func newStage(conf *component.Config, res *component.Resources) (any, error) {
 		s.post.Decoder = vision.NanoDet{Strides: strides, RegMax: conf.Int("reg_max"), CenterOffset: float32(conf.Float("center_offset"))}
 	case "ultraface":
 		s.post.Decoder = vision.UltraFace{Raw: conf.Bool("raw")}
+		labels = []string{"face"}
+	case "blazeface":
+		s.post.Decoder = vision.BlazeFace{}
 		labels = []string{"face"}
 	}
 	if conf.Has("labels") {

@@ -110,3 +110,37 @@ func TestStageConfigErrors(t *testing.T) {
 		t.Error("fractional stride accepted")
 	}
 }
+
+func TestStageBlazeFace(t *testing.T) {
+	s, err := parse(t, "model: blazeface\noutputs: [regressors, classificators]\nthreshold: 0.5\niou: 0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores := make([]float32, 896)
+	for i := range scores {
+		scores[i] = -10
+	}
+	boxes := make([]float32, 896*16)
+	scores[0] = 3
+	copy(boxes, []float32{10, 10, 16, 16, 0, 0, 2, 2})
+	lb, _ := vision.Stretch(256, 256, 128, 128)
+	m := pipeline.NewMessage(nil)
+	m.Fields = map[string]any{"regressors": boxes, "regressors_shape": []int64{1, 896, 16},
+		"classificators": scores, "classificators_shape": []int64{1, 896, 1}, "letterbox": lb}
+	var out emits
+	if err := s.Process(context.Background(), m, &out); err != nil {
+		t.Fatal(err)
+	}
+	dets := out[0].Fields["detections"].([]vision.Detection)
+	// Anchor (4,4) + (10,10) = centre (14,14), 16×16, doubled to the source.
+	if len(dets) != 1 || dets[0].Class != "face" || dets[0].Box != (vision.Box{X1: 12, Y1: 12, X2: 44, Y2: 44}) {
+		t.Fatalf("%+v", dets)
+	}
+	if len(dets[0].Keypoints) != 6 || dets[0].Keypoints[0] != (vision.Point{X: 8, Y: 8}) || dets[0].Keypoints[1] != (vision.Point{X: 12, Y: 12}) {
+		t.Errorf("keypoints %+v", dets[0].Keypoints)
+	}
+	raw, _ := json.Marshal(dets[0])
+	if !strings.Contains(string(raw), `"keypoints":[{"x":8,"y":8}`) {
+		t.Errorf("JSON %s", raw)
+	}
+}
