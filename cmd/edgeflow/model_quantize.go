@@ -161,6 +161,9 @@ func loadSamples(path, data string, d dataFlags) ([]compare.Sample, error) {
 	}
 	if len(info.Inputs) == 1 && len(info.Inputs[0].Shape) == 4 {
 		opts.Height, opts.Width = int(info.Inputs[0].Shape[2]), int(info.Inputs[0].Shape[3])
+		if sh := info.Inputs[0].Shape; sh[3] == 3 && sh[1] != 3 { // NHWC (TFLite conversions)
+			opts.Height, opts.Width = int(sh[1]), int(sh[2])
+		}
 	}
 	window := d.window
 	if window == 0 && strings.HasPrefix(data, anomalyeval.SeriesPrefix) && len(info.Inputs) == 1 {

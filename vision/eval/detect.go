@@ -18,14 +18,18 @@ var Decoders = map[string]vision.Decoder{
 }
 
 // PresetFor guesses a model file's preprocessing from its name: the
-// detector it names (yolox, nanodet, ultraface), else rgb.
+// detector it names (yolox, nanodet, ultraface, blazeface; MediaPipe's
+// face_detection files are blazeface), else rgb.
 func PresetFor(modelPath string) string {
 	preset := "rgb"
 	lower := strings.ToLower(modelPath)
-	for _, n := range []string{"yolox", "nanodet", "ultraface"} {
+	for _, n := range []string{"yolox", "nanodet", "ultraface", "blazeface", "face_detection"} {
 		if strings.Contains(lower, n) {
 			preset = n
 		}
+	}
+	if preset == "face_detection" { // MediaPipe's file names
+		preset = "blazeface"
 	}
 	return preset
 }

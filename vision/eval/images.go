@@ -19,7 +19,8 @@ import (
 	"github.com/edgeflow/edgeflow/vision"
 )
 
-// Preprocess turns an image into a model input tensor [1,3,H,W].
+// Preprocess turns an image into a model input tensor [1,3,H,W] (or
+// [1,H,W,3] with NHWC).
 type Preprocess struct {
 	Name string
 	// BGR orders channels blue, green, red (OpenCV-trained models).
@@ -32,6 +33,9 @@ type Preprocess struct {
 	Letterbox bool
 	Place     vision.Placement
 	Pad       float32
+	// NHWC lays the tensor out [1,H,W,3], as TFLite models (and their ONNX
+	// conversions) take it.
+	NHWC bool
 }
 
 // Presets are the preprocessings of the detectors in the model mirror (see
@@ -42,6 +46,10 @@ var Presets = map[string]Preprocess{
 		Letterbox: true, Place: vision.Center, Pad: 0},
 	"ultraface": {Name: "ultraface", Mean: [3]float32{127, 127, 127}, Std: [3]float32{128, 128, 128}},
 	"rgb":       {Name: "rgb", Std: [3]float32{255, 255, 255}},
+	// MediaPipe's BlazeFace: RGB scaled to [-1,1], letterboxed centred,
+	// NHWC.
+	"blazeface": {Name: "blazeface", Mean: [3]float32{127.5, 127.5, 127.5}, Std: [3]float32{127.5, 127.5, 127.5},
+		Letterbox: true, Place: vision.Center, NHWC: true},
 }
 
 // ImageOptions say how images become samples.
@@ -234,19 +242,27 @@ func (p Preprocess) Tensor(img *rgbImage, w, h int) (models.Tensor, vision.Lette
 			src = 2 - c
 		}
 		pad := (p.Pad - p.Mean[c]) / std[c]
-		plane := data[c*w*h : (c+1)*w*h]
+		// Element (y, x) of channel c is at base + y*w*step + x*step.
+		base, step := c*w*h, 1
+		if p.NHWC {
+			base, step = c, 3
+		}
 		for y := range h {
 			for x := range w {
+				at := base + (y*w+x)*step
 				ix, iy := x-int(lb.PadX), y-int(lb.PadY)
 				if ix < 0 || iy < 0 || ix >= rw || iy >= rh {
-					plane[y*w+x] = pad
+					data[at] = pad
 					continue
 				}
 				sx := (float64(ix)+0.5)/lb.ScaleX - 0.5
 				sy := (float64(iy)+0.5)/lb.ScaleY - 0.5
-				plane[y*w+x] = (img.bilinear(sx, sy, src) - p.Mean[c]) / std[c]
+				data[at] = (img.bilinear(sx, sy, src) - p.Mean[c]) / std[c]
 			}
 		}
+	}
+	if p.NHWC {
+		return models.Tensor{Shape: []int64{1, int64(h), int64(w), 3}, Data: data}, lb, nil
 	}
 	return models.Tensor{Shape: []int64{1, 3, int64(h), int64(w)}, Data: data}, lb, nil
 }
