@@ -11,7 +11,7 @@ FUZZTIME    ?= 10s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Packages with OpenCV code behind the gocv build tag.
-GOCV_PKGS   ?= ./vision/... ./sources/camera/... ./stages/image/... ./stages/detect/... ./sinks/annotate/... ./examples/camera/... ./models/quantize/...
+GOCV_PKGS   ?= ./vision/... ./sources/camera/... ./stages/image/... ./stages/detect/... ./sinks/annotate/... ./examples/camera/... ./examples/face/... ./models/quantize/...
 
 .PHONY: help build build-gocv deps test test-gocv demo bench lint docs fuzz clean
 
