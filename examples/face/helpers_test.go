@@ -22,6 +22,7 @@ import (
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/edgeflow/edgeflow/vision"
 	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
 	"gocv.io/x/gocv"
 
 	_ "github.com/edgeflow/edgeflow/sinks/mqtt"
@@ -56,6 +57,16 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if fix.dir != "" {
 		os.RemoveAll(fix.dir)
+	}
+	if code == 0 {
+		if n := liveMats(); n > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d OpenCV Mats leaked (matprofile)\n", n)
+			code = 1
+		}
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: leaked goroutines: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

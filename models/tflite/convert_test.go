@@ -194,7 +194,7 @@ func TestReadRejectsMalformedFiles(t *testing.T) {
 	}
 	// Flip bytes through the file: errors or a model, never a panic.
 	r := rand.New(rand.NewPCG(3, 4))
-	for range 200 {
+	for range 100 {
 		bad := append([]byte(nil), data...)
 		for range 8 {
 			bad[8+r.IntN(len(bad)-8)] = byte(r.IntN(256))
