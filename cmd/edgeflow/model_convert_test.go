@@ -26,6 +26,14 @@ func TestModelConvert(t *testing.T) {
 		t.Errorf("inspect of the converted model: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	// The documented next step: quantise the NHWC conversion, calibrated
+	// on images laid out NHWC.
+	q := filepath.Join(t.TempDir(), "face.int8.onnx")
+	r = edgeflow(t, nil, "model", "quantize", out, q, "--calib", "../../../shared/media", "--preprocess", "blazeface")
+	if r.code != 0 || !strings.Contains(r.stdout, "Conv:37") {
+		t.Errorf("quantize the conversion: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	bad := filepath.Join(t.TempDir(), "bad.tflite")
 	os.WriteFile(bad, []byte("not a flatbuffer at all"), 0o644)
 	r = edgeflow(t, nil, "model", "convert", bad, filepath.Join(t.TempDir(), "x.onnx"))

@@ -159,10 +159,11 @@ func loadSamples(path, data string, d dataFlags) ([]compare.Sample, error) {
 			return nil, err
 		}
 	}
+	nhwc := false
 	if len(info.Inputs) == 1 && len(info.Inputs[0].Shape) == 4 {
 		opts.Height, opts.Width = int(info.Inputs[0].Shape[2]), int(info.Inputs[0].Shape[3])
 		if sh := info.Inputs[0].Shape; sh[3] == 3 && sh[1] != 3 { // NHWC (TFLite conversions)
-			opts.Height, opts.Width = int(sh[1]), int(sh[2])
+			opts.Height, opts.Width, nhwc = int(sh[1]), int(sh[2]), true
 		}
 	}
 	window := d.window
@@ -180,6 +181,7 @@ func loadSamples(path, data string, d dataFlags) ([]compare.Sample, error) {
 		return nil, fmt.Errorf("unknown --preprocess %q", preprocess)
 	}
 	opts.Preprocess = p
+	opts.Preprocess.NHWC = nhwc
 	if err := anomalyeval.CheckNormalize(d.normalize); err != nil {
 		return nil, err
 	}
