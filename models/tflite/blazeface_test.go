@@ -4,8 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"image"
-	"os"
 	"math"
+	"os"
 	"testing"
 
 	"github.com/edgeflow/edgeflow/models"
@@ -183,7 +183,7 @@ func TestFetchedModelsMatchRegistry(t *testing.T) {
 		"face-detection-short-range-tflite":       shortPath,
 		"face-detection-full-range-tflite":        fullPath,
 		"face-detection-full-range-sparse-tflite": sparsePath,
-		"blazeface":                               refPath,
+		"blazeface": refPath,
 	} {
 		e, ok := registry.Lookup(name)
 		if !ok {
