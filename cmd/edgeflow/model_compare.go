@@ -31,7 +31,7 @@ func newModelCompareCmd(m *modelOptions) *cobra.Command {
 		Long: `compare runs model B against reference model A on the same samples and
 prints size, p50 latency, speed-up, output RMSE and max abs error, and task
 agreement: top-1 for classifiers, matched detections (IoU >= 0.5, same class)
-for detectors (--detector yolox|nanodet|ultraface), Spearman rank correlation of
+for detectors (--detector yolox|nanodet|ultraface|blazeface), Spearman rank correlation of
 reconstruction-error scores for autoencoders.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -90,7 +90,7 @@ reconstruction-error scores for autoencoders.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.data, "data", "", "image folder, image, .csv or .jsonl of vectors, or nab:GLOB of timestamp,value series")
 	fl.StringVar(&f.task, "task", "", "classify, detect, anomaly or none (default: guessed)")
-	fl.StringVar(&f.detector, "detector", "", "detection decoder: yolox, nanodet or ultraface")
+	fl.StringVar(&f.detector, "detector", "", "detection decoder: yolox, nanodet, ultraface or blazeface")
 	fl.Float32Var(&f.threshold, "threshold", 0.3, "detection score threshold")
 	fl.IntVar(&f.repeat, "repeat", 3, "timed runs per sample")
 	fl.IntVar(&f.threads, "threads", 0, "intra-op threads for both models (0: ORT default)")
@@ -108,7 +108,7 @@ func compareTask(name, detector string, threshold float32, modelA string) (compa
 	switch name {
 	case "detect":
 		if detector == "" {
-			return nil, fmt.Errorf("compare: detection needs a detector (yolox, nanodet or ultraface)")
+			return nil, fmt.Errorf("compare: detection needs a detector (yolox, nanodet, ultraface or blazeface)")
 		}
 		return detect, nil
 	case "classify":

@@ -15,6 +15,7 @@ var Decoders = map[string]vision.Decoder{
 	"yolox":     vision.YOLOX{},
 	"nanodet":   vision.NanoDet{},
 	"ultraface": vision.UltraFace{},
+	"blazeface": vision.BlazeFace{},
 }
 
 // PresetFor guesses a model file's preprocessing from its name: the
@@ -112,13 +113,16 @@ func (v *Detections) Precision() float64 {
 func (d Detect) detect(r compare.Run) ([]vision.Detection, error) {
 	dec, ok := Decoders[d.Decoder]
 	if !ok {
-		return nil, fmt.Errorf("unknown detector %q (want yolox, nanodet or ultraface)", d.Decoder)
+		return nil, fmt.Errorf("unknown detector %q (want yolox, nanodet, ultraface or blazeface)", d.Decoder)
 	}
 	in := r.In[0]
 	if len(in.Shape) != 4 {
-		return nil, fmt.Errorf("detector input has shape %v, want [1,3,H,W]", in.Shape)
+		return nil, fmt.Errorf("detector input has shape %v, want [1,3,H,W] or [1,H,W,3]", in.Shape)
 	}
 	w, h := int(in.Shape[3]), int(in.Shape[2])
+	if in.Shape[3] == 3 && in.Shape[1] != 3 { // NHWC (TFLite conversions)
+		w, h = int(in.Shape[2]), int(in.Shape[1])
+	}
 	ts := make([]vision.Tensor, len(r.Out))
 	for i, o := range r.Out {
 		ts[i] = vision.Tensor{Shape: o.Shape, Data: o.Data}

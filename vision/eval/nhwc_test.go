@@ -4,6 +4,9 @@ import (
 	"image"
 	"image/color"
 	"testing"
+
+	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/compare"
 )
 
 // The NHWC layout holds the same values as NCHW, interleaved per pixel.
@@ -39,5 +42,25 @@ func TestPreprocessNHWC(t *testing.T) {
 	// Padding (the letterbox's top rows) is -1: black scaled to [-1, 1].
 	if ta.Data[0] != -1 || ta.Data[8*4*3] == -1 {
 		t.Errorf("padding %g, first image row %g", ta.Data[0], ta.Data[8*4*3])
+	}
+}
+
+// The blazeface detector reads the input size from an NHWC input.
+func TestDetectBlazeFaceNHWC(t *testing.T) {
+	scores := make([]float32, 896)
+	for i := range scores {
+		scores[i] = -10
+	}
+	scores[0] = 4
+	boxes := make([]float32, 896*16)
+	copy(boxes, []float32{10, 10, 20, 20})
+	outs := []models.Tensor{{Shape: []int64{1, 896, 16}, Data: boxes}, {Shape: []int64{1, 896, 1}, Data: scores}}
+	in := models.Tensor{Shape: []int64{1, 128, 128, 3}}
+	dets, err := Detect{Decoder: "blazeface", Threshold: 0.5, IoU: 0.3}.detect(compare.Run{In: []models.Tensor{in}, Out: outs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dets) != 1 || dets[0].Box.X1 != 4 || dets[0].Box.X2 != 24 {
+		t.Errorf("%+v", dets)
 	}
 }
