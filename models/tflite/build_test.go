@@ -171,3 +171,31 @@ func concatOpts(axis int32) func(*flatbuffers.Builder) (schema.BuiltinOptions, f
 		return schema.BuiltinOptionsConcatenationOptions, schema.ConcatenationOptionsEnd(b)
 	}
 }
+
+func d2sOpts(block int32) func(*flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+	return func(b *flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+		schema.DepthToSpaceOptionsStart(b)
+		schema.DepthToSpaceOptionsAddBlockSize(b, block)
+		return schema.BuiltinOptionsDepthToSpaceOptions, schema.DepthToSpaceOptionsEnd(b)
+	}
+}
+
+func resizeOpts(halfPixel bool) func(*flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+	return func(b *flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+		schema.ResizeBilinearOptionsStart(b)
+		schema.ResizeBilinearOptionsAddHalfPixelCenters(b, halfPixel)
+		return schema.BuiltinOptionsResizeBilinearOptions, schema.ResizeBilinearOptionsEnd(b)
+	}
+}
+
+func poolOpts(pad schema.Padding, k, stride int32) func(*flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+	return func(b *flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+		schema.Pool2DOptionsStart(b)
+		schema.Pool2DOptionsAddPadding(b, pad)
+		schema.Pool2DOptionsAddStrideW(b, stride)
+		schema.Pool2DOptionsAddStrideH(b, stride)
+		schema.Pool2DOptionsAddFilterWidth(b, k)
+		schema.Pool2DOptionsAddFilterHeight(b, k)
+		return schema.BuiltinOptionsPool2DOptions, schema.Pool2DOptionsEnd(b)
+	}
+}

@@ -289,6 +289,18 @@ func (c *converter) pad(op Operator) error {
 	if err != nil {
 		return err
 	}
+	if c.feedsMaxPool(op.Outputs[0]) {
+		// ONNX Runtime (since PR 18136) fuses Pad(0) -> MaxPool into the
+		// pool's own padding, which the max ignores: windows of negative
+		// values then lose the zeros TFLite pads with. Concatenating
+		// zeros is the same padding, and ORT leaves it alone.
+		shape := make([]int, rank)
+		for i, d := range order {
+			shape[i] = c.m.Tensors[x].Shape[d]
+		}
+		c.padByConcat(xn, c.define(op.Outputs[0], nchw), shape, pads)
+		return nil
+	}
 	pn := c.unique(c.m.Tensors[p].Name + "_onnx")
 	c.g.Initializer = append(c.g.Initializer, graph.Int64Tensor(pn, []int64{int64(2 * rank)}, pads))
 	c.node("Pad", []string{xn, pn}, []string{c.define(op.Outputs[0], nchw)}, graph.StringAttr("mode", "constant"))
@@ -388,4 +400,60 @@ func (c *converter) depthToSpace(op Operator) error {
 	c.node("DepthToSpace", []string{xn}, []string{c.define(op.Outputs[0], true)},
 		graph.IntAttr("blocksize", int64(op.Options.BlockSize)), graph.StringAttr("mode", "DCR"))
 	return nil
+}
+
+// feedsMaxPool reports whether a MAX_POOL_2D reads tensor i.
+func (c *converter) feedsMaxPool(i int) bool {
+	for _, op := range c.m.Operators {
+		if op.Code == schema.BuiltinOperatorMAX_POOL_2D && len(op.Inputs) > 0 && op.Inputs[0] == i {
+			return true
+		}
+	}
+	return false
+}
+
+// padByConcat pads x (of shape, in ONNX's axis order) with zeros, pads in
+// ONNX's [begins..., ends...] order, by concatenating zero blocks axis by
+// axis.
+func (c *converter) padByConcat(x, out string, shape []int, pads []int64) {
+	rank := len(shape)
+	cur := x
+	shape = append([]int(nil), shape...)
+	var last int
+	for a := range rank {
+		if pads[a] != 0 || pads[rank+a] != 0 {
+			last = a
+		}
+	}
+	for a := range rank {
+		before, after := int(pads[a]), int(pads[rank+a])
+		if before == 0 && after == 0 {
+			continue
+		}
+		ins := []string{}
+		zeros := func(n int) string {
+			zs := append([]int(nil), shape...)
+			zs[a] = n
+			name := c.unique(out + "_zeros")
+			c.g.Initializer = append(c.g.Initializer, graph.FloatTensor(name, dims64(zs), make([]float32, elements(zs))))
+			return name
+		}
+		if before > 0 {
+			ins = append(ins, zeros(before))
+		}
+		ins = append(ins, cur)
+		if after > 0 {
+			ins = append(ins, zeros(after))
+		}
+		next := out
+		if a != last {
+			next = c.unique(out + "_padded")
+		}
+		c.node("Concat", ins, []string{next}, graph.IntAttr("axis", int64(a)))
+		shape[a] += before + after
+		cur = next
+	}
+	if cur == x { // no padding at all
+		c.node("Identity", []string{x}, []string{out})
+	}
 }
