@@ -199,3 +199,27 @@ func poolOpts(pad schema.Padding, k, stride int32) func(*flatbuffers.Builder) (s
 		return schema.BuiltinOptionsPool2DOptions, schema.Pool2DOptionsEnd(b)
 	}
 }
+
+func fcOpts(act schema.ActivationFunctionType) func(*flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+	return func(b *flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+		schema.FullyConnectedOptionsStart(b)
+		schema.FullyConnectedOptionsAddFusedActivationFunction(b, act)
+		return schema.BuiltinOptionsFullyConnectedOptions, schema.FullyConnectedOptionsEnd(b)
+	}
+}
+
+func meanOpts(keep bool) func(*flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+	return func(b *flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+		schema.ReducerOptionsStart(b)
+		schema.ReducerOptionsAddKeepDims(b, keep)
+		return schema.BuiltinOptionsReducerOptions, schema.ReducerOptionsEnd(b)
+	}
+}
+
+func softmaxOpts() func(*flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+	return func(b *flatbuffers.Builder) (schema.BuiltinOptions, flatbuffers.UOffsetT) {
+		schema.SoftmaxOptionsStart(b)
+		schema.SoftmaxOptionsAddBeta(b, 1)
+		return schema.BuiltinOptionsSoftmaxOptions, schema.SoftmaxOptionsEnd(b)
+	}
+}

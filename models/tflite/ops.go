@@ -37,6 +37,8 @@ func init() {
 		schema.BuiltinOperatorRESIZE_BILINEAR:   (*converter).resize,
 		schema.BuiltinOperatorDEPTH_TO_SPACE:    (*converter).depthToSpace,
 		schema.BuiltinOperatorSOFTMAX:           (*converter).softmax,
+		schema.BuiltinOperatorFULLY_CONNECTED:   (*converter).fullyConnected,
+		schema.BuiltinOperatorMEAN:              (*converter).mean,
 	}
 }
 
@@ -456,4 +458,109 @@ func (c *converter) padByConcat(x, out string, shape []int, pads []int64) {
 	if cur == x { // no padding at all
 		c.node("Identity", []string{x}, []string{out})
 	}
+}
+
+// fullyConnected flattens the input (in TFLite's layout) to [-1, K] and
+// multiplies by the constant weights [O, K]: Gemm with transB, then a
+// Reshape to the output tensor's shape when it is not [M, O].
+func (c *converter) fullyConnected(op Operator) error {
+	if err := c.want(op, 2, 1); err != nil {
+		return err
+	}
+	if op.Options.shuffledWeights {
+		return fmt.Errorf("shuffled int8 weights are not supported")
+	}
+	x, w, o := op.Inputs[0], op.Inputs[1], op.Outputs[0]
+	k, ok := c.consts[w]
+	if !ok || len(k.Shape) != 2 || k.Int {
+		return fmt.Errorf("weights %q are not a constant float [O,K] tensor", c.m.Tensors[w].Name)
+	}
+	xn, err := c.input(x, false)
+	if err != nil {
+		return err
+	}
+	flat := c.unique(c.m.Tensors[o].Name + "_flat")
+	sn := c.unique(flat + "_shape")
+	c.g.Initializer = append(c.g.Initializer, graph.Int64Tensor(sn, []int64{2}, []int64{-1, int64(k.Shape[1])}))
+	c.node("Reshape", []string{xn, sn}, []string{flat})
+	wn, err := c.input(w, false)
+	if err != nil {
+		return err
+	}
+	ins := []string{flat, wn}
+	if len(op.Inputs) > 2 && op.Inputs[2] >= 0 {
+		if _, ok := c.consts[op.Inputs[2]]; !ok {
+			return fmt.Errorf("bias %q is not a constant", c.m.Tensors[op.Inputs[2]].Name)
+		}
+		bn, err := c.input(op.Inputs[2], false)
+		if err != nil {
+			return err
+		}
+		ins = append(ins, bn)
+	}
+	shape := c.m.Tensors[o].Shape
+	return c.activation(op.Options.Activation, o, false, func(dst string) {
+		if len(shape) == 2 {
+			c.node("Gemm", ins, []string{dst}, graph.IntAttr("transB", 1))
+			return
+		}
+		mm := c.unique(dst + "_gemm")
+		c.node("Gemm", ins, []string{mm}, graph.IntAttr("transB", 1))
+		on := c.unique(dst + "_shape")
+		c.g.Initializer = append(c.g.Initializer, graph.Int64Tensor(on, []int64{int64(len(shape))}, dims64(shape)))
+		c.node("Reshape", []string{mm, on}, []string{dst})
+	})
+}
+
+// mean is ReduceMean over constant axes. A rank-4 input held NCHW stays so
+// when the kept axes keep their order (keep_dims, or only H and W
+// reduced); otherwise it goes back to TFLite's layout first.
+func (c *converter) mean(op Operator) error {
+	if err := c.want(op, 2, 1); err != nil {
+		return err
+	}
+	x, a := op.Inputs[0], op.Inputs[1]
+	k, ok := c.consts[a]
+	if !ok || !k.Int {
+		return fmt.Errorf("axes %q are not a constant integer tensor", c.m.Tensors[a].Name)
+	}
+	rank := len(c.m.Tensors[x].Shape)
+	axes := make([]int, len(k.I))
+	reduced := map[int]bool{}
+	for i, v := range k.I {
+		ax := int(v)
+		if ax < 0 {
+			ax += rank
+		}
+		if ax < 0 || ax >= rank {
+			return fmt.Errorf("axis %d for rank %d", v, rank)
+		}
+		axes[i] = ax
+		reduced[ax] = true
+	}
+	nchw := c.isNCHW(x) && rank == 4
+	if nchw && !op.Options.KeepDims && !reduced[1] && !reduced[2] {
+		nchw = false // C would come out before H or W
+	}
+	if nchw && !op.Options.KeepDims && !reduced[3] && (!reduced[1] || !reduced[2]) {
+		nchw = false
+	}
+	onnxAxes := make([]int64, len(axes))
+	for i, ax := range axes {
+		onnxAxes[i] = int64(ax)
+		if nchw {
+			onnxAxes[i] = int64([]int{0, 2, 3, 1}[ax])
+		}
+	}
+	xn, err := c.input(x, nchw)
+	if err != nil {
+		return err
+	}
+	keep := int64(0)
+	if op.Options.KeepDims {
+		keep = 1
+	}
+	c.node("ReduceMean", []string{xn}, []string{c.define(op.Outputs[0], nchw && op.Options.KeepDims)},
+		graph.IntsAttr("axes", onnxAxes...), graph.IntAttr("keepdims", keep))
+	return nil
 }

@@ -36,7 +36,12 @@ func readOptions(fo *schema.Operator, l limit) Options {
 	case schema.BuiltinOptionsFullyConnectedOptions:
 		var c schema.FullyConnectedOptions
 		c.Init(tab.Bytes, tab.Pos)
-		o.Activation = c.FusedActivationFunction()
+		o.Activation, o.KeepDims = c.FusedActivationFunction(), c.KeepNumDims()
+		o.shuffledWeights = c.WeightsFormat() != schema.FullyConnectedOptionsWeightsFormatDEFAULT
+	case schema.BuiltinOptionsReducerOptions:
+		var c schema.ReducerOptions
+		c.Init(tab.Bytes, tab.Pos)
+		o.KeepDims = c.KeepDims()
 	case schema.BuiltinOptionsSoftmaxOptions:
 		var c schema.SoftmaxOptions
 		c.Init(tab.Bytes, tab.Pos)

@@ -99,6 +99,8 @@ type Options struct {
 	NewShape           []int
 	Beta, Alpha        float32
 	BlockSize          int
+	KeepDims           bool
+	shuffledWeights    bool
 	AlignCorners       bool
 	HalfPixelCenters   bool
 	hasNewShape        bool

@@ -19,6 +19,7 @@ const (
 	BuiltinOptionsReshapeOptions         BuiltinOptions = 17
 	BuiltinOptionsMulOptions             BuiltinOptions = 21
 	BuiltinOptionsPadOptions             BuiltinOptions = 22
+	BuiltinOptionsReducerOptions         BuiltinOptions = 27
 	BuiltinOptionsSubOptions             BuiltinOptions = 28
 	BuiltinOptionsDivOptions             BuiltinOptions = 29
 	BuiltinOptionsDequantizeOptions      BuiltinOptions = 38
@@ -40,6 +41,7 @@ var EnumNamesBuiltinOptions = map[BuiltinOptions]string{
 	BuiltinOptionsReshapeOptions:         "ReshapeOptions",
 	BuiltinOptionsMulOptions:             "MulOptions",
 	BuiltinOptionsPadOptions:             "PadOptions",
+	BuiltinOptionsReducerOptions:         "ReducerOptions",
 	BuiltinOptionsSubOptions:             "SubOptions",
 	BuiltinOptionsDivOptions:             "DivOptions",
 	BuiltinOptionsDequantizeOptions:      "DequantizeOptions",
@@ -61,6 +63,7 @@ var EnumValuesBuiltinOptions = map[string]BuiltinOptions{
 	"ReshapeOptions":         BuiltinOptionsReshapeOptions,
 	"MulOptions":             BuiltinOptionsMulOptions,
 	"PadOptions":             BuiltinOptionsPadOptions,
+	"ReducerOptions":         BuiltinOptionsReducerOptions,
 	"SubOptions":             BuiltinOptionsSubOptions,
 	"DivOptions":             BuiltinOptionsDivOptions,
 	"DequantizeOptions":      BuiltinOptionsDequantizeOptions,

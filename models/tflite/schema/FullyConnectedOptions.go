@@ -45,11 +45,41 @@ func (rcv *FullyConnectedOptions) MutateFusedActivationFunction(n ActivationFunc
 	return rcv._tab.MutateInt8Slot(4, int8(n))
 }
 
+func (rcv *FullyConnectedOptions) WeightsFormat() FullyConnectedOptionsWeightsFormat {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(6))
+	if o != 0 {
+		return FullyConnectedOptionsWeightsFormat(rcv._tab.GetInt8(o + rcv._tab.Pos))
+	}
+	return 0
+}
+
+func (rcv *FullyConnectedOptions) MutateWeightsFormat(n FullyConnectedOptionsWeightsFormat) bool {
+	return rcv._tab.MutateInt8Slot(6, int8(n))
+}
+
+func (rcv *FullyConnectedOptions) KeepNumDims() bool {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(8))
+	if o != 0 {
+		return rcv._tab.GetBool(o + rcv._tab.Pos)
+	}
+	return false
+}
+
+func (rcv *FullyConnectedOptions) MutateKeepNumDims(n bool) bool {
+	return rcv._tab.MutateBoolSlot(8, n)
+}
+
 func FullyConnectedOptionsStart(builder *flatbuffers.Builder) {
-	builder.StartObject(1)
+	builder.StartObject(3)
 }
 func FullyConnectedOptionsAddFusedActivationFunction(builder *flatbuffers.Builder, fusedActivationFunction ActivationFunctionType) {
 	builder.PrependInt8Slot(0, int8(fusedActivationFunction), 0)
+}
+func FullyConnectedOptionsAddWeightsFormat(builder *flatbuffers.Builder, weightsFormat FullyConnectedOptionsWeightsFormat) {
+	builder.PrependInt8Slot(1, int8(weightsFormat), 0)
+}
+func FullyConnectedOptionsAddKeepNumDims(builder *flatbuffers.Builder, keepNumDims bool) {
+	builder.PrependBoolSlot(2, keepNumDims, false)
 }
 func FullyConnectedOptionsEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()
