@@ -82,7 +82,8 @@ func readOptions(fo *schema.Operator, l limit) Options {
 		var c schema.DepthToSpaceOptions
 		c.Init(tab.Bytes, tab.Pos)
 		o.BlockSize = int(c.BlockSize())
-	case schema.BuiltinOptionsPadOptions, schema.BuiltinOptionsDequantizeOptions, schema.BuiltinOptionsDensifyOptions:
+	case schema.BuiltinOptionsPadOptions, schema.BuiltinOptionsDequantizeOptions, schema.BuiltinOptionsDensifyOptions,
+		schema.BuiltinOptionsMaximumMinimumOptions:
 	default:
 		o.unknownOptionsType = true
 	}

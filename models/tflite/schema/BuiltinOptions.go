@@ -23,6 +23,7 @@ const (
 	BuiltinOptionsSubOptions             BuiltinOptions = 28
 	BuiltinOptionsDivOptions             BuiltinOptions = 29
 	BuiltinOptionsDequantizeOptions      BuiltinOptions = 38
+	BuiltinOptionsMaximumMinimumOptions  BuiltinOptions = 39
 	BuiltinOptionsLeakyReluOptions       BuiltinOptions = 75
 	BuiltinOptionsDepthToSpaceOptions    BuiltinOptions = 94
 	BuiltinOptionsDensifyOptions         BuiltinOptions = 99
@@ -45,6 +46,7 @@ var EnumNamesBuiltinOptions = map[BuiltinOptions]string{
 	BuiltinOptionsSubOptions:             "SubOptions",
 	BuiltinOptionsDivOptions:             "DivOptions",
 	BuiltinOptionsDequantizeOptions:      "DequantizeOptions",
+	BuiltinOptionsMaximumMinimumOptions:  "MaximumMinimumOptions",
 	BuiltinOptionsLeakyReluOptions:       "LeakyReluOptions",
 	BuiltinOptionsDepthToSpaceOptions:    "DepthToSpaceOptions",
 	BuiltinOptionsDensifyOptions:         "DensifyOptions",
@@ -67,6 +69,7 @@ var EnumValuesBuiltinOptions = map[string]BuiltinOptions{
 	"SubOptions":             BuiltinOptionsSubOptions,
 	"DivOptions":             BuiltinOptionsDivOptions,
 	"DequantizeOptions":      BuiltinOptionsDequantizeOptions,
+	"MaximumMinimumOptions":  BuiltinOptionsMaximumMinimumOptions,
 	"LeakyReluOptions":       BuiltinOptionsLeakyReluOptions,
 	"DepthToSpaceOptions":    BuiltinOptionsDepthToSpaceOptions,
 	"DensifyOptions":         BuiltinOptionsDensifyOptions,
