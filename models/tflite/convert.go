@@ -201,7 +201,7 @@ func (c *converter) fold() error {
 
 // folded reports whether the operator was computed by fold.
 func (c *converter) folded(op Operator) bool {
-	if op.Code != schema.BuiltinOperatorDEQUANTIZE && op.Code != schema.BuiltinOperatorDENSIFY {
+	if (op.Code != schema.BuiltinOperatorDEQUANTIZE && op.Code != schema.BuiltinOperatorDENSIFY) || len(op.Outputs) != 1 {
 		return false
 	}
 	_, ok := c.consts[op.Outputs[0]]
