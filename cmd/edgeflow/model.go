@@ -10,7 +10,7 @@ func newModelCmd(g *globalOptions) *cobra.Command {
 	m := &modelOptions{}
 	cmd := &cobra.Command{
 		Use:   "model",
-		Short: "Inspect, benchmark and fetch ONNX models",
+		Short: "Inspect, benchmark, fetch and convert models",
 		Long: `model works on ONNX model files with the ONNX Runtime edgeflow runs them with.
 
 The runtime library is found as in pipelines: --ort-lib, else $ONNXRUNTIME_LIB,
@@ -22,6 +22,7 @@ else .cache/onnxruntime/lib (make deps), else the system's loader paths.`,
 		newModelInspectCmd(m),
 		newModelBenchCmd(m),
 		newModelCompareCmd(m),
+		newModelConvertCmd(),
 		newModelQuantizeCmd(m),
 		newModelPruneCmd(m),
 		newModelPullCmd(g),

@@ -12,9 +12,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { modelCmd.AddCommand(newModelConvertCmd()) }
-
-// newModelConvertCmd is `edgeflow model convert IN.tflite OUT.onnx`.
+// newModelConvertCmd builds model convert (IN.tflite OUT.onnx). It needs no
+// ONNX Runtime: the translation is pure Go.
 func newModelConvertCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
