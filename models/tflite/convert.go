@@ -54,7 +54,8 @@ type converter struct {
 	cache  map[cacheKey]string
 	used   map[string]bool
 	isOut  map[int]bool
-	outFix [][2]string // NCHW value -> graph output name, transposed at the end
+	outFix [][2]string    // NCHW value -> graph output name, transposed at the end
+	outs   map[int]string // graph output tensor -> its name in the ONNX graph
 }
 
 // value is an ONNX value computed by the graph. Rank-4 tensors are kept
@@ -82,7 +83,7 @@ var (
 // applied at conversion time, so the ONNX model carries float32 weights.
 func Convert(m *Model) (*onnxpb.ModelProto, error) {
 	c := &converter{m: m, g: &onnxpb.GraphProto{Name: proto.String("tflite")}, consts: map[int]*constant{},
-		vals: map[int]value{}, cache: map[cacheKey]string{}, used: map[string]bool{}, isOut: map[int]bool{}}
+		vals: map[int]value{}, cache: map[cacheKey]string{}, used: map[string]bool{}, isOut: map[int]bool{}, outs: map[int]string{}}
 	if err := c.fold(); err != nil {
 		return nil, err
 	}
@@ -111,13 +112,9 @@ func Convert(m *Model) (*onnxpb.ModelProto, error) {
 	}
 	for _, i := range m.Outputs {
 		t := &m.Tensors[i]
-		v, ok := c.vals[i]
+		name, ok := c.outs[i]
 		if !ok {
 			return nil, fmt.Errorf("output %q is not computed by any operator", t.Name)
-		}
-		name := v.name
-		if v.nchw {
-			name = strings.TrimSuffix(name, "_nchw")
 		}
 		c.g.Output = append(c.g.Output, graph.FloatValueInfo(name, dims64(t.Shape)...))
 	}
@@ -337,8 +334,12 @@ func (c *converter) define(i int, nchw bool) string {
 		out := c.unique(t.Name)
 		name = c.unique(out + "_nchw")
 		c.outFix = append(c.outFix, [2]string{name, out})
+		c.outs[i] = out
 	} else {
 		name = c.unique(t.Name)
+		if c.isOut[i] {
+			c.outs[i] = name
+		}
 	}
 	c.vals[i] = value{name: name, nchw: nchw}
 	return name
