@@ -5,7 +5,6 @@ package face_test
 import (
 	"context"
 	"fmt"
-	"image"
 	"os"
 	"path/filepath"
 	"sync"
@@ -142,7 +141,7 @@ func videoSamples(path string, step int) ([][]edgemodels.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, []edgemodels.Tensor{{Shape: []int64{1, 128, 128, 3}, Data: vision.NHWC(rgb.(image.Image), lb, 127.5, 127.5, 0)}})
+		out = append(out, []edgemodels.Tensor{{Shape: []int64{1, 128, 128, 3}, Data: vision.NHWC(rgb, lb, 127.5, 127.5, 0)}})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no frames", path)
