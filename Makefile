@@ -7,6 +7,9 @@ LDFLAGS     := -X main.version=$(VERSION)
 # Generous: the race detector on a shared 2-core box is slow, and broker
 # tests start real mosquitto and nats-server processes.
 TEST_TIMEOUT ?= 30m
+# go test -json through internal/gotest: prints what go test prints and fails
+# on a skipped test that test/skips.allow does not name.
+GOTEST      ?= GO=$(GO) $(GO) run ./internal/gotest -allow test/skips.allow --
 FUZZTIME    ?= 10s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -19,7 +22,7 @@ help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
 	@echo "make build-gocv  build $(BIN) with the camera components (OpenCV)"
 	@echo "make deps    install what the tests and demo need (scripts/setup/*.sh)"
-	@echo "make test    deps, go vet, go test -race (with and without the gocv tag)"
+	@echo "make test    deps, go vet, go test -race (with and without the gocv tag; failing on skips test/skips.allow does not name), make demo"
 	@echo "make demo    run the anomaly example end to end (examples/anomaly/demo.sh)"
 	@echo "make bench   run the benchmarks"
 	@echo "make lint    gofmt, go vet, staticcheck"
@@ -37,8 +40,9 @@ deps:
 
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GOTEST) -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory test-gocv
+	$(MAKE) --no-print-directory demo
 
 # The main job: sensors over MQTT -> windows -> int8 autoencoder -> alerts
 # on NATS JetStream, on embedded brokers. The script trains the model on the
@@ -85,4 +89,4 @@ clean:
 # and media. `make test` runs it too.
 test-gocv: deps
 	$(GO) vet -tags gocv ./...
-	$(GO) test -race -count=1 -tags gocv,matprofile -timeout $(TEST_TIMEOUT) $$($(GO) list $(GOCV_PKGS) 2>/dev/null)
+	$(GOTEST) -race -count=1 -tags gocv,matprofile -timeout $(TEST_TIMEOUT) $$($(GO) list $(GOCV_PKGS) 2>/dev/null)

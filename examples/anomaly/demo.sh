@@ -9,7 +9,10 @@
 #   4. publishes three NAB series with known anomalies and two simulated
 #      machines with injected faults (`edgeflow simulate`), printing the alerts
 #      as they come out of JetStream;
-#   5. stops edgeflow with SIGTERM (it drains and acknowledges everything).
+#   5. stops edgeflow with SIGTERM (it drains and acknowledges everything);
+#   6. checks that every injected fault raised an alert while its readings
+#      were in the window of 16: the script fails when no alert arrived or a
+#      fault was missed (`make test` runs it).
 #
 # Environment: NAB_DATA (default ../shared/data/nab), MQTT_URL, NATS_URL,
 # DEMO_SPEED (simulator speed, default max), METRICS_LISTEN, EDGEFLOW_BIN.
@@ -91,10 +94,11 @@ say "edgeflow is ready (metrics on http://$METRICS_LISTEN/metrics)"
 
 say "simulating: 3 NAB series with known anomalies + 2 machines with injected faults, speed $speed"
 known=$nab/data/realKnownCause
-"$bin" simulate --url "$sim_url" --speed "$speed" --list-faults --machines 2 \
+# One reading per second of simulated time: the fault check below relies on it.
+"$bin" simulate --url "$sim_url" --speed "$speed" --list-faults --machines 2 --interval 1s \
 	--nab "$known/machine_temperature_system_failure.csv" \
 	--nab "$known/ambient_temperature_system_failure.csv" \
-	--nab "$known/ec2_request_latency_system_failure.csv"
+	--nab "$known/ec2_request_latency_system_failure.csv" | tee "$work/faults.txt"
 
 # Let the last windows through the model, then stop and drain.
 sleep 2
@@ -109,4 +113,39 @@ if [[ $status -ne 0 ]]; then
 	echo "edgeflow exited with status $status" >&2
 	exit "$status"
 fi
+if [[ $alerts -eq 0 ]]; then
+	echo "FAIL: no alert arrived" >&2
+	exit 1
+fi
+
+# Each "fault: SENSOR KIND readings FROM-TO (START)" line must have an alert
+# of SENSOR stamped while a faulty reading was in the window: from START to
+# 15 readings (seconds) after the last faulty one.
+epoch() { date -u -d "$1" +%s; }
+faults=0 missed=0
+while read -r _ sensor kind _ range start; do
+	from=${range%-*} to=${range#*-}
+	start=${start#(} start=${start%)}
+	first=$(epoch "$start")
+	last=$((first + to - from + 15))
+	faults=$((faults + 1))
+	hit=""
+	while read -r at; do
+		t=$(epoch "${at}Z")
+		if ((t >= first && t <= last)); then hit=1 && break; fi
+	done < <(sed -n "s/^{\"alert\":\"$sensor  .*  at \([0-9T:-]*\)\"}$/\1/p" "$work/alerts.jsonl")
+	if [[ -z "$hit" ]]; then
+		echo "FAIL: injected fault missed: $sensor $kind, readings $range from $start" >&2
+		missed=$((missed + 1))
+	fi
+done < <(grep '^fault:' "$work/faults.txt")
+if [[ $faults -eq 0 ]]; then
+	echo "FAIL: the simulator listed no injected fault" >&2
+	exit 1
+fi
+if [[ $missed -ne 0 ]]; then
+	echo "FAIL: $missed of $faults injected faults raised no alert" >&2
+	exit 1
+fi
+say "every one of the $faults injected faults raised an alert"
 say "done: $alerts alerts, stored in JetStream stream ALERTS (plant.alerts.<sensor>) and published on MQTT plant/alerts/summary"
