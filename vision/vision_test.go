@@ -46,6 +46,24 @@ func TestIoUAndNMS(t *testing.T) {
 	}
 }
 
+// TestNMSSuppressesAboveIoUOnly: suppression needs an overlap strictly
+// above iou; boxes overlapping exactly at iou both stay.
+func TestNMSSuppressesAboveIoUOnly(t *testing.T) {
+	top, half := Box{0, 0, 10, 10}, Box{0, 0, 10, 20} // IoU exactly 0.5
+	if got := IoU(top, half); got != 0.5 {
+		t.Fatalf("IoU = %v, want 0.5", got)
+	}
+	dets := func() []Detection {
+		return []Detection{{Score: 0.9, Box: top}, {Score: 0.8, Box: half}}
+	}
+	if kept := NMS(dets(), 0.5, false, 0); len(kept) != 2 {
+		t.Errorf("iou 0.5 with an overlap of exactly 0.5 kept %+v, want both", kept)
+	}
+	if kept := NMS(dets(), 0.49, false, 0); len(kept) != 1 || kept[0].Score != 0.9 {
+		t.Errorf("iou 0.49 kept %+v, want the best box only", kept)
+	}
+}
+
 func TestLetterbox(t *testing.T) {
 	lb, err := FitLetterbox(768, 576, 416, 416, TopLeft)
 	if err != nil {

@@ -95,6 +95,39 @@ func TestStageDecodesAndDropsTensors(t *testing.T) {
 	}
 }
 
+// TestStageHonoursIoU decodes two people whose boxes overlap with IoU 0.6:
+// NMS keeps both only when the configured iou is above 0.6.
+func TestStageHonoursIoU(t *testing.T) {
+	const cols = 85
+	data := make([]float32, 84*cols)
+	// Stride-16 cells (1,2) and (2,2), 32×16 boxes centred at x = 24 and
+	// x = 32 (in the 64×64 input): x 8..40 and 16..48, IoU 24/40.
+	copy(data[73*cols:], []float32{0.5, 0.5, float32(math.Log(2)), 0, 0.9, 0.8})
+	copy(data[74*cols:], []float32{0, 0.5, float32(math.Log(2)), 0, 0.9, 0.7})
+	lb, _ := vision.FitLetterbox(64, 64, 64, 64, vision.TopLeft)
+	for conf, want := range map[string]int{
+		"":          1, // the default, 0.45
+		"iou: 0.55": 1,
+		"iou: 0.65": 2,
+		"iou: 0.9":  2,
+		"iou: 0.1":  1,
+	} {
+		s, err := parse(t, "model: yolox\nthreshold: 0.3\n"+conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := pipeline.NewMessage(nil)
+		m.Fields = map[string]any{"output": data, "output_shape": []int64{1, 84, cols}, "letterbox": lb}
+		var out emits
+		if err := s.Process(context.Background(), m, &out); err != nil {
+			t.Fatal(err)
+		}
+		if dets := out[0].Fields["detections"].([]vision.Detection); len(dets) != want {
+			t.Errorf("%q: %d detections %+v, want %d", conf, len(dets), dets, want)
+		}
+	}
+}
+
 func TestStageConfigErrors(t *testing.T) {
 	if _, err := parse(t, "model: yolox\nclasses: [unicorn]"); err == nil || !strings.Contains(err.Error(), "unicorn") {
 		t.Errorf("unknown class: %v", err)
