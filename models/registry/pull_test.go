@@ -77,10 +77,11 @@ func (failTransport) RoundTrip(*http.Request) (*http.Response, error) {
 }
 
 func TestPullFromHTTPMirror(t *testing.T) {
+	dir := mirror(t) // here: t.Skip must not run in the handler's goroutine
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		http.ServeFile(w, r, filepath.Join(mirror(t), filepath.Base(r.URL.Path)))
+		http.ServeFile(w, r, filepath.Join(dir, filepath.Base(r.URL.Path)))
 	}))
 	defer srv.Close()
 	p := &Puller{Cache: t.TempDir(), Mirror: srv.URL + "/models/"}
