@@ -116,7 +116,7 @@ func optimizedOps(t *testing.T, m *onnxpb.ModelProto, config ...string) map[stri
 	return ops
 }
 
-func writeModel(t *testing.T, m *onnxpb.ModelProto, name string) string {
+func writeModel(t testing.TB, m *onnxpb.ModelProto, name string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	if err := graph.Save(path, m); err != nil {
