@@ -145,24 +145,42 @@ func TestEveryAndKeep(t *testing.T) {
 }
 
 // A burst while the worker is busy: frames are replaced in the mailbox,
-// counted as dropped, and every one of them is released.
+// counted as dropped, and every one of them is released. The worker is
+// held back (not started) during the burst, so exactly the newest frame is
+// drawn and the other 49 are dropped; a second burst with the worker
+// running draws and drops them all between them.
 func TestBurstDropsOldFrames(t *testing.T) {
 	s := newTestSink(t, "dir: "+t.TempDir()+"\nkeep: 0\n")
+	s.startOnce.Do(func() {}) // Write must not start the worker yet
 	const n = 50
-	for id := range uint64(n) {
-		f := grey(id)
-		if err := s.Write(context.Background(), message(f, nil)); err != nil {
-			t.Fatal(err)
+	burst := func(first uint64) {
+		for id := first; id < first+n; id++ {
+			f := grey(id)
+			if err := s.Write(context.Background(), message(f, nil)); err != nil {
+				t.Fatal(err)
+			}
+			f.Release()
 		}
-		f.Release()
 	}
+	burst(0)
+	if d, dropped := drawn(s), count(s, "dropped"); d != 0 || dropped != n-1 {
+		t.Fatalf("worker held back: drawn %v, dropped %v; want 0 and %d", d, dropped, n-1)
+	}
+	s.start()
+	for deadline := time.Now().Add(30 * time.Second); drawn(s) < 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if d := drawn(s); d != 1 {
+		t.Fatalf("drawn %v after the worker started, want the newest frame only", d)
+	}
+	burst(n)
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	d, dropped := drawn(s), count(s, "dropped")
 	t.Logf("drawn %v dropped %v", d, dropped)
-	if d+dropped != n || d < 1 {
-		t.Errorf("drawn %v + dropped %v != %d", d, dropped, n)
+	if d+dropped != 2*n || d < 2 || dropped < n-1 {
+		t.Errorf("drawn %v + dropped %v, want %d in all, at least one drawn per burst", d, dropped, 2*n)
 	}
 }
 
