@@ -16,7 +16,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages with OpenCV code behind the gocv build tag.
 GOCV_PKGS   ?= ./vision/... ./sources/camera/... ./stages/image/... ./stages/detect/... ./sinks/annotate/... ./examples/camera/... ./examples/face/... ./models/quantize/...
 
-.PHONY: help build build-gocv deps test test-gocv demo bench lint docs fuzz clean
+.PHONY: help build build-gocv deps test test-gocv demo bench lint docs fuzz mutate clean
 
 help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
@@ -28,6 +28,7 @@ help:
 	@echo "make lint    gofmt, go vet, staticcheck"
 	@echo "make docs    regenerate docs/components.md and docs/edgeflow.schema.json"
 	@echo "make fuzz    run each fuzz target for FUZZTIME ($(FUZZTIME))"
+	@echo "make mutate  hand-picked mutants of the engine, ack paths, NAB scorer and decoders; report of killed and surviving"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
@@ -79,6 +80,11 @@ fuzz:
 		echo "$(GO) test -run='^$$' -fuzz='^$$name$$' -fuzztime=$(FUZZTIME) $$dir"; \
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir" || exit 1; \
 	done
+
+# Not part of make test: minutes long. The report is Markdown (docs/testing.md
+# keeps the last one).
+mutate:
+	$(GO) run ./internal/mutate
 
 clean:
 	rm -rf bin
