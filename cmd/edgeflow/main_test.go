@@ -412,9 +412,10 @@ func TestRunDrainsOnSIGTERM(t *testing.T) {
 	}
 }
 
-// The demo of `make demo` and the README: 2 keys × 60 readings, windows of 8
-// every 4 readings, so 14 windows per key, each a JSON line.
-func TestDemoRuns(t *testing.T) {
+// examples/generate (the example that needs nothing else): 2 keys × 60
+// readings, windows of 8 every 4 readings, so 14 windows per key, each a
+// JSON line. `make demo` (examples/anomaly/demo.sh) runs in `make test`.
+func TestGenerateExampleRuns(t *testing.T) {
 	r := edgeflow(t, []string{"DEMO_RATE=0"}, "run", "--no-metrics", "../../examples/generate/pipeline.yaml")
 	if r.code != 0 {
 		t.Fatalf("demo exit %d:\n%s", r.code, r.stderr)
