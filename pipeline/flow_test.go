@@ -142,6 +142,47 @@ func TestDrainTimeoutAbortsAndNacksTheRest(t *testing.T) {
 	}
 }
 
+// lateSource ignores the stop until the pipeline has aborted, then emits
+// one tracked message, as a source flushing a buffer at shutdown might.
+type lateSource struct {
+	p      *Pipeline
+	settle *settlements
+	err    error
+}
+
+func (s *lateSource) Run(ctx context.Context, out SourceOutput) error {
+	<-ctx.Done()
+	<-s.p.abort
+	m := NewMessage(nil)
+	m.Track(s.settle.settle, 0)
+	s.err = out.Emit(m)
+	return nil
+}
+
+// A message emitted after the drain timeout is refused with ErrAborted and
+// nacked, never acknowledged: nothing delivered it.
+func TestEmitAfterAbortNacks(t *testing.T) {
+	st := newSettlements()
+	p := New(Options{DrainTimeout: 20 * time.Millisecond})
+	src := &lateSource{p: p, settle: st}
+	mustAdd(t, p.AddSource("src", src, NodeOptions{}))
+	mustAdd(t, p.AddSink("out", &collectSink{}, []string{"src"}, NodeOptions{}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := runAsync(ctx, p)
+	waitFor(t, "the pipeline to run", p.Ready)
+	cancel()
+	select {
+	case err := <-done:
+		mustAdd(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the drain timeout")
+	}
+	acked, nacked := st.counts()
+	if !errors.Is(src.err, ErrAborted) || acked != 0 || nacked != 1 || !errors.Is(st.nack[0], ErrAborted) {
+		t.Fatalf("Emit after abort: %v; acked %d, nacked %d (%v); want ErrAborted and one nack with it", src.err, acked, nacked, st.nack[0])
+	}
+}
+
 func TestOrderedWorkersKeepOrderUnorderedDoNot(t *testing.T) {
 	jitter := procFunc(func(_ context.Context, m *Message, out Emitter) error {
 		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)

@@ -126,6 +126,24 @@ func TestSinkRetriesBeforeNacking(t *testing.T) {
 	}
 }
 
+// A sink that keeps failing is called 1 + retry.max times, then the source
+// message is nacked with the sink's error.
+func TestSinkGivesUpAfterMaxRetries(t *testing.T) {
+	st := newSettlements()
+	var calls atomic.Int32
+	sink := &collectSink{fail: func(int) error {
+		calls.Add(1)
+		return errBoom
+	}}
+	p := New(Options{})
+	mustAdd(t, p.AddSource("src", &seqSource{n: 1, settle: st}, NodeOptions{}))
+	mustAdd(t, p.AddSink("out", sink, []string{"src"}, NodeOptions{Retries: 2, RetryBackoff: time.Millisecond}))
+	mustAdd(t, p.Run(context.Background()))
+	if acked, nacked := st.counts(); acked != 0 || nacked != 1 || calls.Load() != 3 || !errors.Is(st.nack[0], errBoom) {
+		t.Fatalf("acked %d nacked %d (%v) after %d calls, want a nack with boom after 3 calls", acked, nacked, st.nack[0], calls.Load())
+	}
+}
+
 func TestFilteredMessagesAreAcked(t *testing.T) {
 	st := newSettlements()
 	evens := procFunc(func(_ context.Context, m *Message, out Emitter) error {
