@@ -158,6 +158,44 @@ func nanodetOutputs() (cls8, reg8, cls16, reg16 Tensor) {
 	return
 }
 
+// TestYOLOXThresholdAndTies: the threshold is the lowest score kept (an
+// objectness or score exactly at it passes), and a tie between classes
+// goes to the lower class id.
+func TestYOLOXThresholdAndTies(t *testing.T) {
+	out := yoloxTensor(map[int][]float32{
+		73: {0.5, 0.5, 0, 0, 0.5, 1, 0, 0},     // obj 0.5 × cls 1: score 0.5 exactly
+		10: {0.5, 0.5, 0, 0, 0.9, 0.6, 0.6, 0}, // classes 0 and 1 tie
+	})
+	dets, err := YOLOX{}.Decode([]Tensor{out}, 64, 64, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dets) != 2 || dets[0].ClassID != 0 || dets[0].Score != 0.54 || dets[1].Score != 0.5 {
+		t.Fatalf("decoded %+v, want the tie as class 0 (score 0.54) and the detection at the threshold", dets)
+	}
+}
+
+// TestNanoDetCellAndClamp: cell 6 of stride 8 is (gx=2, gy=1), centre
+// (16, 8); a right distance of 24 px is clamped to the 32 px input.
+func TestNanoDetCellAndClamp(t *testing.T) {
+	const bins = 8
+	c8, r8, c16, r16 := nanodetOutputs()
+	clear(c8.Data)
+	clear(r8.Data)
+	c8.Data[6*3+1] = 0.8
+	for side, bin := range []int{1, 1, 3, 1} {
+		r8.Data[6*4*bins+side*bins+bin] = 50
+	}
+	dets, err := NanoDet{Strides: []int{8, 16}}.Decode([]Tensor{c8, r8, c16, r16}, 32, 32, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dets) != 1 || dets[0].ClassID != 1 {
+		t.Fatalf("detections %+v", dets)
+	}
+	boxNear(t, "cell 6", dets[0].Box, Box{8, 0, 32, 16}, 1e-3)
+}
+
 func TestNanoDetDecode(t *testing.T) {
 	c8, r8, c16, r16 := nanodetOutputs()
 	dec := NanoDet{Strides: []int{8, 16}}
@@ -222,6 +260,15 @@ func TestUltraFaceDecode(t *testing.T) {
 	if _, err := (UltraFace{}).Decode([]Tensor{scores}, 320, 240, 0.5); err == nil {
 		t.Fatal("one output accepted")
 	}
+	// A raw y offset of 1 moves the centre by the centre variance (0.1)
+	// times the prior's height: prior 0 (10×10 px at (4, 4)) moves down
+	// 1 px, on a 320×240 input where its normalised width and height differ.
+	offset := Tensor{Shape: boxes.Shape, Data: make([]float32, 4*n)}
+	offset.Data[1] = 1
+	if dets, err = (UltraFace{Raw: true}).Decode([]Tensor{raw, offset}, 320, 240, 0.5); err != nil || len(dets) != 1 {
+		t.Fatalf("raw with an offset: %+v, %v", dets, err)
+	}
+	boxNear(t, "raw, y offset 1", dets[0].Box, Box{4 - 5, 5 - 5, 4 + 5, 5 + 5}.clip(320, 240), 1e-3)
 }
 
 func (b Box) clip(w, h float32) Box {
