@@ -56,9 +56,19 @@ func TestHandCases(t *testing.T) {
 	near(t, "early FP", raw(Standard, 20, 50), 1-0.11)
 	near(t, "early FP, reward_low_FP", raw(RewardLowFP, 20, 50), 1-0.22)
 	near(t, "FP in probation", raw(Standard, 5, 50), 1)
+	near(t, "FP on the last probation row", raw(Standard, 14, 50), 1)
+	near(t, "FP on the first scored row", raw(Standard, 15, 50), 1-0.11)
 	// After the window: position |59−70|/(10−1) → σ(1.2222)·A_FP.
 	near(t, "late FP", raw(Standard, 50, 70), 1+0.11*ScaledSigmoid(11.0/9))
 	near(t, "FP right after", raw(Standard, 50, 60), 1+0.11*ScaledSigmoid(1.0/9))
+}
+
+// Best takes the first of equal scores: the highest such threshold.
+func TestBestPrefersHighestThreshold(t *testing.T) {
+	sweep := []ThresholdScore{{Threshold: 0.9, Score: 1}, {Threshold: 0.7, Score: 2}, {Threshold: 0.5, Score: 2}, {Threshold: 0.3, Score: -1}}
+	if b := Best(sweep); b.Threshold != 0.7 {
+		t.Fatalf("best %+v, want threshold 0.7 (score 2, the higher of the tied thresholds)", b)
+	}
 }
 
 func TestThresholdSweepAndNormalisation(t *testing.T) {
