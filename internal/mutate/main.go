@@ -60,6 +60,10 @@ func main() {
 			selected = append(selected, m)
 		}
 	}
+	if len(selected) == 0 {
+		fmt.Fprintf(os.Stderr, "mutate: no mutant matches -run %q\n", *runRe)
+		os.Exit(2)
+	}
 	tmp, err := os.MkdirTemp("", "edgeflow-mutate-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mutate: %v\n", err)

@@ -55,13 +55,13 @@ var mutants = []mutant{
 		Why: "a permanent sink error is retried instead of dead-lettered"},
 
 	// MQTT: in-order acknowledgement of QoS 1/2 messages.
-	{Name: "mqtt/failure-acked", File: "connections/mqtt/dispatch.go", Pkgs: mqttPkgs,
+	{Name: "mqtt/failure-acked", File: "connections/mqtt/ack.go", Pkgs: mqttPkgs,
 		Old: "p.failed = true", New: "_ = p.failed",
 		Why: "a failed message is acknowledged instead of left for redelivery"},
-	{Name: "mqtt/ack-before-all-subscribers", File: "connections/mqtt/dispatch.go", Pkgs: mqttPkgs,
+	{Name: "mqtt/ack-before-all-subscribers", File: "connections/mqtt/ack.go", Pkgs: mqttPkgs,
 		Old: "q.q[i].refs <= 0", New: "q.q[i].refs <= 1",
 		Why: "a message two sources share is acked when the first settles"},
-	{Name: "mqtt/stranded-uncounted", File: "connections/mqtt/dispatch.go", Pkgs: mqttPkgs,
+	{Name: "mqtt/stranded-uncounted", File: "connections/mqtt/ack.go", Pkgs: mqttPkgs,
 		Old: "stranded++", New: "_ = stranded",
 		Why: "failed messages are not counted as stranded"},
 	{Name: "mqtt/ack-on-receipt", File: "sources/mqtt/mqtt.go", Pkgs: mqttPkgs,
