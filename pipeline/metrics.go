@@ -34,6 +34,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	c.latency.Describe(ch)
+	c.e2e.Describe(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -57,4 +58,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(s.QueueCapacity), labels...)
 	}
 	c.latency.Collect(ch)
+	c.e2e.Collect(ch)
 }

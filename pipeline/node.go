@@ -91,6 +91,7 @@ type node struct {
 	outs    []*queue
 	stats   nodeStats
 	latency prometheus.Observer
+	e2e     prometheus.Observer // sinks but the dead-letter one: ingest to delivery
 }
 
 func (n *node) String() string { return fmt.Sprintf("%s %q", n.kind, n.name) }
@@ -115,6 +116,7 @@ func (n *node) Emit(m *Message) { n.emit(m) }
 // the pipeline has one, else as a nack.
 func (n *node) fail(m *Message, err error) {
 	n.stats.errors.Add(1)
+	n.p.failures.add(n.name, err)
 	dl := n.p.deadLetter
 	if dl == nil || n == dl {
 		n.p.log.Warn().Str("node", n.name).Err(err).Msg("message failed")

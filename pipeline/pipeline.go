@@ -42,7 +42,11 @@ type Pipeline struct {
 	deadLetter *node
 
 	latency  *prometheus.HistogramVec
-	abort    chan struct{} // closed when the drain timeout runs out
+	e2e      *prometheus.HistogramVec // ingest to delivery, per sink
+	failures deadLetters
+	retainMu sync.Mutex
+	retained map[string]bool // components not to close (see Retain)
+	abort    chan struct{}   // closed when the drain timeout runs out
 	running  atomic.Bool
 	ready    atomic.Bool
 	finished atomic.Bool
@@ -66,6 +70,12 @@ func New(opts Options) *Pipeline {
 		ConstLabels: prometheus.Labels{"pipeline": opts.Name},
 		Buckets:     prometheus.ExponentialBuckets(1e-6, 4, 12), // 1µs .. ~4s
 	}, []string{"node", "kind"})
+	p.e2e = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:        "edgeflow_sink_latency_seconds",
+		Help:        "Time from a message's ingest to its delivery by a sink (sampled like the processing time).",
+		ConstLabels: prometheus.Labels{"pipeline": opts.Name},
+		Buckets:     prometheus.ExponentialBuckets(1e-5, 2, 22), // 10µs .. ~21s
+	}, []string{"node"})
 	return p
 }
 
@@ -106,6 +116,7 @@ func (p *Pipeline) SetDeadLetter(name string, s Sink, opts NodeOptions) error {
 		return err
 	}
 	p.deadLetter = n
+	n.e2e = nil // dead letters are not deliveries
 	return nil
 }
 
@@ -121,6 +132,9 @@ func (p *Pipeline) add(n *node) error {
 	}
 	n.p = p
 	n.latency = p.latency.WithLabelValues(n.name, n.kind.String())
+	if n.kind == KindSink && n != p.deadLetter {
+		n.e2e = p.e2e.WithLabelValues(n.name)
+	}
 	p.nodes[n.name] = n
 	p.order = append(p.order, n)
 	return nil
@@ -235,7 +249,7 @@ func (p *Pipeline) finish(ctx context.Context, n *node) {
 	if p.deadLetter != nil && n != p.deadLetter {
 		p.deadLetter.in.producerDone()
 	}
-	if c, ok := n.impl.(Closer); ok {
+	if c, ok := n.impl.(Closer); ok && !p.isRetained(n.name) {
 		if err := c.Close(ctx); err != nil {
 			p.log.Error().Err(err).Str("node", n.name).Msg("close failed")
 		}

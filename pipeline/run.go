@@ -229,6 +229,7 @@ func (n *node) sinkLoop(ctx context.Context) {
 	b := make([]*Message, 0, size)
 	w := sinkWriter{n: n, errs: make([]error, 0, size), retry: make([]*Message, 0, size)}
 	sw := stopwatch{hist: n.latency}
+	var ingest []time.Time // of a timed batch, for the end-to-end latency
 	for {
 		var ok bool
 		if b, ok = n.gather(b[:0], size, 0, nil); !ok {
@@ -240,9 +241,17 @@ func (n *node) sinkLoop(ctx context.Context) {
 			continue
 		}
 		timed := sw.begin()
+		if timed && n.e2e != nil {
+			// Read before delivery: afterwards the messages are settled.
+			ingest = ingest[:0]
+			for _, m := range b {
+				ingest = append(ingest, m.IngestTime)
+			}
+		}
 		w.deliver(ctx, b)
 		if timed {
 			sw.end()
+			n.observeE2E(ingest)
 		}
 		clear(b)
 	}
@@ -276,6 +285,7 @@ func (w *sinkWriter) deliver(ctx context.Context, b []*Message) {
 				n.fail(m, err)
 			case lastTry || ctx.Err() != nil:
 				n.stats.errors.Add(1)
+				n.p.failures.add(n.name, err)
 				n.p.log.Warn().Str("node", n.name).Err(err).Msg("delivery failed")
 				m.release(err)
 			default:
@@ -297,4 +307,17 @@ func (w *sinkWriter) deliver(ctx context.Context, b []*Message) {
 		b = append(b[:0], w.retry...)
 	}
 	clear(w.retry)
+}
+
+// observeE2E records the end-to-end latency of a timed sink batch.
+func (n *node) observeE2E(ingest []time.Time) {
+	if n.e2e == nil || len(ingest) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, t := range ingest {
+		if !t.IsZero() {
+			n.e2e.Observe(now.Sub(t).Seconds())
+		}
+	}
 }

@@ -1,5 +1,5 @@
-// Package admin serves the HTTP endpoints of a running pipeline: Prometheus
-// metrics, a liveness probe and a readiness probe.
+// Package admin serves the HTTP endpoints of a running pipeline: a live
+// dashboard, Prometheus metrics, a liveness probe and a readiness probe.
 //
 // It listens on loopback by default: an edge box is often on a plant network
 // where an open metrics port is somebody else's problem, so exposing it is a
@@ -58,8 +58,12 @@ type Server struct {
 	handler http.Handler
 	srv     *http.Server
 	ln      net.Listener
-	done    chan struct{} // closed when the serving goroutine has ended
-	err     error         // set before done is closed
+	sampler *sampler
+	// stopping is closed when the server shuts down, so that event
+	// streams end instead of holding the shutdown up.
+	stopping chan struct{}
+	done     chan struct{} // closed when the serving goroutine has ended
+	err      error         // set before done is closed
 }
 
 // New returns a server for target. It registers the target's metrics, the
@@ -69,7 +73,7 @@ func New(target Target, opts Options) (*Server, error) {
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}
-	s := &Server{opts: opts, log: zerolog.Nop(), done: make(chan struct{})}
+	s := &Server{opts: opts, log: zerolog.Nop(), done: make(chan struct{}), stopping: make(chan struct{})}
 	if opts.Logger != nil {
 		s.log = opts.Logger.With().Str("component", "admin").Logger()
 	}
@@ -101,11 +105,21 @@ func New(target Target, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("admin: register metrics: %w", err)
 		}
 	}
+	// The dashboard samples a registry without the Go and process
+	// collectors, which it does not show and which cost most to gather.
+	dash := prometheus.NewRegistry()
+	if err := dash.Register(target.Metrics()); err != nil {
+		return nil, fmt.Errorf("admin: register metrics: %w", err)
+	}
 	for _, c := range opts.Collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("admin: register metrics: %w", err)
 		}
+		if err := dash.Register(c); err != nil {
+			return nil, fmt.Errorf("admin: register metrics: %w", err)
+		}
 	}
+	s.sampler = newSampler(target, dash, version)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -123,9 +137,7 @@ func New(target Target, opts Options) (*Server, error) {
 		}
 		writeText(w, http.StatusServiceUnavailable, "not ready")
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		writeText(w, http.StatusOK, "edgeflow admin: /metrics /healthz /readyz")
-	})
+	s.routeDashboard(mux)
 	s.handler = mux
 	return s, nil
 }
@@ -157,15 +169,21 @@ func (s *Server) Start(ctx context.Context) error {
 
 func (s *Server) serve(ctx context.Context) {
 	defer close(s.done)
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); s.sampler.run(sampleCtx) }()
+	defer func() { stopSampling(); <-sampled }()
 	served := make(chan error, 1)
 	go func() { served <- s.srv.Serve(s.ln) }()
 	select {
 	case err := <-served:
 		// Serve only returns early on a broken listener.
+		close(s.stopping)
 		s.err = fmt.Errorf("admin: serve: %w", err)
 		return
 	case <-ctx.Done():
 	}
+	close(s.stopping) // event streams end, so the shutdown need not wait for them
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := s.srv.Shutdown(sctx); err != nil {

@@ -1,0 +1,288 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/edgeflow/edgeflow/internal/admin"
+	"github.com/edgeflow/edgeflow/pipeline"
+)
+
+// tickSource emits a reading every interval, cycling over keys, until ctx
+// is done.
+type tickSource struct {
+	keys     []string
+	interval time.Duration
+}
+
+func (s tickSource) Run(ctx context.Context, out pipeline.SourceOutput) error {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		m := pipeline.NewMessage([]byte{byte(i)})
+		m.Key = s.keys[i%len(s.keys)]
+		if err := out.Emit(m); err != nil {
+			return err
+		}
+	}
+}
+
+// scorer passes messages on, fails one in 50 and keeps a fake anomaly
+// score per key for the dashboard (admin.ScoreTaker).
+type scorer struct {
+	mu     sync.Mutex
+	n      int
+	scores map[string]float64
+	alerts map[string]int
+}
+
+func (s *scorer) Process(_ context.Context, m *pipeline.Message, out pipeline.Emitter) error {
+	s.mu.Lock()
+	s.n++
+	n := s.n
+	if s.scores == nil {
+		s.scores, s.alerts = map[string]float64{}, map[string]int{}
+	}
+	score := float64(n%100) / 100
+	s.scores[m.Key] = max(s.scores[m.Key], score)
+	if n%97 == 0 {
+		s.alerts[m.Key]++
+	}
+	s.mu.Unlock()
+	if n%50 == 0 {
+		return fmt.Errorf("reading %d out of range", n)
+	}
+	out.Emit(m)
+	return nil
+}
+
+func (s *scorer) TakeScores(fn func(string, float64, int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.scores {
+		fn(k, v, s.alerts[k])
+	}
+	clear(s.scores)
+	clear(s.alerts)
+}
+
+// viewTarget is a pipeline with component types, as `edgeflow run` serves
+// it.
+type viewTarget struct {
+	*pipeline.Pipeline
+	comps map[string]any
+	types map[string]string
+}
+
+func (v viewTarget) View() admin.View {
+	return admin.View{Pipeline: v.Pipeline, Components: v.comps, Types: v.types}
+}
+
+// startDashboardPipeline runs a small pipeline with an admin server until
+// the test ends, and returns the server's base URL and the node names.
+func startDashboardPipeline(t *testing.T) (string, []string) {
+	t.Helper()
+	p := pipeline.New(pipeline.Options{Name: "boilers"})
+	sc := &scorer{}
+	out, dead := &countSink{}, &countSink{}
+	must(t, p.AddSource("readings", tickSource{keys: []string{"boiler-1", "boiler-2", "boiler-3"}, interval: 2 * time.Millisecond}, pipeline.NodeOptions{}))
+	must(t, p.AddStage("score", sc, []string{"readings"}, pipeline.NodeOptions{}))
+	must(t, p.AddSink("alerts", out, []string{"score"}, pipeline.NodeOptions{Buffer: 64}))
+	must(t, p.AddSink("archive", &countSink{}, []string{"readings"}, pipeline.NodeOptions{Overflow: pipeline.DropOldest}))
+	must(t, p.SetDeadLetter("dead-letters", dead, pipeline.NodeOptions{}))
+	target := viewTarget{Pipeline: p, comps: map[string]any{"score": sc},
+		types: map[string]string{"readings": "generate", "score": "anomaly", "alerts": "nats", "archive": "file", "dead-letters": "file"}}
+
+	srv, err := admin.New(target, admin.Options{Addr: "127.0.0.1:0", Version: "test"})
+	must(t, err)
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	must(t, srv.Start(srvCtx))
+	runCtx, stopRun := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(runCtx) }()
+	t.Cleanup(func() {
+		stopRun()
+		if err := <-runErr; err != nil {
+			t.Errorf("run: %v", err)
+		}
+		stopSrv()
+		if err := srv.Wait(); err != nil {
+			t.Errorf("admin server: %v", err)
+		}
+	})
+	return "http://" + srv.Addr(), []string{"readings", "score", "alerts", "archive", "dead-letters"}
+}
+
+func TestStateEndpoint(t *testing.T) {
+	base, nodes := startDashboardPipeline(t)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	var st struct {
+		Pipeline string
+		Graph    struct{ Nodes []struct{ Name, Type, Kind string } }
+		History  []struct {
+			Nodes  map[string]struct{ Received, Errors uint64 }
+			Scores map[string]struct{ Max *float64 }
+		}
+		DeadLetters struct {
+			Total  uint64
+			Recent []struct{ Node, Error string }
+		}
+	}
+	waitFor(t, "three samples with dead letters", func() bool {
+		_, body := get(t, client, base+"/api/state")
+		must(t, json.Unmarshal([]byte(body), &st))
+		return len(st.History) >= 3 && st.DeadLetters.Total > 0
+	})
+	if st.Pipeline != "boilers" {
+		t.Errorf("pipeline = %q, want boilers", st.Pipeline)
+	}
+	var names []string
+	for _, n := range st.Graph.Nodes {
+		names = append(names, n.Name)
+		if n.Type == "" {
+			t.Errorf("node %q has no type", n.Name)
+		}
+	}
+	if !slices.Equal(names, nodes) {
+		t.Errorf("graph nodes = %v, want %v", names, nodes)
+	}
+	last := st.History[len(st.History)-1]
+	if last.Nodes["readings"].Received == 0 || last.Nodes["score"].Errors == 0 {
+		t.Errorf("last sample lacks counts: %+v", last.Nodes)
+	}
+	if d := st.DeadLetters.Recent[0]; d.Node != "score" || !strings.Contains(d.Error, "out of range") {
+		t.Errorf("latest dead letter = %+v, want one from score, out of range", d)
+	}
+	scored := false
+	for _, h := range st.History {
+		scored = scored || h.Scores["boiler-2"].Max != nil
+	}
+	if !scored {
+		t.Errorf("no sample has a score for boiler-2")
+	}
+}
+
+// TestDashboardInBrowser loads the dashboard in headless Chromium: no
+// console errors, every node drawn, numbers moving. The screenshot is kept
+// in the test's artifact directory (go test -artifacts), and written to
+// $EDGEFLOW_SCREENSHOT as well when that is set.
+func TestDashboardInBrowser(t *testing.T) {
+	chromium := lookChromium(t)
+	base, nodes := startDashboardPipeline(t)
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromium),
+			chromedp.WindowSize(1400, 1100),
+			chromedp.NoSandbox, // containers run tests as root
+		)...)
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+
+	// Every console error or warning, uncaught exception and browser log
+	// error (a failed request) is a problem.
+	consoleCtx, stopConsole := context.WithCancel(ctx)
+	messages := chromedp.Console(consoleCtx)
+	var problems []string
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning {
+				problems = append(problems, m.String())
+			}
+		}
+	}()
+
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#graph-svg g.node`)),
+	))
+	drawn, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#graph g.node")].map(g => g.dataset.node)`))
+	must(t, err)
+	slices.Sort(drawn)
+	want := slices.Sorted(slices.Values(nodes))
+	if !slices.Equal(drawn, want) {
+		t.Errorf("graph shows %v, want %v", drawn, want)
+	}
+
+	// Numbers move: the total read and a node's own counters change from
+	// one second to the next while the pipeline runs.
+	text := func(sel string) string {
+		s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		must(t, err)
+		return s
+	}
+	read := func() (total, totals string) {
+		return text(`#total-in`), text(`#graph g.node[data-node="score"] text.totals`)
+	}
+	var first, firstTotals string
+	waitFor(t, "the page to show messages", func() bool {
+		first, firstTotals = read()
+		return first != "0" && firstTotals != ""
+	})
+	var second, secondTotals string
+	waitFor(t, "the numbers to move", func() bool {
+		second, secondTotals = read()
+		return second != first && secondTotals != firstTotals
+	})
+	t.Logf("messages in: %s then %s; score node: %q then %q", first, second, firstTotals, secondTotals)
+
+	// Let the plots gather a few seconds, then keep a screenshot.
+	var deadLetters string
+	waitFor(t, "dead letters listed", func() bool {
+		deadLetters = text(`#dead-letters`)
+		return strings.Contains(deadLetters, "out of range")
+	})
+	time.Sleep(3 * time.Second)
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	must(t, err)
+	path := filepath.Join(t.ArtifactDir(), "dashboard.png")
+	must(t, os.WriteFile(path, png, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	if extra := os.Getenv("EDGEFLOW_SCREENSHOT"); extra != "" {
+		must(t, os.WriteFile(extra, png, 0o644))
+	}
+
+	stopConsole()
+	<-collected
+	if len(problems) > 0 {
+		t.Errorf("browser reported problems:\n%s", strings.Join(problems, "\n"))
+	}
+}
+
+// lookChromium finds Debian's chromium (installed by make deps:
+// scripts/setup/chromium.sh).
+func lookChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal(errors.New("no chromium on PATH: run make deps (scripts/setup/chromium.sh)"))
+	return ""
+}
