@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 
 	"github.com/edgeflow/edgeflow/component"
 	"github.com/edgeflow/edgeflow/pipeline"
@@ -19,6 +21,11 @@ type BuildOptions struct {
 	// `edgeflow validate`: constructors do no I/O, so nothing is dialled or
 	// written.
 	DryRun bool
+	// Carry, for a hot reload, names the connections and components of a
+	// running build to reuse rather than construct. On success the reused
+	// connections belong to the new build (the old one no longer closes
+	// them); reused connections are not started again.
+	Carry *Carry
 }
 
 // Built is a pipeline ready to run, with the connections it uses.
@@ -64,7 +71,22 @@ func (f *File) Build(ctx context.Context, opts BuildOptions) (*Built, error) {
 		dir = "."
 	}
 	var errs []error
+	carried := map[string]bool{} // connection and node names taken from opts.Carry
+	if opts.Carry != nil {
+		for _, name := range opts.Carry.Connections {
+			carried[name] = true
+		}
+		for _, name := range opts.Carry.Components {
+			carried[name] = true
+		}
+	}
 	for _, c := range f.Connections {
+		if carried[c.Name] {
+			conn := opts.Carry.From.Connections[c.Name]
+			b.Connections[c.Name] = conn
+			b.conns = append(b.conns, namedConn{c.Name, conn})
+			continue
+		}
 		res := &component.Resources{
 			Logger: opts.Logger.With().Str("connection", c.Name).Logger(),
 			Dir:    dir, Node: c.Name, Pipeline: f.Name, Connections: b.Connections,
@@ -91,6 +113,10 @@ func (f *File) Build(ctx context.Context, opts BuildOptions) (*Built, error) {
 	}
 	if len(errs) == 0 {
 		for _, n := range nodes {
+			if carried[n.Name] {
+				b.Components[n.Name] = opts.Carry.From.Components[n.Name]
+				continue
+			}
 			comp, err := f.component(n, opts.Logger, dir, b.Connections)
 			if err != nil {
 				errs = append(errs, err)
@@ -105,7 +131,7 @@ func (f *File) Build(ctx context.Context, opts BuildOptions) (*Built, error) {
 	if len(errs) == 0 && !opts.DryRun {
 		for _, c := range f.Connections {
 			s, ok := b.Connections[c.Name].(component.Starter)
-			if !ok {
+			if !ok || carried[c.Name] {
 				continue
 			}
 			if err := s.Start(ctx); err != nil {
@@ -116,11 +142,17 @@ func (f *File) Build(ctx context.Context, opts BuildOptions) (*Built, error) {
 		}
 	}
 	if len(errs) > 0 {
+		// What was carried stays with the running build.
+		maps.DeleteFunc(b.Components, func(name string, _ any) bool { return carried[name] })
+		b.conns = slices.DeleteFunc(b.conns, func(nc namedConn) bool { return carried[nc.name] })
 		closeComponents(ctx, b.Components)
 		if err := b.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		return nil, errors.Join(errs...)
+	}
+	if opts.Carry != nil {
+		opts.Carry.From.release(opts.Carry.Connections)
 	}
 	return b, nil
 }

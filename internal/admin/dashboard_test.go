@@ -135,8 +135,10 @@ func TestStateEndpoint(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	var st struct {
 		Pipeline string
-		Graph    struct{ Nodes []struct{ Name, Type, Kind string } }
-		History  []struct {
+		Graph    struct {
+			Nodes []struct{ Name, Type, Kind string }
+		}
+		History []struct {
 			Nodes  map[string]struct{ Received, Errors uint64 }
 			Scores map[string]struct{ Max *float64 }
 		}

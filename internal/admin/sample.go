@@ -62,20 +62,20 @@ type scoreSample struct {
 
 // status is the slower-moving state shown next to the plots.
 type status struct {
-	Pipeline    string          `json:"pipeline"`
-	Version     string          `json:"version"`
-	Ready       bool            `json:"ready"`
-	Started     int64           `json:"started"`
-	Reload      reloadJSON      `json:"reload"`
-	DeadLetters deadLetterJSON  `json:"deadLetters"`
-	Connections []connJSON      `json:"connections"`
-	Models      []modelJSON     `json:"models"`
-	Previews    []previewJSON   `json:"previews"`
-	Sources     []sourceJSON    `json:"sources"`
-	Generation  int             `json:"gen"`
-	Graph       *graphJSON      `json:"graph,omitempty"` // only in /api/state
-	History     []sample        `json:"history,omitempty"`
-	Last        *sample         `json:"last,omitempty"`
+	Pipeline    string         `json:"pipeline"`
+	Version     string         `json:"version"`
+	Ready       bool           `json:"ready"`
+	Started     int64          `json:"started"`
+	Reload      reloadJSON     `json:"reload"`
+	DeadLetters deadLetterJSON `json:"deadLetters"`
+	Connections []connJSON     `json:"connections"`
+	Models      []modelJSON    `json:"models"`
+	Previews    []previewJSON  `json:"previews"`
+	Sources     []sourceJSON   `json:"sources"`
+	Generation  int            `json:"gen"`
+	Graph       *graphJSON     `json:"graph,omitempty"` // only in /api/state
+	History     []sample       `json:"history,omitempty"`
+	Last        *sample        `json:"last,omitempty"`
 }
 
 type reloadJSON struct {

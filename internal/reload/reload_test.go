@@ -1,0 +1,230 @@
+package reload_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeflow/edgeflow/internal/brokertest"
+	"github.com/edgeflow/edgeflow/internal/reload"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	_ "github.com/edgeflow/edgeflow/connections/nats"
+	_ "github.com/edgeflow/edgeflow/sinks"
+	_ "github.com/edgeflow/edgeflow/sources"
+	_ "github.com/edgeflow/edgeflow/stages"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var logger = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+
+// pipelineYAML reads JetStream stream READINGS through a durable consumer,
+// tags each reading with version, and appends it to out.
+func pipelineYAML(url, out string, version int, extra string) string {
+	return fmt.Sprintf(`name: reload-test
+drain_timeout: 20s
+connections:
+  bus: {type: nats, url: %q}
+sources:
+  readings:
+    type: nats
+    connection: bus
+    subjects: [readings.>]
+    jetstream: {stream: READINGS, durable: reload-test, ack_wait: 5s}
+stages:
+  tag:
+    type: map
+    input: readings
+    set: {version: %d}
+%ssinks:
+  out:
+    type: file
+    input: tag
+    path: %q
+`, url, version, extra, out)
+}
+
+// TestReloadLosesNothing streams readings through two reloads (one that
+// changes a stage, one invalid that must be rejected) and a third that adds
+// a stage, and checks that every reading reached the sink at least once.
+func TestReloadLosesNothing(t *testing.T) {
+	srv := brokertest.StartNATS(t, brokertest.NATSConfig{JetStream: true})
+	dir := t.TempDir()
+	path, out := filepath.Join(dir, "pipeline.yaml"), filepath.Join(dir, "out.jsonl")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(pipelineYAML(srv.URL(), out, 1, ""))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := reload.New(ctx, path, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx) }()
+	waitFor(t, "the pipeline to run", r.Ready)
+	connBefore := r.View().Connections["bus"]
+	sinkBefore := r.View().Components["out"]
+
+	// A producer publishes readings 0..n-1 while the reloads happen.
+	const n = 3000
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	produced := make(chan error, 1)
+	go func() {
+		for i := range n {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := js.Publish(pctx, fmt.Sprintf("readings.s%d", i%4), fmt.Appendf(nil, `{"seq":%d}`, i),
+				jetstream.WithMsgID(fmt.Sprint(i)))
+			pcancel()
+			if err != nil {
+				produced <- fmt.Errorf("publish %d: %w", i, err)
+				return
+			}
+			if i%10 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		produced <- nil
+	}()
+
+	waitFor(t, "readings to flow", func() bool { return len(readSeqs(t, out)) > n/10 })
+	write(pipelineYAML(srv.URL(), out, 2, ""))
+	if err := r.Reload(ctx); err != nil {
+		t.Fatalf("reload v2: %v", err)
+	}
+	v := r.View()
+	if v.Generation != 1 || v.Reload.Count != 1 {
+		t.Errorf("after a reload generation %d, count %d; want 1, 1", v.Generation, v.Reload.Count)
+	}
+	if v.Connections["bus"] != connBefore {
+		t.Errorf("the unchanged connection was replaced")
+	}
+	if v.Components["out"] != sinkBefore {
+		t.Errorf("the unchanged sink was replaced")
+	}
+
+	// An invalid file is rejected with its position; the pipeline goes on.
+	write(pipelineYAML(srv.URL(), out, 3, "  bogus:\n    type: map\n    input: nowhere\n    set: {x: 1}\n"))
+	err = r.Reload(ctx)
+	if err == nil || !strings.Contains(err.Error(), path+":") || !strings.Contains(err.Error(), "nowhere") {
+		t.Fatalf("reload of an invalid file = %v, want an error at %s:line:col naming the input", err, path)
+	}
+	if r.View().Generation != 1 || !r.Ready() {
+		t.Fatalf("the running pipeline did not survive a rejected reload")
+	}
+	before := len(readSeqs(t, out))
+	waitFor(t, "readings to go on flowing after the rejected reload", func() bool { return len(readSeqs(t, out)) > before })
+
+	// A third version adds a filter stage between tag and out: out's input
+	// changes, so it is rebuilt too.
+	write(strings.Replace(pipelineYAML(srv.URL(), out, 3, "  keep:\n    type: filter\n    input: tag\n    condition: seq >= 0\n"),
+		"input: tag\n    path:", "input: keep\n    path:", 1))
+	if err := r.Reload(ctx); err != nil {
+		t.Fatalf("reload v3: %v", err)
+	}
+	if r.View().Components["out"] == sinkBefore {
+		t.Errorf("the sink whose input changed was kept")
+	}
+
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every reading at the sink", func() bool { return len(readSeqs(t, out)) == n })
+	seqs := readSeqs(t, out)
+	versions := map[float64]bool{}
+	dups := 0
+	for _, c := range seqs {
+		dups += c.count - 1
+		for _, v := range c.versions {
+			versions[v] = true
+		}
+	}
+	for _, want := range []float64{1, 2, 3} {
+		if !versions[want] {
+			t.Errorf("no reading went through version %v of the pipeline", want)
+		}
+	}
+	t.Logf("%d readings, %d delivered twice (at least once), through versions %v", n, dups, versions)
+
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(context.Background()); err != reload.ErrStopped {
+		t.Errorf("Reload after Run = %v, want ErrStopped", err)
+	}
+}
+
+type seen struct {
+	count    int
+	versions []float64
+}
+
+// readSeqs reads the sink's JSON lines: how often each seq was delivered.
+func readSeqs(t *testing.T, path string) map[int]*seen {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[int]*seen{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec struct {
+			Seq     *int    `json:"seq"`
+			Version float64 `json:"version"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || rec.Seq == nil {
+			continue // a line being written
+		}
+		s := out[*rec.Seq]
+		if s == nil {
+			s = &seen{}
+			out[*rec.Seq] = s
+		}
+		s.count++
+		s.versions = append(s.versions, rec.Version)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
