@@ -27,9 +27,19 @@ func sineWindows(n, w int, seed uint64) [][]float32 {
 
 func TestTrainReducesLoss(t *testing.T) {
 	wins := sineWindows(800, 16, 1)
-	ae, res, err := Train(wins, TrainConfig{Epochs: 30, Seed: 3})
+	var epochs []int
+	ae, res, err := Train(wins, TrainConfig{Epochs: 30, Seed: 3,
+		Progress: func(done, total int) {
+			if total != 30 {
+				t.Errorf("progress total %d, want 30", total)
+			}
+			epochs = append(epochs, done)
+		}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(epochs) != 30 || epochs[0] != 1 || epochs[29] != 30 {
+		t.Errorf("progress reported epochs %v, want 1..30", epochs)
 	}
 	final := res.Loss[len(res.Loss)-1]
 	if final > res.Initial/5 {

@@ -24,6 +24,9 @@ type TrainConfig struct {
 	// MaxSamples caps the training set: beyond it, windows are subsampled
 	// evenly (default 20000), which bounds training time on a small box.
 	MaxSamples int
+	// Progress, if set, is called after each epoch with how many are done
+	// out of how many.
+	Progress func(done, total int)
 }
 
 func (c TrainConfig) withDefaults() TrainConfig {
@@ -207,6 +210,9 @@ func Train(windows [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, err
 			}
 		}
 		res.Loss = append(res.Loss, loss())
+		if cfg.Progress != nil {
+			cfg.Progress(len(res.Loss), cfg.Epochs)
+		}
 	}
 
 	ae := &Autoencoder{Window: width}

@@ -28,6 +28,9 @@ type TrainOptions struct {
 	// windows) goes, for which ONNX Runtime is loaded from Library.
 	Out, Int8Out string
 	Library      string
+	// Progress, if set, is called after each training epoch with how
+	// many are done out of how many.
+	Progress func(done, total int)
 }
 
 // Train fits the anomaly autoencoder to the normal part of every file:
@@ -53,7 +56,7 @@ func Train(w io.Writer, o TrainOptions) error {
 	if len(wins) == 0 {
 		return fmt.Errorf("no window of %d readings in the normal part of the data", o.Window)
 	}
-	ae, res, err := anomaly.Train(wins, anomaly.TrainConfig{Epochs: o.Epochs, Seed: o.Seed})
+	ae, res, err := anomaly.Train(wins, anomaly.TrainConfig{Epochs: o.Epochs, Seed: o.Seed, Progress: o.Progress})
 	if err != nil {
 		return err
 	}

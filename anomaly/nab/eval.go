@@ -46,6 +46,9 @@ type EvalConfig struct {
 	NormWarmup int
 	// Clip bounds the normalised values with NormWarmup (0: the default).
 	Clip float64
+	// Progress, if set, is called (one call at a time) each time a file has
+	// been scored, with how many are done out of how many.
+	Progress func(done, total int)
 }
 
 // DefaultThresholds is the alert-threshold grid swept on the log score.
@@ -110,7 +113,8 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 		shared = r
 	}
 
-	var mu sync.Mutex
+	var mu sync.Mutex // guards losses and scored
+	scored := 0
 	errs := make([]error, len(files))
 	sem := make(chan struct{}, cfg.Workers)
 	var wg sync.WaitGroup
@@ -152,6 +156,12 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 				return
 			}
 			res.Scores[i] = s
+			if cfg.Progress != nil {
+				mu.Lock()
+				scored++
+				cfg.Progress(scored, len(files))
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()

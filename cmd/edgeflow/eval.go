@@ -63,8 +63,14 @@ latter should match the pipeline row for row.`,
 			if files, err = anomalyeval.SelectFiles(files, o.only); err != nil {
 				return usageError{fmt.Errorf("--file %w", err)}
 			}
+			pr := newProgress(cmd.ErrOrStderr())
+			defer pr.Finish()
 			cfg := nab.EvalConfig{Window: o.window, Mode: o.mode,
-				Train: anomaly.TrainConfig{Epochs: o.epochs, Seed: o.seed}}
+				Train:    anomaly.TrainConfig{Epochs: o.epochs, Seed: o.seed},
+				Progress: func(done, total int) { pr.Step("scoring (files)", done, total) }}
+			if o.mode == nab.Global { // per sensor, files train at once: only the files are counted
+				cfg.Train.Progress = func(done, total int) { pr.Step("training (epochs)", done, total) }
+			}
 			if o.thresholds != "" {
 				if cfg.Thresholds, err = parseFloats(o.thresholds); err != nil {
 					return usageError{fmt.Errorf("--thresholds: %w", err)}

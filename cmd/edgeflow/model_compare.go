@@ -53,8 +53,11 @@ reconstruction-error scores for autoencoders.`,
 			if err != nil {
 				return err
 			}
+			pr := newProgress(cmd.ErrOrStderr())
 			res, err := compare.Files(args[0], args[1], samples, compare.Options{Task: task, Repeat: f.repeat,
-				Runtime: models.Options{IntraOpThreads: f.threads, ConfigEntries: f.config}})
+				Runtime:  models.Options{IntraOpThreads: f.threads, ConfigEntries: f.config},
+				Progress: func(done, total int) { pr.Step("comparing (samples)", done, total) }})
+			pr.Finish()
 			if err != nil {
 				return err
 			}

@@ -44,7 +44,10 @@ are left alone (listed with the reason). Prints the sparsity per layer.`,
 			if err != nil {
 				return err
 			}
-			opts := prune.Options{Amount: f.amount, Global: f.global, Ops: f.ops, Exclude: f.exclude}
+			pr := newProgress(cmd.ErrOrStderr())
+			defer pr.Finish()
+			opts := prune.Options{Amount: f.amount, Global: f.global, Ops: f.ops, Exclude: f.exclude,
+				Progress: func(done, total int) { pr.Step("pruning (layers)", done, total) }}
 			var out *onnxpb.ModelProto
 			var rep *prune.Report
 			if f.structured {

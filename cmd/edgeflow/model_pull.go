@@ -46,8 +46,11 @@ the cache as it was. Run with --list to see the known models.`,
 			if err != nil {
 				return err
 			}
-			p := &registry.Puller{Cache: o.cache, Mirror: o.mirror, Logger: &log}
+			pr := newProgress(cmd.ErrOrStderr())
+			p := &registry.Puller{Cache: o.cache, Mirror: o.mirror, Logger: &log,
+				Progress: func(done, total int64) { pr.Bytes("downloading "+args[0], done, total) }}
 			path, err := p.Pull(cmd.Context(), args[0], o.sha256)
+			pr.Finish()
 			if err != nil {
 				return err
 			}

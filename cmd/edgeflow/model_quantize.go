@@ -56,10 +56,13 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 			if err != nil {
 				return err
 			}
+			pr := newProgress(cmd.ErrOrStderr())
+			defer pr.Finish()
 			opts := quantize.Options{Method: quantize.Method(f.method), Percentile: f.percentile, MaxStep: f.maxStep,
 				SignedActivations: f.signed, PerTensor: f.perTensor, Ops: f.ops, Exclude: f.exclude,
 				Opset: quantize.OpsetPolicy(f.opset), KeepFloat: f.keepFloat, SensitivitySamples: f.sensSamples,
-				SensitivityMetric: f.sensMetric, BiasCorrection: f.biasCor}
+				SensitivityMetric: f.sensMetric, BiasCorrection: f.biasCor,
+				Progress: func(phase string, done, total int) { pr.Step(phase, done, total) }}
 			var out *onnxpb.ModelProto
 			var rep *quantize.Report
 			switch f.mode {

@@ -41,8 +41,11 @@ training windows) to that file.`,
 			if o.normal <= 0 || o.normal > 1 {
 				return usageError{fmt.Errorf("--normal %v: want a fraction in (0, 1]", o.normal)}
 			}
+			pr := newProgress(cmd.ErrOrStderr())
+			defer pr.Finish()
 			return anomalyeval.Train(cmd.OutOrStdout(), anomalyeval.TrainOptions{CSVs: o.csvs, Normal: o.normal,
-				Window: o.window, Epochs: o.epochs, Seed: o.seed, Out: o.out, Int8Out: o.int8Out, Library: m.library})
+				Window: o.window, Epochs: o.epochs, Seed: o.seed, Out: o.out, Int8Out: o.int8Out, Library: m.library,
+				Progress: func(done, total int) { pr.Step("training (epochs)", done, total) }})
 		},
 	}
 	f := cmd.Flags()

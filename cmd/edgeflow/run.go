@@ -7,9 +7,11 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/edgeflow/edgeflow/config"
 	"github.com/edgeflow/edgeflow/internal/admin"
+	"github.com/edgeflow/edgeflow/internal/reload"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 )
@@ -21,6 +23,7 @@ const exitAborted = 130
 type runOptions struct {
 	metricsListen string
 	noMetrics     bool
+	watch         bool
 }
 
 // newRunCmd builds run.
@@ -29,9 +32,16 @@ func newRunCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a pipeline until its sources end or it is told to stop",
-		Long: `run loads and builds the pipeline, starts the admin HTTP server (/metrics,
-/healthz, /readyz; loopback by default) unless metrics are disabled, and runs
-until every source has finished and everything has drained.
+		Long: `run loads and builds the pipeline, starts the admin HTTP server (a live
+dashboard at /, /metrics, /healthz, /readyz; loopback by default) unless
+metrics are disabled, and runs until every source has finished and everything
+has drained.
+
+SIGHUP (and, with --watch, any change of the file) re-reads the pipeline file:
+an invalid file is rejected with its errors and the running pipeline goes on;
+a valid one replaces the running graph after it has drained, keeping
+unchanged connections (broker sessions, unacknowledged messages) and
+unchanged stages and sinks (loaded models). SIGHUP also reloads the model files.
 
 SIGINT or SIGTERM stops the sources and drains in-flight messages (bounded by
 drain_timeout), then exits 0. A second signal aborts at once, exit status 130:
@@ -42,6 +52,7 @@ undelivered messages were never acknowledged, so brokers redeliver them.`,
 	cmd.Flags().StringVar(&o.metricsListen, "metrics-listen", "",
 		"host:port of the admin server, overriding the file's metrics.listen (port 0 picks one)")
 	cmd.Flags().BoolVar(&o.noMetrics, "no-metrics", false, "do not start the admin server")
+	cmd.Flags().BoolVar(&o.watch, "watch", false, "reload the pipeline when its file changes (checked every second)")
 	return cmd
 }
 
@@ -62,7 +73,7 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 	signals := newSignalWatcher(stop, log)
 	defer signals.Close()
 
-	built, err := f.Build(ctx, config.BuildOptions{Logger: log})
+	runner, err := reload.New(ctx, f, log)
 	if err != nil {
 		printErrors(cmd.ErrOrStderr(), err)
 		return exitError{1}
@@ -70,7 +81,7 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 	defer func() {
 		// The pipeline's own components are closed by Run; these are the
 		// shared connections.
-		if err := built.Close(context.WithoutCancel(ctx)); err != nil {
+		if err := runner.Close(context.WithoutCancel(ctx)); err != nil {
 			log.Error().Err(err).Msg("closing connections")
 		}
 	}()
@@ -83,8 +94,7 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 		enabled = false
 	}
 	if enabled {
-		srv, err := admin.New(built.Pipeline, admin.Options{
-			Addr: addr, Version: versionString(), Logger: &log, Collectors: built.Collectors()})
+		srv, err := admin.New(runner, admin.Options{Addr: addr, Version: versionString(), Logger: &log})
 		if err != nil {
 			return err
 		}
@@ -104,11 +114,11 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 	}
 
 	reloadCtx, stopReloads := context.WithCancel(ctx)
-	reloads := watchReloads(reloadCtx, built, log)
+	reloads := watchReloads(reloadCtx, runner, o.watch, log)
 	defer func() { stopReloads(); reloads.Wait() }()
 
 	log.Info().Str("file", path).Msg("starting pipeline")
-	if err := built.Pipeline.Run(ctx); err != nil {
+	if err := runner.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("pipeline failed")
 		return exitError{1}
 	}
@@ -153,12 +163,16 @@ func (w *signalWatcher) Close() {
 	w.wg.Wait()
 }
 
-// watchReloads reloads reloadable components (model stages) on SIGHUP until
-// ctx is done; Wait returns once its goroutine has ended.
-func watchReloads(ctx context.Context, built *config.Built, log zerolog.Logger) *sync.WaitGroup {
+// watchReloads reloads the pipeline file and the models on SIGHUP, and
+// with watch the file whenever it changes, until ctx is done; Wait returns
+// once its goroutines have ended.
+func watchReloads(ctx context.Context, runner *reload.Runner, watch bool, log zerolog.Logger) *sync.WaitGroup {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	var wg sync.WaitGroup
+	if watch {
+		wg.Go(func() { runner.Watch(ctx, time.Second) })
+	}
 	wg.Go(func() {
 		defer signal.Stop(hup)
 		for {
@@ -166,10 +180,15 @@ func watchReloads(ctx context.Context, built *config.Built, log zerolog.Logger) 
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if err := built.Reload(); err != nil {
-					log.Error().Err(err).Msg("reload on SIGHUP failed; the previous versions keep serving")
+				if err := runner.Reload(ctx); err != nil {
+					if ctx.Err() == nil {
+						reload.LogError(log, err)
+					}
 				} else {
-					log.Info().Msg("reloaded on SIGHUP")
+					log.Info().Msg("pipeline file reloaded on SIGHUP")
+				}
+				if err := runner.ReloadModels(); err != nil {
+					log.Error().Err(err).Msg("model reload on SIGHUP failed; the previous versions keep serving")
 				}
 			}
 		}

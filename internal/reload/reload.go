@@ -52,18 +52,19 @@ type Runner struct {
 	status admin.ReloadStatus
 }
 
-// New loads, validates and builds the file (starting its connections). The
-// error of an invalid file joins one *component.Error per problem.
-func New(ctx context.Context, path string, log zerolog.Logger) (*Runner, error) {
-	raw, f, err := load(path)
+// New builds f, a file loaded with config.Load (its connections are
+// started), into a Runner that reloads f.Path. The build error joins one
+// *component.Error per problem.
+func New(ctx context.Context, f *config.File, log zerolog.Logger) (*Runner, error) {
+	raw, err := os.ReadFile(f.Path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read pipeline file: %w", err)
 	}
 	built, err := f.Build(ctx, config.BuildOptions{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{path: path, log: log, reqs: make(chan chan error), stopped: make(chan struct{}),
+	return &Runner{path: f.Path, log: log, reqs: make(chan chan error), stopped: make(chan struct{}),
 		file: f, raw: raw, built: built}, nil
 }
 

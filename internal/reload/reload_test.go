@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeflow/edgeflow/config"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/internal/reload"
 	"github.com/nats-io/nats.go"
@@ -71,7 +72,11 @@ func TestReloadLosesNothing(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r, err := reload.New(ctx, path, logger)
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := reload.New(ctx, f, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,6 +105,9 @@ type Options struct {
 	Repeat int
 	// Runtime tunes both sessions identically.
 	Runtime models.Options
+	// Progress, if set, is called after each sample with how many are
+	// done out of how many.
+	Progress func(done, total int)
 }
 
 // Side describes one model's measurements.
@@ -217,6 +220,9 @@ func Files(a, b string, samples []Sample, opts Options) (*Result, error) {
 		}
 		if err := verdict.Add(s, Run{inA, outA}, Run{inB, outB}); err != nil {
 			return nil, err
+		}
+		if opts.Progress != nil {
+			opts.Progress(i+1, len(samples))
 		}
 	}
 	res.A.LatencyP50, res.B.LatencyP50 = 1000*median(latA), 1000*median(latB)

@@ -50,6 +50,15 @@ type Options struct {
 	Exclude []string
 	// Runtime tunes the ONNX Runtime session the result is checked with.
 	Runtime models.Options
+	// Progress, if set, is called after each layer with how many are done
+	// out of how many.
+	Progress func(done, total int)
+}
+
+func (o *Options) progress(done, total int) {
+	if o.Progress != nil {
+		o.Progress(done, total)
+	}
 }
 
 func (o *Options) defaults() error {

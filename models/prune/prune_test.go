@@ -43,9 +43,14 @@ func TestStructuredMLP(t *testing.T) {
 	const in, hidden, out, batch = 64, 2048, 32, 256
 	m := mlp(in, hidden, out, 1)
 	before, _ := graph.Encode(m)
-	p, rep, err := prune.Structured(m, prune.Options{Amount: 0.5})
+	var steps [][2]int
+	p, rep, err := prune.Structured(m, prune.Options{Amount: 0.5,
+		Progress: func(done, total int) { steps = append(steps, [2]int{done, total}) }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(steps) == 0 || steps[len(steps)-1][0] != steps[len(steps)-1][1] {
+		t.Errorf("progress steps %v do not end complete", steps)
 	}
 	t.Log(rep)
 	if after, _ := graph.Encode(m); !bytes.Equal(before, after) {

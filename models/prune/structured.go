@@ -34,7 +34,8 @@ func Structured(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report
 		return nil, nil, fmt.Errorf("%w: no %v layer with a constant float weight", ErrNotPrunable, opts.Ops)
 	}
 	var refused []string
-	for _, n := range layers {
+	for i, n := range layers {
+		opts.progress(i, len(layers))
 		p, err := planLayer(ix, n)
 		if err != nil {
 			why := fmt.Sprintf("%s %q: %v", n.GetOpType(), n.GetName(), err)
@@ -52,6 +53,7 @@ func Structured(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report
 	if len(r.Layers) == 0 {
 		return nil, nil, fmt.Errorf("%w: no layer's channels can be removed safely:\n  %s", ErrNotPrunable, joinLines(refused))
 	}
+	opts.progress(len(layers), len(layers))
 	if err := finish(out, r, &opts); err != nil {
 		return nil, nil, err
 	}

@@ -79,8 +79,9 @@ func Unstructured(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Repo
 			}
 		}
 	} else {
-		for _, l := range layers {
+		for i, l := range layers {
 			zeroSmallest(l.data, int(math.Round(opts.Amount*float64(len(l.data)))))
+			opts.progress(i+1, len(layers))
 		}
 	}
 	for _, l := range layers {

@@ -34,6 +34,9 @@ func (s *sliceCalibrator) Next() ([]models.Tensor, error) {
 	return s.samples[s.i-1], nil
 }
 
+// Len tells progress reports how many samples there are.
+func (s *sliceCalibrator) Len() int { return len(s.samples) }
+
 // FromSamples calibrates with samples held in memory.
 func FromSamples(samples [][]models.Tensor) Calibrator { return &sliceCalibrator{samples: samples} }
 
@@ -198,6 +201,13 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 	log := opts.log()
 	r := rand.New(rand.NewPCG(1, 2))
 	n := 0
+	total := -1
+	if l, ok := calib.(interface{ Len() int }); ok {
+		total = l.Len()
+	}
+	if opts.MaxSamples > 0 && (total < 0 || opts.MaxSamples < total) {
+		total = opts.MaxSamples
+	}
 	for opts.MaxSamples <= 0 || n < opts.MaxSamples {
 		sample, err := calib.Next()
 		if errors.Is(err, io.EOF) {
@@ -228,6 +238,7 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 		}
 		n++
 		log.Debug().Int("sample", n).Msg("calibration")
+		opts.progress("calibration", n, total)
 	}
 	if n == 0 {
 		return nil, nil, 0, errors.New("calibration data is empty")

@@ -103,6 +103,16 @@ type Options struct {
 	Runtime models.Options
 	// Logger receives progress (default: discard).
 	Logger *zerolog.Logger
+	// Progress, if set, is called as each phase of the long work goes
+	// ("calibration": samples; "sensitivity": model runs) with how much
+	// is done out of how much (total -1 when unknown).
+	Progress func(phase string, done, total int)
+}
+
+func (o *Options) progress(phase string, done, total int) {
+	if o.Progress != nil {
+		o.Progress(phase, done, total)
+	}
 }
 
 func (o *Options) defaults() error {

@@ -78,7 +78,9 @@ func (q *quantizer) sensitivity(samples [][]models.Tensor, keep int) error {
 		inputs[k] = fitted
 	}
 	mask := make([]float32, n)
+	runs := 0
 	run := func() ([][]models.Tensor, error) {
+		defer func() { runs++; q.opts.progress("sensitivity", runs, n+2) }()
 		outs := make([][]models.Tensor, len(inputs))
 		for k, in := range inputs {
 			o, err := sess.Run(append(slices.Clone(in), models.Tensor{Shape: []int64{int64(n)}, Data: mask}))

@@ -48,6 +48,9 @@ type Puller struct {
 	Client *http.Client
 	// Logger says where models come from (default: discard).
 	Logger *zerolog.Logger
+	// Progress, if set, is called as a download goes with the bytes read
+	// so far and the total (-1 when the server does not say).
+	Progress func(done, total int64)
 }
 
 // CacheDir returns the cache directory in use.
@@ -173,14 +176,17 @@ func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.Ha
 
 // fetch copies one source to dst through a verified temporary file.
 func (p *Puller) fetch(ctx context.Context, e Entry, src source, dst string) error {
-	body, err := p.open(ctx, src.where)
+	body, size, err := p.open(ctx, src.where)
 	if err != nil {
 		return err
 	}
 	defer body.Close()
 	r := io.Reader(body)
+	if p.Progress != nil {
+		r = &progressReader{r: body, total: size, fn: p.Progress}
+	}
 	if src.member != "" {
-		if r, err = tarMember(body, src.member); err != nil {
+		if r, err = tarMember(r, src.member); err != nil {
 			return err
 		}
 	}
@@ -212,17 +218,24 @@ func (p *Puller) fetch(ctx context.Context, e Entry, src source, dst string) err
 	return nil
 }
 
-func (p *Puller) open(ctx context.Context, where string) (io.ReadCloser, error) {
+func (p *Puller) open(ctx context.Context, where string) (io.ReadCloser, int64, error) {
 	if !isURL(where) {
 		f, err := os.Open(where)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, errNotFound
+			return nil, 0, errNotFound
 		}
-		return f, err
+		if err != nil {
+			return nil, 0, err
+		}
+		size := int64(-1)
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		return f, size, nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	client := p.Client
 	if client == nil {
@@ -230,18 +243,33 @@ func (p *Puller) open(ctx context.Context, where string) (io.ReadCloser, error) 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w (%v)", errNotFound, err) // unreachable: try the next source
+		return nil, 0, fmt.Errorf("%w (%v)", errNotFound, err) // unreachable: try the next source
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		return resp.Body, nil
+		return resp.Body, resp.ContentLength, nil
 	case resp.StatusCode == http.StatusNotFound:
 		resp.Body.Close()
-		return nil, errNotFound
+		return nil, 0, errNotFound
 	default:
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w (HTTP %s)", errNotFound, resp.Status)
+		return nil, 0, fmt.Errorf("%w (HTTP %s)", errNotFound, resp.Status)
 	}
+}
+
+// progressReader reports the bytes read through it.
+type progressReader struct {
+	r     io.Reader
+	done  int64
+	total int64
+	fn    func(done, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	p.fn(p.done, p.total)
+	return n, err
 }
 
 // tarMember returns a reader over one file of a gzipped tar stream.

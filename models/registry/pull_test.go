@@ -84,11 +84,16 @@ func TestPullFromHTTPMirror(t *testing.T) {
 		http.ServeFile(w, r, filepath.Join(dir, filepath.Base(r.URL.Path)))
 	}))
 	defer srv.Close()
-	p := &Puller{Cache: t.TempDir(), Mirror: srv.URL + "/models/"}
+	var done, total int64
+	p := &Puller{Cache: t.TempDir(), Mirror: srv.URL + "/models/",
+		Progress: func(d, t int64) { done, total = d, t }}
 	for _, name := range []string{"nanodet-m", "nanodet-m-int8", "ultraface-rfb-320"} {
 		path, err := p.Pull(context.Background(), name, "")
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if st, _ := os.Stat(path); done != st.Size() || total != st.Size() {
+			t.Errorf("%s: progress ended at %d of %d bytes, want %d of %d", name, done, total, st.Size(), st.Size())
 		}
 		e, _ := Lookup(name)
 		if sum, _ := fileSHA256(path); sum != e.SHA256 {

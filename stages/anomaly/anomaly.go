@@ -112,6 +112,7 @@ type Stage struct {
 	mu   sync.Mutex
 	keys map[string]*list.Element // of *sensor
 	lru  list.List                // front: most recently seen
+	live map[string]*liveScore    // scores since the dashboard's last take
 }
 
 // sensor is the state of one key.
@@ -212,6 +213,9 @@ func (s *Stage) score(m *pipeline.Message, out pipeline.Emitter) error {
 	}
 	s.mu.Lock()
 	sc := s.sensor(m.Key).scorer.Update(anomaly.MSE(x, y))
+	if sc.Ready {
+		s.noteScore(m.Key, sc.Score, sc.Alert)
+	}
 	s.mu.Unlock()
 	if !sc.Alert && !s.emitAll {
 		return nil

@@ -297,7 +297,7 @@ function applyStatus(st) {
   const box = $("previews");
   if (box.dataset.urls !== previews.map(p => p.url).join(" ")) {
     box.textContent = "";
-    previews.forEach(p => box.append(el("img", { src: p.url, alt: `${p.node} preview` })));
+    previews.forEach(p => box.append(el("img", { src: p.url.replace(/\/\/(0\.0\.0\.0|\[::\])/, "//" + location.hostname), alt: `${p.node} preview` })));
     box.dataset.urls = previews.map(p => p.url).join(" ");
   }
 }
