@@ -43,6 +43,7 @@ type Conn struct {
 	srv     *server.Server
 	started bool
 
+	key           string // the connection's name in the pipeline file, for metrics
 	reconnects    atomic.Uint64
 	disconnects   atomic.Uint64
 	slowConsumers atomic.Uint64
@@ -54,7 +55,7 @@ var ErrNotStarted = errors.New("nats connection not started")
 // New builds a Conn from its config. It checks everything it can without
 // touching the network or the disk.
 func New(conf *component.Config, res *component.Resources) (*Conn, error) {
-	c := &Conn{log: res.Logger.With().Str("connection", "nats").Logger()}
+	c := &Conn{log: res.Logger.With().Str("connection", "nats").Logger(), key: res.Node}
 	c.name = conf.String("name")
 	if c.name == "" {
 		c.name = "edgeflow"

@@ -266,7 +266,7 @@ func (s *sampler) connections(fams map[string]*dto.MetricFamily, view View) []co
 				if label(m, "connection") != name {
 					continue
 				}
-				key := strings.TrimPrefix(fname, prefix)
+				key := strings.TrimSuffix(strings.TrimPrefix(fname, prefix), "_total")
 				if len(m.GetLabel()) > 1 { // further labels: stream, consumer...
 					for _, l := range m.GetLabel() {
 						if l.GetName() != "connection" {

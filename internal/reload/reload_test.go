@@ -16,6 +16,7 @@ import (
 	"github.com/edgeflow/edgeflow/internal/reload"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -173,6 +174,31 @@ func TestReloadLosesNothing(t *testing.T) {
 		}
 	}
 	t.Logf("%d readings, %d delivered twice (at least once), through versions %v", n, dups, versions)
+
+	// The metrics of whichever pipeline runs now: the kept connection's
+	// counters span every version; the JetStream consumer's are the last
+	// source's.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.Metrics())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if got["edgeflow_nats_in_msgs_total"] < n || got["edgeflow_nats_connected"] != 1 {
+		t.Errorf("connection metrics: in_msgs %v (want >= %d), connected %v", got["edgeflow_nats_in_msgs_total"], n, got["edgeflow_nats_connected"])
+	}
+	if acks := got["edgeflow_nats_jetstream_acks_total"]; acks == 0 || acks > got["edgeflow_nats_jetstream_delivered_total"] {
+		t.Errorf("jetstream metrics: %v acks of %v deliveries", acks, got["edgeflow_nats_jetstream_delivered_total"])
+	}
+	if got["edgeflow_node_received_total"] == 0 {
+		t.Errorf("no pipeline metrics: %v", got)
+	}
 
 	cancel()
 	if err := <-runErr; err != nil {

@@ -58,7 +58,8 @@ type jsConfig struct {
 	pullBatch     int
 	doubleAck     bool
 
-	st deliveries
+	st    deliveries
+	stats jsStats // for metrics
 }
 
 func parseJS(c *component.Config, res *component.Resources, subjects []string) (*jsConfig, error) {
@@ -341,6 +342,7 @@ func (s *Source) handle(msg jetstream.Msg, out pipeline.SourceOutput) error {
 		return nil
 	}
 	d := &delivery{msg: msg, seq: md.Sequence.Stream, delivered: md.NumDelivered}
+	j.stats.received(md.NumDelivered, md.NumPending)
 	m, derr := s.message(msg.Subject(), msg.Data(), msg.Headers(), md.Timestamp)
 	if m.Meta == nil {
 		m.Meta = make(map[string]string, 3)
@@ -409,6 +411,7 @@ func (s *Source) settle(token any, err error) {
 			Msg("message failed; nak")
 		what, aerr = "nak", d.msg.NakWithDelay(delay)
 	}
+	j.stats.settled(what, aerr)
 	if aerr != nil {
 		s.log.Warn().Err(aerr).Str("op", what).Uint64("seq", d.seq).
 			Msg("could not settle a JetStream message; the server redelivers it after ack_wait")

@@ -86,6 +86,8 @@ type Source struct {
 	time     address.Time
 	pending  int
 	js       *jsConfig // nil for core NATS
+	node     string    // for metrics: the node and its connection's name
+	connName string
 }
 
 // New builds the source; it does no I/O.
@@ -95,6 +97,8 @@ func New(conf *component.Config, res *component.Resources) (*Source, error) {
 		subjects: conf.StringList("subjects"),
 		queue:    conf.String("queue"),
 		pending:  conf.Int("pending_limit"),
+		node:     res.Node,
+		connName: conf.String("connection"),
 	}
 	var err error
 	if s.conn, err = component.ConnectionAs[*natsconn.Conn](conf, res, "connection", "nats"); err != nil {

@@ -52,7 +52,7 @@ function fmtDur(ms) {
 
 // ---- graph -----------------------------------------------------------------
 
-const NODE_W = 190, NODE_H = 88, COL_GAP = 60, ROW_GAP = 16, PAD = 12;
+const NODE_W = 190, NODE_H = 88, COL_GAP = 44, ROW_GAP = 14, PAD = 12;
 
 // layout places each node in the column of its longest path from a source;
 // the dead-letter sink gets a column of its own at the end.
@@ -96,7 +96,8 @@ function drawGraph(graph) {
     return;
   }
   const { pos, width, height } = layout(graph.nodes);
-  const svg = el("svg:svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "graph-svg" });
+  // Scaled down to the card's width when the graph is wider.
+  const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, id: "graph-svg", style: `width: 100%; max-width: ${width}px` });
   const defs = el("svg:defs");
   const marker = el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
   marker.append(el("svg:path", { d: "M0,0 L10,5 L0,10 z", fill: "#5b6b7c" }));
