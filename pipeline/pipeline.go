@@ -48,6 +48,7 @@ type Pipeline struct {
 	retained map[string]bool // components not to close (see Retain)
 	abort    chan struct{}   // closed when the drain timeout runs out
 	running  atomic.Bool
+	wired    atomic.Bool // the queues exist: set once wire has run
 	ready    atomic.Bool
 	finished atomic.Bool
 }
@@ -155,7 +156,8 @@ func (p *Pipeline) Stats(name string) (s Stats, ok bool) {
 		Received: n.stats.received.Load(), Emitted: n.stats.emitted.Load(),
 		Errors: n.stats.errors.Load(), Acked: n.stats.acked.Load(), Nacked: n.stats.nacked.Load(),
 	}
-	if n.in != nil {
+	// Queues are made when Run starts; a scrape may come before.
+	if p.wired.Load() && n.in != nil {
 		s.Dropped = n.in.dropped.Load()
 		s.QueueDepth, s.QueueCapacity = len(n.in.ch), cap(n.in.ch)
 	}
@@ -176,6 +178,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return err
 	}
 	p.wire()
+	p.wired.Store(true)
 
 	var (
 		wg      sync.WaitGroup
