@@ -262,7 +262,10 @@ function table(id, head, rows, empty) {
   for (const r of rows) {
     const tr = el("tr");
     r.forEach(c => {
-      const td = el("td", c.cls ? { class: c.cls } : {}, c.text !== undefined ? c.text : c);
+      const attrs = {};
+      if (c.cls) attrs.class = c.cls;
+      if (c.title) attrs.title = c.title;
+      const td = el("td", attrs, c.text !== undefined ? c.text : c);
       tr.append(td);
     });
     t.append(tr);
@@ -284,7 +287,7 @@ function applyStatus(st) {
   re.textContent = st.reload.error ? "last reload rejected: " + st.reload.error : "";
   $("dl-total").textContent = fmtNum(st.deadLetters.total);
   table("dead-letters", ["when", "node", "reason"], (st.deadLetters.recent || []).slice(0, 8).map(d =>
-    [fmtAgo(d.t), d.node, { text: d.error, cls: "reason" }]), "none");
+    [fmtAgo(d.t), d.node, { text: d.error.length > 160 ? d.error.slice(0, 157) + "…" : d.error, cls: "reason", title: d.error }]), "none");
   table("sources", ["source", "acked", "nacked"], (st.sources || []).map(s =>
     [s.node, { text: fmtNum(s.acked), cls: "num" }, { text: fmtNum(s.nacked), cls: "num" }]), "no sources");
   table("connections", ["name", "type", "state", "counters"], (st.connections || []).map(c =>
