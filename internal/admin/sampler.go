@@ -87,8 +87,11 @@ func (s *sampler) state() status {
 	st := s.status
 	st.History = slices.Clone(s.history)
 	s.mu.Unlock()
+	// The graph and the reload status are read now, so that they agree
+	// even when a reload happened since the last sample.
 	st.Graph = graphOf(view)
 	st.Generation = view.Generation
+	st.Reload = reloadOf(view)
 	return st
 }
 
@@ -108,7 +111,7 @@ func (s *sampler) tick(now time.Time) {
 	smp := sample{Time: now.UnixMilli(), Generation: view.Generation, Nodes: map[string]nodeSample{}}
 	st := status{Pipeline: view.pipelineName(), Version: s.version, Ready: s.target.Ready(),
 		Started: s.started.UnixMilli(), Generation: view.Generation,
-		Reload: reloadJSON{Count: view.Reload.Count, Last: unixMilli(view.Reload.Last), Error: view.Reload.LastError}}
+		Reload: reloadOf(view)}
 
 	s.nodes(fams, view, dt, &smp, &st)
 	s.latency(fams, &smp)
@@ -300,6 +303,10 @@ func takeScores(view View) map[string]scoreSample {
 		})
 	}
 	return out
+}
+
+func reloadOf(view View) reloadJSON {
+	return reloadJSON{Count: view.Reload.Count, Last: unixMilli(view.Reload.Last), Error: view.Reload.LastError}
 }
 
 func graphOf(view View) *graphJSON {
