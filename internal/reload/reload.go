@@ -191,8 +191,8 @@ func (r *Runner) prepare(ctx context.Context) (*prepared, error) {
 // Reload re-reads the file and, when it is valid and changed, replaces the
 // running pipeline; it returns once the new one runs. An invalid file is
 // rejected with its errors (one *component.Error per problem, joined) and
-// the running pipeline goes on. Models of reloadable stages are reloaded
-// from disk in any case, as SIGHUP always did.
+// the running pipeline goes on. Model stages that were kept keep their
+// sessions; ReloadModels reloads model files.
 func (r *Runner) Reload(ctx context.Context) error {
 	res := make(chan error, 1)
 	select {
@@ -202,15 +202,17 @@ func (r *Runner) Reload(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var err error
 	select {
-	case err = <-res:
+	case err := <-res:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if err != nil {
-		return err
-	}
+}
+
+// ReloadModels asks the running pipeline's reloadable components (model
+// stages) to load their files again, as SIGHUP does.
+func (r *Runner) ReloadModels() error {
 	built, _, _ := r.current()
 	if err := built.Reload(); err != nil {
 		return fmt.Errorf("reload models: %w", err)
