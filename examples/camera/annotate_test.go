@@ -104,7 +104,11 @@ func TestMJPEGStreamServesParts(t *testing.T) {
 		<-runErr
 		t.Fatal("the MJPEG server did not start")
 	}
-	resp, err := http.Get("http://" + addr + "/")
+	// The dashboard embeds the stream from the sink's preview URL.
+	if want := "http://" + addr + "/stream.mjpg"; sink.PreviewURL() != want {
+		t.Errorf("PreviewURL = %q, want %q", sink.PreviewURL(), want)
+	}
+	resp, err := http.Get(sink.PreviewURL())
 	if err != nil {
 		cancel()
 		<-runErr

@@ -1,11 +1,15 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +87,28 @@ func (s *scorer) TakeScores(fn func(string, float64, int)) {
 	clear(s.alerts)
 }
 
+// preview stands for an annotate sink: its preview URL serves a JPEG.
+type preview struct{ url string }
+
+func (p preview) PreviewURL() string { return p.url }
+
+// jpegServer serves one small JPEG, as an MJPEG stream's snapshot would.
+func jpegServer(t *testing.T) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	var buf bytes.Buffer
+	must(t, jpeg.Encode(&buf, img, nil))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write(buf.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/snapshot.jpg"
+}
+
 // viewTarget is a pipeline with component types, as `edgeflow run` serves
 // it.
 type viewTarget struct {
@@ -107,7 +133,7 @@ func startDashboardPipeline(t *testing.T) (string, []string) {
 	must(t, p.AddSink("alerts", out, []string{"score"}, pipeline.NodeOptions{Buffer: 64}))
 	must(t, p.AddSink("archive", &countSink{}, []string{"readings"}, pipeline.NodeOptions{Overflow: pipeline.DropOldest}))
 	must(t, p.SetDeadLetter("dead-letters", dead, pipeline.NodeOptions{}))
-	target := viewTarget{Pipeline: p, comps: map[string]any{"score": sc},
+	target := viewTarget{Pipeline: p, comps: map[string]any{"score": sc, "archive": preview{jpegServer(t)}},
 		types: map[string]string{"readings": "generate", "score": "anomaly", "alerts": "nats", "archive": "file", "dead-letters": "file"}}
 
 	srv, err := admin.New(target, admin.Options{Addr: "127.0.0.1:0", Version: "test"})
@@ -258,6 +284,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitFor(t, "dead letters listed", func() bool {
 		deadLetters = text(`#dead-letters`)
 		return strings.Contains(deadLetters, "out of range")
+	})
+	// The preview of the sink is embedded and shows.
+	var loaded bool
+	waitFor(t, "the preview image", func() bool {
+		loaded, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector("#previews img"); return !!i && i.complete && i.naturalWidth === 64; })()`))
+		must(t, err)
+		return loaded
 	})
 	time.Sleep(3 * time.Second)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
