@@ -38,8 +38,8 @@ func TestTrainReducesLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(epochs) != 30 || epochs[0] != 1 || epochs[29] != 30 {
-		t.Errorf("progress reported epochs %v, want 1..30", epochs)
+	if len(epochs) != 31 || epochs[0] != 0 || epochs[1] != 1 || epochs[30] != 30 {
+		t.Errorf("progress reported epochs %v, want 0..30", epochs)
 	}
 	final := res.Loss[len(res.Loss)-1]
 	if final > res.Initial/5 {

@@ -165,6 +165,9 @@ func Train(windows [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, err
 	}
 	const beta1, beta2 = 0.9, 0.999
 	step := 0
+	if cfg.Progress != nil {
+		cfg.Progress(0, cfg.Epochs)
+	}
 	for range cfg.Epochs {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for start := 0; start < len(order); start += cfg.BatchSize {

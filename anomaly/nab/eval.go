@@ -46,9 +46,11 @@ type EvalConfig struct {
 	NormWarmup int
 	// Clip bounds the normalised values with NormWarmup (0: the default).
 	Clip float64
-	// Progress, if set, is called (one call at a time) each time a file has
-	// been scored, with how many are done out of how many.
-	Progress func(done, total int)
+	// Progress, if set, is called (one call at a time) as the work goes:
+	// phase "scoring files" after each file, then "sweeping thresholds"
+	// after each profile and threshold, with how much is done out of how
+	// much.
+	Progress func(phase string, done, total int)
 }
 
 // DefaultThresholds is the alert-threshold grid swept on the log score.
@@ -115,6 +117,7 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 
 	var mu sync.Mutex // guards losses and scored
 	scored := 0
+	cfg.progress("scoring files", 0, len(files))
 	errs := make([]error, len(files))
 	sem := make(chan struct{}, cfg.Workers)
 	var wg sync.WaitGroup
@@ -156,12 +159,10 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 				return
 			}
 			res.Scores[i] = s
-			if cfg.Progress != nil {
-				mu.Lock()
-				scored++
-				cfg.Progress(scored, len(files))
-				mu.Unlock()
-			}
+			mu.Lock()
+			scored++
+			cfg.progress("scoring files", scored, len(files))
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -203,6 +204,8 @@ func Summarize(files []*File, scores [][]anomaly.Score, cfg EvalConfig) (*EvalRe
 			raw[i][r] = sc.Score
 		}
 	}
+	sweep, swept := len(Profiles)*len(thresholds), 0
+	cfg.progress("sweeping thresholds", 0, sweep)
 	for _, p := range Profiles {
 		r, err := Score(files, raw, p)
 		if err != nil {
@@ -225,6 +228,8 @@ func Summarize(files []*File, scores [][]anomaly.Score, cfg EvalConfig) (*EvalRe
 			if k == 0 || r.Normalized > best.Normalized {
 				best, bestT = r, t
 			}
+			swept++
+			cfg.progress("sweeping thresholds", swept, sweep)
 		}
 		res.Alerts = append(res.Alerts, best)
 		res.AlertThreshold = append(res.AlertThreshold, bestT)
@@ -278,4 +283,10 @@ func wrap(ae *anomaly.Autoencoder, rt func(*anomaly.Autoencoder) (anomaly.Recons
 		return nil, nil, fmt.Errorf("nab: load the model: %w", err)
 	}
 	return r, done, nil
+}
+
+func (c *EvalConfig) progress(phase string, done, total int) {
+	if c.Progress != nil {
+		c.Progress(phase, done, total)
+	}
 }

@@ -142,9 +142,14 @@ func TestShortEvalBeatsNaiveDetector(t *testing.T) {
 	if len(files) != 3 {
 		t.Fatalf("found %d of the 3 files", len(files))
 	}
-	res, err := Evaluate(files, EvalConfig{Train: trainFast})
+	last := map[string][2]int{}
+	res, err := Evaluate(files, EvalConfig{Train: trainFast,
+		Progress: func(phase string, done, total int) { last[phase] = [2]int{done, total} }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := len(Profiles) * len(DefaultThresholds()); last["scoring files"] != [2]int{3, 3} || last["sweeping thresholds"] != [2]int{want, want} {
+		t.Errorf("progress ended at %v, want scoring files 3/3 and sweeping thresholds %d/%d", last, want, want)
 	}
 	naive := make([][]float64, len(files))
 	for i, f := range files {

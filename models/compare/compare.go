@@ -171,6 +171,9 @@ func Files(a, b string, samples []Sample, opts Options) (*Result, error) {
 	var latA, latB []float64
 	var sqErr, sqRef, maxAbs float64
 	var count int64
+	if opts.Progress != nil {
+		opts.Progress(0, len(samples))
+	}
 	for i, s := range samples {
 		inA, err := sa.Info().FitInputs(s.Inputs)
 		if err != nil {

@@ -208,6 +208,7 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 	if opts.MaxSamples > 0 && (total < 0 || opts.MaxSamples < total) {
 		total = opts.MaxSamples
 	}
+	opts.progress("calibration", 0, total)
 	for opts.MaxSamples <= 0 || n < opts.MaxSamples {
 		sample, err := calib.Next()
 		if errors.Is(err, io.EOF) {
