@@ -112,9 +112,14 @@ func TestSensitivityKeepsWorstFloat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, rep, err := quantize.Static(m, quantize.FromVectors(calib), quantize.Options{MaxStep: -1, KeepFloat: 1, SensitivitySamples: 8})
+	last := map[string][2]int{}
+	kept, rep, err := quantize.Static(m, quantize.FromVectors(calib), quantize.Options{MaxStep: -1, KeepFloat: 1, SensitivitySamples: 8,
+		Progress: func(phase string, done, total int) { last[phase] = [2]int{done, total} }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c, s := last["calibration"], last["sensitivity"]; c != [2]int{len(calib), len(calib)} || s[0] == 0 || s[0] != s[1] {
+		t.Errorf("progress ended at calibration %v (want %d of %d), sensitivity %v (want complete)", c, len(calib), len(calib), s)
 	}
 	t.Log(rep, rep.Skipped)
 	// The spike lands in the graph input x; its 8-bit step then erases
@@ -132,9 +137,14 @@ func TestSensitivityKeepsWorstFloat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := compare.Files(a, writeModel(t, kept, "kept.onnx"), samples, compare.Options{Task: compare.None})
+	var compared [2]int
+	r2, err := compare.Files(a, writeModel(t, kept, "kept.onnx"), samples, compare.Options{Task: compare.None,
+		Progress: func(done, total int) { compared = [2]int{done, total} }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if compared != [2]int{len(samples), len(samples)} {
+		t.Errorf("compare progress ended at %v, want %d of %d", compared, len(samples), len(samples))
 	}
 	t.Logf("rel RMSE all int8 %.2f%%, worst activation float %.2f%%", 100*r1.RelRMSE, 100*r2.RelRMSE)
 	if r2.RelRMSE >= r1.RelRMSE {
