@@ -221,9 +221,12 @@ func (r *Runner) ReloadModels() error {
 }
 
 // Watch polls the file every interval and reloads it when its size or
-// modification time changes, until ctx is done. Failures are logged.
+// modification time has changed and then stayed the same for one interval
+// (so that a file being written is not read half-way), until ctx is done.
+// Failures are logged.
 func (r *Runner) Watch(ctx context.Context, interval time.Duration) {
-	last, _ := os.Stat(r.path)
+	loaded, _ := os.Stat(r.path)
+	seen := loaded
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -233,15 +236,24 @@ func (r *Runner) Watch(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		st, err := os.Stat(r.path)
-		if err != nil || (last != nil && st.Size() == last.Size() && st.ModTime().Equal(last.ModTime())) {
+		if err != nil {
 			continue
 		}
-		last = st
+		settled := sameStat(st, seen)
+		seen = st
+		if !settled || sameStat(st, loaded) {
+			continue
+		}
+		loaded = st
 		r.log.Info().Str("file", r.path).Msg("reload: pipeline file changed")
 		if err := r.Reload(ctx); err != nil && !errors.Is(err, ErrStopped) && ctx.Err() == nil {
 			LogError(r.log, err)
 		}
 	}
+}
+
+func sameStat(a, b os.FileInfo) bool {
+	return a != nil && b != nil && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // LogError logs a failed reload, one line per problem of the file.

@@ -259,3 +259,54 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWatchReloadsOnChange: with Watch, writing the file is enough; an
+// invalid version is rejected and recorded, the running graph stays.
+func TestWatchReloadsOnChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pipeline.yaml")
+	version := func(rate string) string {
+		return "name: watched\nsources:\n  gen: {type: generate, keys: 2, rate: " + rate + "}\n" +
+			"sinks:\n  out: {type: drop, input: gen}\n"
+	}
+	if err := os.WriteFile(path, []byte(version("100")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := reload.New(ctx, f, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx) }()
+	watched := make(chan struct{})
+	go func() { defer close(watched); r.Watch(ctx, 20*time.Millisecond) }()
+	waitFor(t, "the pipeline to run", r.Ready)
+
+	// A different size, so the change shows even within one mtime tick.
+	if err := os.WriteFile(path, []byte(version("2000")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the watched change to be reloaded", func() bool { return r.View().Generation == 1 })
+
+	if err := os.WriteFile(path, []byte(version("-5")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the invalid change to be rejected", func() bool { return r.View().Reload.LastError != "" })
+	if v := r.View(); v.Generation != 1 || !strings.Contains(v.Reload.LastError, path+":3:") {
+		t.Errorf("after an invalid change: generation %d, error %q", v.Generation, v.Reload.LastError)
+	}
+
+	cancel()
+	<-watched
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
