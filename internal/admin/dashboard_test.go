@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/edgeflow/edgeflow/internal/admin"
 	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // tickSource emits a reading every interval, cycling over keys, until ctx
@@ -212,38 +213,8 @@ func TestStateEndpoint(t *testing.T) {
 // in the test's artifact directory (go test -artifacts), and written to
 // $EDGEFLOW_SCREENSHOT as well when that is set.
 func TestDashboardInBrowser(t *testing.T) {
-	chromium := lookChromium(t)
 	base, nodes := startDashboardPipeline(t)
-
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromium),
-			chromedp.WindowSize(1400, 1100),
-			chromedp.NoSandbox, // containers run tests as root
-		)...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
-
-	// Every console error or warning, uncaught exception and browser log
-	// error (a failed request) is a problem.
-	consoleCtx, stopConsole := context.WithCancel(ctx)
-	messages := chromedp.Console(consoleCtx)
-	var problems []string
-	collected := make(chan struct{})
-	go func() {
-		defer close(collected)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning {
-				problems = append(problems, m.String())
-			}
-		}
-	}()
+	ctx, problems := browser(t)
 
 	must(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
@@ -302,10 +273,57 @@ func TestDashboardInBrowser(t *testing.T) {
 		must(t, os.WriteFile(extra, png, 0o644))
 	}
 
-	stopConsole()
-	<-collected
-	if len(problems) > 0 {
-		t.Errorf("browser reported problems:\n%s", strings.Join(problems, "\n"))
+	if p := problems(); len(p) > 0 {
+		t.Errorf("browser reported problems:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// browser starts headless Chromium for the test and returns its context
+// and a function that returns the problems the page reported so far:
+// console errors and warnings, uncaught exceptions and browser log errors
+// (failed requests).
+func browser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	chromium := lookChromium(t)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromium),
+			chromedp.WindowSize(1400, 1100),
+			chromedp.NoSandbox, // containers run tests as root
+		)...)
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	consoleCtx, stopConsole := context.WithCancel(ctx)
+	messages := chromedp.Console(consoleCtx)
+	var (
+		mu       sync.Mutex
+		problems []string
+	)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning {
+				mu.Lock()
+				problems = append(problems, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stopConsole()
+		<-collected
+		cancelTimeout()
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(problems)
 	}
 }
 
@@ -320,4 +338,108 @@ func lookChromium(t *testing.T) string {
 	}
 	t.Fatal(errors.New("no chromium on PATH: run make deps (scripts/setup/chromium.sh)"))
 	return ""
+}
+
+// swapTarget serves whichever pipeline runs now, as a hot reload does.
+type swapTarget struct {
+	mu  sync.Mutex
+	p   *pipeline.Pipeline
+	gen int
+}
+
+func (s *swapTarget) current() (*pipeline.Pipeline, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.p, s.gen
+}
+
+func (s *swapTarget) swap(p *pipeline.Pipeline) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p, s.gen = p, s.gen+1
+}
+
+func (s *swapTarget) Ready() bool                   { p, _ := s.current(); return p.Ready() }
+func (s *swapTarget) Metrics() prometheus.Collector { return swapCollector{s} }
+func (s *swapTarget) View() admin.View {
+	p, gen := s.current()
+	return admin.View{Pipeline: p, Generation: gen, Reload: admin.ReloadStatus{Count: gen, Last: time.Now()}}
+}
+
+// swapCollector is unchecked: its metrics change with the pipeline.
+type swapCollector struct{ s *swapTarget }
+
+func (swapCollector) Describe(chan<- *prometheus.Desc) {}
+func (c swapCollector) Collect(ch chan<- prometheus.Metric) {
+	p, _ := c.s.current()
+	p.Metrics().Collect(ch)
+}
+
+// runUntilCleanup runs p until the test ends or stop is called.
+func runUntilCleanup(t *testing.T, p *pipeline.Pipeline) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestDashboardFollowsReload: when the target's graph is replaced (a hot
+// reload), the open page redraws it and counts the reload.
+func TestDashboardFollowsReload(t *testing.T) {
+	tick := tickSource{keys: []string{"a"}, interval: 5 * time.Millisecond}
+	old := pipeline.New(pipeline.Options{Name: "v1"})
+	must(t, old.AddSource("readings", tick, pipeline.NodeOptions{}))
+	must(t, old.AddSink("old-sink", &countSink{}, []string{"readings"}, pipeline.NodeOptions{}))
+	stopOld := runUntilCleanup(t, old)
+	target := &swapTarget{p: old}
+
+	srv, err := admin.New(target, admin.Options{Addr: "127.0.0.1:0"})
+	must(t, err)
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	must(t, srv.Start(srvCtx))
+	t.Cleanup(func() {
+		stopSrv()
+		must(t, srv.Wait())
+	})
+	ctx, problems := browser(t)
+	drawn := func() []string {
+		names, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#graph g.node")].map(g => g.dataset.node)`))
+		must(t, err)
+		slices.Sort(names)
+		return names
+	}
+	must(t, chromedp.Do(ctx, chromedp.Navigate("http://"+srv.Addr()+"/"), chromedp.WaitVisible(chromedp.CSS(`#graph-svg g.node`))))
+	if got := drawn(); !slices.Equal(got, []string{"old-sink", "readings"}) {
+		t.Fatalf("before the reload the graph shows %v", got)
+	}
+
+	next := pipeline.New(pipeline.Options{Name: "v2"})
+	must(t, next.AddSource("readings", tick, pipeline.NodeOptions{}))
+	must(t, next.AddStage("keep", failEven{}, []string{"readings"}, pipeline.NodeOptions{}))
+	must(t, next.AddSink("new-sink", &countSink{}, []string{"keep"}, pipeline.NodeOptions{}))
+	stopOld()
+	runUntilCleanup(t, next)
+	target.swap(next)
+
+	want := []string{"keep", "new-sink", "readings"}
+	waitFor(t, "the page to draw the new graph", func() bool { return slices.Equal(drawn(), want) })
+	reloads, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#reloads`)))
+	must(t, err)
+	if !strings.HasPrefix(reloads, "1") {
+		t.Errorf("reloads shows %q, want 1", reloads)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("browser reported problems:\n%s", strings.Join(p, "\n"))
+	}
 }
