@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/config"
+	"github.com/edgeflow/edgeflow/internal/admin"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/internal/reload"
+	"github.com/edgeflow/edgeflow/models/modeltest"
+	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -303,6 +306,79 @@ func TestWatchReloadsOnChange(t *testing.T) {
 
 	cancel()
 	<-watched
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadKeepsModelSession: a reload that changes another node keeps
+// the onnx stage, with its loaded model, and the model goes on scoring.
+func TestReloadKeepsModelSession(t *testing.T) {
+	modeltest.RequireRuntime(t)
+	dir := t.TempDir()
+	(&modeltest.MLP{In: 16, Hidden: 32, Out: 4, Seed: 1}).Write(t, dir, "mlp.onnx")
+	path := filepath.Join(dir, "pipeline.yaml")
+	version := func(rate int) string {
+		return fmt.Sprintf(`name: model-reload
+sources:
+  gen: {type: generate, keys: 2, rate: %d}
+stages:
+  windows: {type: window, input: gen, size: 16}
+  model: {type: onnx, input: windows, model: mlp.onnx, inputs: {x: window}, outputs: {y: score}, threads: 1}
+sinks:
+  out: {type: drop, input: model}
+`, rate)
+	}
+	if err := os.WriteFile(path, []byte(version(500)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := reload.New(ctx, f, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx) }()
+	modelStats := func() pipeline.Stats {
+		st, _ := r.View().Pipeline.Stats("model")
+		return st
+	}
+	waitFor(t, "the model to score", func() bool { return modelStats().Emitted > 0 })
+	before := r.View().Components["model"]
+	if _, sum, loaded := before.(admin.Modeler).ModelVersion(); !loaded || sum == "" {
+		t.Fatal("the model is not loaded before the reload")
+	}
+
+	if err := os.WriteFile(path, []byte(version(1000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := r.View().Components["model"]
+	if after != before {
+		t.Fatal("the unchanged onnx stage was rebuilt")
+	}
+	if gen := r.View().Generation; gen != 1 {
+		t.Fatalf("generation %d after the reload", gen)
+	}
+	waitFor(t, "the kept model to score in the new pipeline", func() bool { return modelStats().Emitted > 0 })
+	if st := modelStats(); st.Errors != 0 {
+		t.Errorf("the kept model failed %d messages after the reload", st.Errors)
+	}
+	if _, _, loaded := after.(admin.Modeler).ModelVersion(); !loaded {
+		t.Error("the kept model lost its session")
+	}
+
+	cancel()
 	if err := <-runErr; err != nil {
 		t.Fatal(err)
 	}
