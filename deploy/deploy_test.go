@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 var metricName = regexp.MustCompile(`edgeflow_[a-z0-9_]+`)
@@ -113,5 +116,53 @@ func TestGrafanaDashboardUsesExportedMetrics(t *testing.T) {
 	}
 	if queries < 20 {
 		t.Errorf("only %d queries; the dashboard lost its panels", queries)
+	}
+}
+
+// TestComposeMonitoringProfile: Prometheus and Grafana are in the optional
+// monitoring profile, mount files that exist, and Prometheus scrapes the
+// edgeflow service's admin port.
+func TestComposeMonitoringProfile(t *testing.T) {
+	raw, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Profiles []string
+			Volumes  []string
+			Ports    []string
+		}
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		svc, ok := compose.Services[name]
+		if !ok {
+			t.Fatalf("no %s service", name)
+		}
+		if !slices.Equal(svc.Profiles, []string{"monitoring"}) {
+			t.Errorf("%s profiles %v, want [monitoring]", name, svc.Profiles)
+		}
+		for _, v := range svc.Volumes {
+			src, _, _ := strings.Cut(v, ":")
+			if !strings.HasPrefix(src, "./") {
+				continue // a named volume
+			}
+			if _, err := os.Stat(filepath.Join("..", src)); err != nil {
+				t.Errorf("%s mounts %s: %v", name, src, err)
+			}
+		}
+	}
+	if p := compose.Services["edgeflow"].Profiles; len(p) != 0 {
+		t.Errorf("edgeflow is in profiles %v; it must run without one", p)
+	}
+	prom, err := os.ReadFile("prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(prom), `"edgeflow:9464"`) || !strings.Contains(string(raw), `METRICS_LISTEN: 0.0.0.0:9464`) {
+		t.Error("Prometheus does not scrape edgeflow:9464, or edgeflow does not listen there")
 	}
 }
