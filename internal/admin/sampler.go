@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -35,6 +36,7 @@ type sampler struct {
 	prevTime   time.Time
 	prevCount  map[string]float64
 	prevHist   map[string]*dto.Histogram
+	touched    map[string]bool      // keys of prevCount and prevHist used this tick
 	reloadSeen map[string]uint64    // onnx ok reloads by node
 	reloadAt   map[string]time.Time // when they last grew
 
@@ -47,7 +49,7 @@ type sampler struct {
 func newSampler(target Target, g prometheus.Gatherer, version string) *sampler {
 	return &sampler{
 		target: target, gatherer: g, version: version, started: time.Now(), interval: time.Second,
-		prevCount: map[string]float64{}, prevHist: map[string]*dto.Histogram{},
+		prevCount: map[string]float64{}, prevHist: map[string]*dto.Histogram{}, touched: map[string]bool{},
 		reloadSeen: map[string]uint64{}, reloadAt: map[string]time.Time{},
 		changed: make(chan struct{}),
 	}
@@ -125,6 +127,10 @@ func (s *sampler) tick(now time.Time) {
 			st.DeadLetters.Recent = append(st.DeadLetters.Recent, deadLetterItem{d.Time.UnixMilli(), d.Node, d.Error})
 		}
 	}
+	// Forget the series of nodes a reload removed.
+	maps.DeleteFunc(s.prevCount, func(k string, _ float64) bool { return !s.touched[k] })
+	maps.DeleteFunc(s.prevHist, func(k string, _ *dto.Histogram) bool { return !s.touched[k] })
+	clear(s.touched)
 	for _, name := range sortedKeys(view.Components) {
 		if p, ok := view.Components[name].(Previewer); ok {
 			if u := p.PreviewURL(); u != "" {
@@ -150,6 +156,7 @@ func (s *sampler) tick(now time.Time) {
 func (s *sampler) rate(key string, v, dt float64) num {
 	prev, ok := s.prevCount[key]
 	s.prevCount[key] = v
+	s.touched[key] = true
 	if !ok || math.IsNaN(dt) {
 		return num(math.NaN())
 	}
@@ -162,6 +169,7 @@ func (s *sampler) rate(key string, v, dt float64) num {
 func (s *sampler) histDelta(key string, h *dto.Histogram) histDelta {
 	d := delta(h, s.prevHist[key])
 	s.prevHist[key] = h
+	s.touched[key] = true
 	return d
 }
 
