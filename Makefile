@@ -11,6 +11,8 @@ TEST_TIMEOUT ?= 30m
 # on a skipped test that test/skips.allow does not name.
 GOTEST      ?= GO=$(GO) $(GO) run ./internal/gotest -allow test/skips.allow --
 FUZZTIME    ?= 10s
+# Files tests keep (t.ArtifactDir), such as the dashboard's screenshot.
+ARTIFACTS   ?= $(CURDIR)/bin/test-artifacts
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Packages with OpenCV code behind the gocv build tag.
@@ -22,7 +24,7 @@ help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
 	@echo "make build-gocv  build $(BIN) with the camera components (OpenCV)"
 	@echo "make deps    install what the tests and demo need (scripts/setup/*.sh)"
-	@echo "make test    deps, go vet, go test -race (with and without the gocv tag; failing on skips test/skips.allow does not name), make demo"
+	@echo "make test    deps, go vet, go test -race (with and without the gocv tag; failing on skips test/skips.allow does not name; artifacts in $(ARTIFACTS)), make demo"
 	@echo "make demo    run the anomaly example end to end (examples/anomaly/demo.sh)"
 	@echo "make bench   run the benchmarks"
 	@echo "make lint    gofmt, go vet, staticcheck"
@@ -41,7 +43,8 @@ deps:
 
 test: deps
 	$(GO) vet ./...
-	$(GOTEST) -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	mkdir -p $(ARTIFACTS)
+	$(GOTEST) -race -count=1 -timeout $(TEST_TIMEOUT) -artifacts -outputdir $(ARTIFACTS) ./...
 	$(MAKE) --no-print-directory test-gocv
 	$(MAKE) --no-print-directory demo
 
