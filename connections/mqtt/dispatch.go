@@ -16,7 +16,7 @@ func (c *Conn) dispatch(_ paho.Client, msg paho.Message) {
 	c.mu.Lock()
 	var subs []*Subscription
 	for _, s := range c.subs {
-		if s.active && s.matches(msg.Topic()) {
+		if s.matches(msg.Topic()) {
 			subs = append(subs, s)
 		}
 	}

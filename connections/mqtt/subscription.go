@@ -24,19 +24,12 @@ type Subscription struct {
 	slots   chan struct{}
 	once    sync.Once
 	closed  chan struct{}
-	// active (guarded by conn.mu) says the dispatcher may hand this
-	// subscription deliveries: from the start when it was registered
-	// before the connection started, else from Open on.
-	active bool
 }
 
 // Register adds a subscription for filters at qos. It does no I/O: the
 // broker subscription is made on (every) connect, and by Subscription.Open
 // when already connected. Registering before Start means messages the broker
-// holds for the persistent session find their subscriber at once. A
-// subscription registered on a started connection (a pipeline reloaded on a
-// kept connection, while the old one still runs) takes deliveries only from
-// Open on: until its subscriber runs, they go to the subscribers that do.
+// holds for the persistent session find their subscriber at once.
 // maxInFlight bounds the deliveries the subscriber holds unsettled.
 func (c *Conn) Register(filters []string, qos byte, maxInFlight int) (*Subscription, error) {
 	if qos > 2 {
@@ -55,18 +48,16 @@ func (c *Conn) Register(filters []string, qos byte, maxInFlight int) (*Subscript
 		s.match = append(s.match, m)
 	}
 	c.mu.Lock()
-	s.active = !c.started
 	c.subs = append(c.subs, s)
 	c.mu.Unlock()
 	return s, nil
 }
 
-// Open makes the subscription take deliveries and makes sure the broker has
-// it now, when the connection is up; otherwise the next connect makes it.
+// Open makes sure the broker has the subscription now, when the connection
+// is up; otherwise the next connect makes it.
 func (s *Subscription) Open(ctx context.Context) error {
 	c := s.conn
 	c.mu.Lock()
-	s.active = true
 	cl := c.client
 	c.mu.Unlock()
 	if cl == nil || !c.connected.Load() {

@@ -95,13 +95,27 @@ func settle(token any, err error) { token.(*mqttconn.Delivery).Settle(err) }
 // when it returns are left unacknowledged (the broker keeps them).
 func (s *Source) Run(ctx context.Context, out pipeline.SourceOutput) error {
 	defer s.sub.Close()
-	if err := s.sub.Open(ctx); err != nil {
-		s.log.Warn().Err(err).Msg("subscribe failed; retrying on reconnect")
-	}
+	// Subscribe while reading: on a connection that is already up (a
+	// pipeline reloaded on a kept connection), deliveries for this
+	// subscription can fill its in-flight window before the SUBACK comes,
+	// and the client reads the SUBACK only once the dispatcher has handed
+	// them over.
+	opened := make(chan error, 1)
+	go func() { opened <- s.sub.Open(ctx) }()
+	defer func() {
+		if opened != nil {
+			<-opened
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-opened:
+			opened = nil
+			if err != nil {
+				s.log.Warn().Err(err).Msg("subscribe failed; retrying on reconnect")
+			}
 		case d := <-s.sub.C():
 			if err := s.emit(d, out); err != nil {
 				return nil // the pipeline is aborting
