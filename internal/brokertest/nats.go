@@ -15,6 +15,10 @@ type NATSConfig struct {
 	JetStream bool
 	// Args are extra command-line arguments for nats-server.
 	Args []string
+	// Binary is the nats-server to run; empty means the installed one
+	// (Debian's 2.9 here). EmbeddedNATSServer builds the version edgeflow
+	// embeds.
+	Binary string
 }
 
 // NATS is a nats-server child process.
@@ -27,7 +31,10 @@ type NATS struct {
 // directory under t.TempDir. The server is killed when the test ends.
 func StartNATS(t testing.TB, cfg NATSConfig) *NATS {
 	t.Helper()
-	bin := lookBinary(t, "nats-server", "scripts/setup/nats-server.sh")
+	bin := cfg.Binary
+	if bin == "" {
+		bin = lookBinary(t, "nats-server", "scripts/setup/nats-server.sh")
+	}
 	dir := t.TempDir()
 	n := &NATS{}
 	n.p = launch(t, func(port int) *process {

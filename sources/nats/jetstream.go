@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,9 +284,14 @@ func (s *Source) setup(ctx context.Context, js jetstream.JetStream) (jetstream.C
 		MaxDeliver:    -1,
 		DeliverPolicy: j.deliver,
 	}
-	if len(s.subjects) == 1 {
+	switch {
+	case coversStream(stream.CachedInfo(), s.subjects):
+		// No filter: the consumer reads the whole stream anyway, and a
+		// wildcard filter over many subjects costs nats-server 2.9 a scan
+		// per message (~500 msgs/s over 100 subjects).
+	case len(s.subjects) == 1:
 		cfg.FilterSubject = s.subjects[0]
-	} else {
+	default:
 		cfg.FilterSubjects = s.subjects // needs nats-server 2.10
 	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
@@ -305,6 +311,16 @@ func (s *Source) setup(ctx context.Context, js jetstream.JetStream) (jetstream.C
 	}
 	ev.Msg("cannot update the existing consumer; binding it as it is (a server-side max_deliver drops poison messages without a dead letter)")
 	return existing, nil
+}
+
+// coversStream reports whether subjects are exactly the stream's own
+// subjects (in any order), so that filtering on them selects everything.
+func coversStream(info *jetstream.StreamInfo, subjects []string) bool {
+	if info == nil {
+		return false
+	}
+	own := slices.Sorted(slices.Values(info.Config.Subjects))
+	return slices.Equal(own, slices.Sorted(slices.Values(subjects)))
 }
 
 // consume reads messages until ctx is done (nil), the pipeline aborts

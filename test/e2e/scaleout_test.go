@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edgeflow/edgeflow/internal/brokertest"
+)
+
+// instances are edgeflow processes of one scaled-out pipeline, each writing
+// its own output file.
+type instances struct {
+	procs []*edgeflow
+	outs  []string
+}
+
+// startInstances writes the pipeline render(i, out) for each of n
+// instances and starts them.
+func startInstances(t *testing.T, n int, render func(i int, out string) string) *instances {
+	t.Helper()
+	dir := t.TempDir()
+	in := &instances{}
+	for i := range n {
+		out := filepath.Join(dir, fmt.Sprintf("out-%d.jsonl", i))
+		p := filepath.Join(dir, fmt.Sprintf("pipeline-%d.yaml", i))
+		writeFile(t, p, render(i, out))
+		in.outs = append(in.outs, out)
+		in.procs = append(in.procs, startEdgeflow(t, p))
+	}
+	return in
+}
+
+// seen merges the outputs: how often each seq arrived, and how many records
+// each instance wrote.
+func (in *instances) seen(t *testing.T) (merged map[int]int, per []int) {
+	t.Helper()
+	merged = map[int]int{}
+	for _, out := range in.outs {
+		n := 0
+		for seq, c := range seqsInFile(t, out) {
+			merged[seq] += c
+			n += c
+		}
+		per = append(per, n)
+	}
+	return merged, per
+}
+
+func (in *instances) stopAll(t *testing.T, except int) {
+	t.Helper()
+	for i, p := range in.procs {
+		if i != except {
+			p.stop(t)
+		}
+	}
+}
+
+// jsPublish publishes {"seq": i} for i in [0, n) to subject(i), each with
+// its own Nats-Msg-Id and retried until stored, at about rate per second.
+func jsPublish(ctx context.Context, js jetstream.JetStream, n, rate int, subject func(int) string, done *atomic.Int64) error {
+	tick := time.Second / time.Duration(rate)
+	next := time.Now()
+	for i := range n {
+		for {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := js.Publish(pctx, subject(i), fmt.Appendf(nil, `{"seq": %d, "sensor": "s%d"}`, i, i%100),
+				jetstream.WithMsgID(fmt.Sprint("m", i)))
+			cancel()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("publish %d: %w", i, err)
+			}
+			time.Sleep(50 * time.Millisecond) // a server failing over
+		}
+		done.Add(1)
+		if next = next.Add(tick); time.Until(next) > 0 {
+			time.Sleep(time.Until(next))
+		}
+	}
+	return nil
+}
+
+// record is one line of an output file.
+type record struct {
+	Seq       int    `json:"seq"`
+	Sensor    string `json:"sensor"`
+	Delivered int    `json:"delivered"`
+}
+
+// records reads a JSON Lines output file, ignoring a torn last line.
+func records(t *testing.T, path string) []record {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []record
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var r record
+		if json.Unmarshal(line, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func jsClient(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// TestScaleOutSharedDurableSIGKILL runs three edgeflow instances on one
+// durable pull consumer. They split the stream; one is killed with SIGKILL
+// mid-stream, and the survivors get its unacknowledged messages after
+// ack_wait. Every message arrives; the duplicates are at most what was in
+// flight, which max_ack_pending bounds for the whole consumer.
+func TestScaleOutSharedDurableSIGKILL(t *testing.T) {
+	const total, maxAckPending = 3000, 100
+	server := brokertest.StartNATS(t, brokertest.NATSConfig{JetStream: true})
+	js := jsClient(t, server.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// 100 per-sensor subjects, read whole: the source sets no filter.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "IN", Subjects: []string{"in.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	group := startInstances(t, 3, func(i int, out string) string {
+		return fmt.Sprintf(`
+name: scale-out
+drain_timeout: 5s
+connections:
+  bus: {type: nats, url: %s}
+sources:
+  readings:
+    type: nats
+    connection: bus
+    subjects: [in.>]
+    jetstream: {stream: IN, durable: workers, ack_wait: 2s, max_ack_pending: %d, pull_batch: 20}
+stages:
+  # Each instance is slower than the producer: messages are in flight in
+  # all three when one dies.
+  pace: {type: throttle, input: readings, rate: 300, burst: 10}
+  mark: {type: map, input: pace, set: {delivered: 'int(meta.nats_delivered)'}}
+sinks:
+  archive: {type: file, input: mark, path: %s, fsync: true}
+`, server.URL(), maxAckPending, out)
+	})
+
+	var published atomic.Int64
+	pubDone := make(chan error, 1)
+	go func() {
+		pubDone <- jsPublish(ctx, js, total, 1000, func(i int) string { return fmt.Sprintf("in.s%d", i%100) }, &published)
+	}()
+	waitUntil(t, 30*time.Second, "every instance to have work, a third of the stream done", func() bool {
+		merged, per := group.seen(t)
+		return len(merged) > total/3 && per[0] > 0 && per[1] > 0 && per[2] > 0
+	})
+	group.procs[1].kill()
+	merged, per := group.seen(t)
+	t.Logf("killed instance 1 with %d of %d delivered (per instance %v), %d published", len(merged), total, per, published.Load())
+
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 40*time.Second, "every message to arrive at the survivors", func() bool {
+		merged, _ := group.seen(t)
+		return len(merged) >= total
+	})
+	group.stopAll(t, 1)
+	merged, per = group.seen(t)
+	dups := checkComplete(t, merged, total)
+	t.Logf("all %d delivered, per instance %v; %d duplicates", total, per, dups)
+	if dups > maxAckPending {
+		t.Errorf("%d duplicates, more than the %d messages the consumer lets be in flight", dups, maxAckPending)
+	}
+	info, err := js.Consumer(ctx, "IN", "workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := info.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumAckPending != 0 || ci.NumPending != 0 {
+		t.Errorf("consumer still has %d unacknowledged and %d undelivered messages", ci.NumAckPending, ci.NumPending)
+	}
+	redelivered := 0
+	for i, out := range group.outs {
+		for _, r := range records(t, out) {
+			if r.Delivered > 1 {
+				redelivered++
+				if i == 1 {
+					t.Errorf("the killed instance wrote redelivered seq %d", r.Seq)
+				}
+			}
+		}
+	}
+	t.Logf("%d messages redelivered to the survivors", redelivered)
+	if redelivered == 0 {
+		t.Error("nothing was redelivered: the killed instance held no messages, so the test proves nothing")
+	}
+}
