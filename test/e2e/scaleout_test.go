@@ -25,8 +25,8 @@ type instances struct {
 }
 
 // startInstances writes the pipeline render(i, out) for each of n
-// instances and starts them.
-func startInstances(t *testing.T, n int, render func(i int, out string) string) *instances {
+// instances and starts them; between starts it calls between(i), if given.
+func startInstances(t *testing.T, n int, render func(i int, out string) string, between func(i int)) *instances {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instances{}
@@ -36,6 +36,9 @@ func startInstances(t *testing.T, n int, render func(i int, out string) string) 
 		writeFile(t, p, render(i, out))
 		in.outs = append(in.outs, out)
 		in.procs = append(in.procs, startEdgeflow(t, p))
+		if between != nil && i < n-1 {
+			between(i)
+		}
 	}
 	return in
 }
@@ -168,7 +171,7 @@ stages:
 sinks:
   archive: {type: file, input: mark, path: %s, fsync: true}
 `, server.URL(), maxAckPending, out)
-	})
+	}, nil)
 
 	var published atomic.Int64
 	pubDone := make(chan error, 1)
