@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,12 @@ var jsFields = []component.Field{
 	{Name: "max_nak_delay", Type: component.Duration, Default: "1m", Description: "Cap of the redelivery delay."},
 	{Name: "pull_batch", Type: component.Int, Optional: true, Min: component.Bound(1),
 		Description: "Messages the client buffers ahead of the pipeline (default: the smaller of 256 and max_ack_pending)."},
+	{Name: "pinned", Type: component.Bool, Default: false,
+		Description: "One instance at a time reads the durable (a pinned client; nats-server 2.11 or later): every message " +
+			"of the durable goes to that instance, in order, as stateful stages such as windows need. When it dies (or pulls " +
+			"nothing for 2.5 x `ack_wait`), another instance bound to the durable takes over, starting with the messages the " +
+			"dead one left unacknowledged. Give each partition of a stream its own durable to spread keys over instances " +
+			"(docs/scale-out.md)."},
 	{Name: "double_ack", Type: component.Bool, Default: false,
 		Description: "Wait for the server to confirm each ack. Costs a round trip per message, and avoids the redelivery of messages whose ack was lost."},
 }
@@ -58,6 +65,7 @@ type jsConfig struct {
 	maxNakDelay   time.Duration
 	pullBatch     int
 	doubleAck     bool
+	pinned        bool
 
 	st    deliveries
 	stats jsStats // for metrics
@@ -76,6 +84,7 @@ func parseJS(c *component.Config, res *component.Resources, subjects []string) (
 		maxNakDelay:   c.Duration("max_nak_delay"),
 		pullBatch:     c.Int("pull_batch"),
 		doubleAck:     c.Bool("double_ack"),
+		pinned:        c.Bool("pinned"),
 	}
 	if !validName(j.stream) {
 		return nil, c.Errorf("stream", "stream name %q must be non-empty without spaces, '.', '*', '>', '/' or '\\'", j.stream)
@@ -186,13 +195,18 @@ func (d *deliveries) lastError(seq uint64) string {
 	return d.lastErr[seq]
 }
 
+// snapshot returns the messages in the pipeline in stream order. Progress
+// acks sent in that order give them redelivery deadlines in that order, and
+// the server redelivers in deadline order: after a crash the next instance
+// gets them back in stream order, as a pinned durable's windows need.
 func (d *deliveries) snapshot() []*delivery {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	out := make([]*delivery, 0, len(d.inflight))
 	for x := range d.inflight {
 		out = append(out, x)
 	}
+	d.mu.Unlock()
+	slices.SortFunc(out, func(a, b *delivery) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
@@ -284,6 +298,11 @@ func (s *Source) setup(ctx context.Context, js jetstream.JetStream) (jetstream.C
 		MaxDeliver:    -1,
 		DeliverPolicy: j.deliver,
 	}
+	if j.pinned {
+		cfg.PriorityGroups = []string{pinGroup}
+		cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
+		cfg.PinnedTTL = j.pinnedTTL()
+	}
 	switch {
 	case coversStream(stream.CachedInfo(), s.subjects):
 		// No filter: the consumer reads the whole stream anyway, and a
@@ -296,7 +315,7 @@ func (s *Source) setup(ctx context.Context, js jetstream.JetStream) (jetstream.C
 	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err == nil {
-		return cons, nil
+		return cons, checkPinned(cons, j.pinned)
 	}
 	// An existing durable may refuse some changes (its deliver policy, say):
 	// bind it as it is rather than not run at all.
@@ -310,7 +329,35 @@ func (s *Source) setup(ctx context.Context, js jetstream.JetStream) (jetstream.C
 		ev = ev.Int("server_max_deliver", info.Config.MaxDeliver)
 	}
 	ev.Msg("cannot update the existing consumer; binding it as it is (a server-side max_deliver drops poison messages without a dead letter)")
-	return existing, nil
+	return existing, checkPinned(existing, j.pinned)
+}
+
+// pinGroup is the priority group of pinned durables.
+const pinGroup = "edgeflow"
+
+// pinnedTTL is how long a pinned instance may send no pull request before
+// the server gives the durable to another. Longer than two ack waits, so
+// that the messages a dead instance held are due for redelivery (the
+// server checks every ack_wait) before the next instance pulls: they then
+// come first, and order holds across the handover.
+func (j *jsConfig) pinnedTTL() time.Duration { return 2*j.ackWait + j.pullExpiry() }
+
+// pullExpiry is how long one pull request waits. A pinned instance re-pulls
+// at least this often while idle, which keeps its pin.
+func (j *jsConfig) pullExpiry() time.Duration { return max(time.Second, j.ackWait/2) }
+
+// checkPinned fails when pinned is wanted and the server ignored it: a
+// server older than 2.11 drops priority groups silently, and every
+// instance would then read the durable at once.
+func checkPinned(cons jetstream.Consumer, pinned bool) error {
+	if !pinned {
+		return nil
+	}
+	info := cons.CachedInfo()
+	if info == nil || info.Config.PriorityPolicy != jetstream.PriorityPolicyPinned {
+		return errors.New("the consumer is not pinned: pinned needs nats-server 2.11 or later")
+	}
+	return nil
 }
 
 // coversStream reports whether subjects are exactly the stream's own
@@ -328,7 +375,11 @@ func coversStream(info *jetstream.StreamInfo, subjects []string) bool {
 // again). The iterator keeps at most pull_batch messages buffered and
 // re-issues its pulls by itself across reconnects.
 func (s *Source) consume(ctx context.Context, cons jetstream.Consumer, out pipeline.SourceOutput) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.js.pullBatch))
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(s.js.pullBatch)}
+	if s.js.pinned {
+		opts = append(opts, jetstream.PullPriorityGroup(pinGroup), jetstream.PullExpiry(s.js.pullExpiry()))
+	}
+	it, err := cons.Messages(opts...)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}

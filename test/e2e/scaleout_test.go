@@ -102,8 +102,8 @@ type record struct {
 	Delivered int    `json:"delivered"`
 }
 
-// records reads a JSON Lines output file, ignoring a torn last line.
-func records(t *testing.T, path string) []record {
+// linesOf reads a JSON Lines output file; a missing file has no lines.
+func linesOf(t *testing.T, path string) [][]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -112,8 +112,14 @@ func records(t *testing.T, path string) []record {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bytes.Split(b, []byte("\n"))
+}
+
+// records reads a JSON Lines output file, ignoring a torn last line.
+func records(t *testing.T, path string) []record {
+	t.Helper()
 	var out []record
-	for _, line := range bytes.Split(b, []byte("\n")) {
+	for _, line := range linesOf(t, path) {
 		var r record
 		if json.Unmarshal(line, &r) == nil {
 			out = append(out, r)
