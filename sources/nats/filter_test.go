@@ -1,6 +1,7 @@
 package nats_test
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The consumer filters only when the source reads part of the stream: a
@@ -21,12 +23,20 @@ func TestFilterOnlyPartOfStream(t *testing.T) {
 	if err := produce(js, "in", 40, &acked); err != nil {
 		t.Fatal(err)
 	}
+	// A durable an older edgeflow created with the filter loses it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdateConsumer(ctx, "IN", jetstream.ConsumerConfig{Durable: "old", FilterSubject: "in.>",
+		AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1}); err != nil {
+		t.Fatal(err)
+	}
 	conn := startConn(t, "url: "+srv.URL())
 	for _, tc := range []struct {
 		subjects, durable, filter string
 		want                      int
 	}{
 		{"[in.>]", "whole", "", 40},
+		{"[in.>]", "old", "", 40},
 		{"[in.s1]", "part", "in.s1", 10},
 	} {
 		src, err := newSource(t, conn, "subjects: "+tc.subjects+"\njetstream: {stream: IN, durable: "+tc.durable+"}")
