@@ -384,16 +384,46 @@ func (s *Source) consume(ctx context.Context, cons jetstream.Consumer, out pipel
 		return fmt.Errorf("consume: %w", err)
 	}
 	defer it.Stop()
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	// Messages held for reordering are neither acked nor kept alive: if
+	// the source stops meanwhile, the server redelivers them.
+	ro := reorder{limit: s.js.maxAckPending}
+	emit := func(msgs ...jetstream.Msg) error {
+		for _, m := range msgs {
+			if err := s.handle(m, out); err != nil {
+				return emitError{err}
 			}
+		}
+		return nil
+	}
+	for {
+		next, cancel := ctx, context.CancelFunc(func() {})
+		if len(ro.held) > 0 {
+			next, cancel = context.WithTimeout(ctx, reorderWait)
+		}
+		msg, err := it.Next(jetstream.NextContext(next))
+		cancel()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case err != nil && len(ro.held) > 0 && errors.Is(err, context.DeadlineExceeded):
+			if err := emit(ro.flush()...); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
 			return fmt.Errorf("next message: %w", err)
 		}
-		if err := s.handle(msg, out); err != nil {
-			return emitError{err}
+		if s.js.pinned && ro.hold(msg) {
+			continue
+		}
+		if len(ro.held) > 0 {
+			// A first delivery is newer than every redelivery held.
+			if err := emit(ro.flush()...); err != nil {
+				return err
+			}
+		}
+		if err := emit(msg); err != nil {
+			return err
 		}
 	}
 }

@@ -59,8 +59,8 @@ type window struct {
 // instances that bind all three: each partition is read by one instance at a
 // time. The instance holding the most partitions is SIGKILLed; the others
 // take its partitions over after its pin expires. Every window, whoever
-// emitted it, holds consecutive readings of one sensor, and every reading
-// is in a window.
+// emitted it, holds consecutive readings of one sensor (also across the
+// handover), and every reading is in a window.
 func TestScaleOutPartitionedWindowsPinned(t *testing.T) {
 	const perSensor = 250
 	server := brokertest.StartNATS(t, brokertest.NATSConfig{JetStream: true, Binary: brokertest.EmbeddedNATSServer(t)})
@@ -138,11 +138,9 @@ func TestScaleOutPartitionedWindowsPinned(t *testing.T) {
 	waitUntil(t, 40*time.Second, "every reading to be in a window", complete)
 	group.stopAll(t, victim)
 
-	// Windows away from the handover hold consecutive readings. At the
-	// handover the server redelivers the dead instance's unacknowledged
-	// readings in the order their ack deadlines fall, which is not always
-	// stream order (docs/scale-out.md): only windows of handed-over
-	// sensors, a few per sensor, may be out of order.
+	// Every window holds consecutive readings of one sensor, also across the
+	// handover: the new owner gets the dead instance's unacknowledged
+	// readings first and puts them back in stream order.
 	after := owners()
 	var total, broken int
 	for _, out := range group.outs {
@@ -150,20 +148,16 @@ func TestScaleOutPartitionedWindowsPinned(t *testing.T) {
 			total++
 			for j := 1; j < len(w.Window); j++ {
 				if w.Window[j] != w.Window[j-1]+1 {
-					broken++
-					if !before[victim][w.Key] {
-						t.Errorf("window of %s, which no instance handed over, is not consecutive readings: %v", w.Key, w.Window)
+					if broken++; broken <= 5 {
+						t.Errorf("window of %s (handed over: %v) is not consecutive readings: %v", w.Key, before[victim][w.Key], w.Window)
 					}
 					break
 				}
 			}
 		}
 	}
-	t.Logf("%d windows, %d not consecutive (at the handover); sensors per instance after %d %d %d",
+	t.Logf("%d windows, %d not consecutive; sensors per instance after %d %d %d",
 		total, broken, len(after[0]), len(after[1]), len(after[2]))
-	if limit := len(before[victim]) * 16; broken > limit {
-		t.Errorf("%d windows out of order at the handover, more than %d", broken, limit)
-	}
 }
 
 // jsPublishReadings publishes perSensor readings for each of the sensors,
