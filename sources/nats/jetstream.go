@@ -45,7 +45,7 @@ var jsFields = []component.Field{
 		Description: "One instance at a time reads the durable (a pinned client; nats-server 2.11 or later): every message " +
 			"of the durable goes to that instance, in order, as stateful stages such as windows need. When it dies (or pulls " +
 			"nothing for 2.5 x `ack_wait`), another instance bound to the durable takes over, starting with the messages the " +
-			"dead one left unacknowledged. Give each partition of a stream its own durable to spread keys over instances " +
+			"dead one left unacknowledged, in stream order. Give each partition of a stream its own durable to spread keys over instances " +
 			"(docs/scale-out.md)."},
 	{Name: "double_ack", Type: component.Bool, Default: false,
 		Description: "Wait for the server to confirm each ack. Costs a round trip per message, and avoids the redelivery of messages whose ack was lost."},
