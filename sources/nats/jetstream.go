@@ -313,6 +313,14 @@ func (s *Source) setup(ctx context.Context, js jetstream.JetStream) (jetstream.C
 	default:
 		cfg.FilterSubjects = s.subjects // needs nats-server 2.10
 	}
+	// A durable that is already as wanted is bound without an update: on a
+	// cluster, a create racing another instance's create of the same new
+	// durable can leave one of them pulling from a consumer that never
+	// delivers to it (docs/scale-out.md); instances that start together
+	// against an existing durable then never race.
+	if existing, err := stream.Consumer(ctx, j.durable); err == nil && asWanted(existing.CachedInfo(), cfg) {
+		return existing, checkPinned(existing, j.pinned)
+	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err == nil {
 		return cons, checkPinned(cons, j.pinned)
@@ -330,6 +338,21 @@ func (s *Source) setup(ctx context.Context, js jetstream.JetStream) (jetstream.C
 	}
 	ev.Msg("cannot update the existing consumer; binding it as it is (a server-side max_deliver drops poison messages without a dead letter)")
 	return existing, checkPinned(existing, j.pinned)
+}
+
+// asWanted reports whether an existing consumer has every setting the
+// source would give it.
+func asWanted(info *jetstream.ConsumerInfo, want jetstream.ConsumerConfig) bool {
+	if info == nil {
+		return false
+	}
+	have := info.Config
+	return have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait &&
+		have.MaxAckPending == want.MaxAckPending && have.MaxDeliver == want.MaxDeliver &&
+		have.DeliverPolicy == want.DeliverPolicy &&
+		have.FilterSubject == want.FilterSubject && slices.Equal(have.FilterSubjects, want.FilterSubjects) &&
+		have.PriorityPolicy == want.PriorityPolicy && slices.Equal(have.PriorityGroups, want.PriorityGroups) &&
+		have.PinnedTTL == want.PinnedTTL
 }
 
 // pinGroup is the priority group of pinned durables.

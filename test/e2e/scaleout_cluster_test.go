@@ -50,14 +50,18 @@ sinks:
 `, cluster.URL(), out)
 	}, func(int) {
 		// The first instance creates the durable; the others start once it
-		// exists. Instances that create the same durable at the same moment
-		// on a cluster can leave one of them without messages (see
-		// docs/scale-out.md).
-		waitUntil(t, 30*time.Second, "the first instance to create the durable", func() bool {
+		// pulls from it (its creation is done). Instances that create the
+		// same new durable at the same moment on a cluster can leave one of
+		// them without messages (see docs/scale-out.md).
+		waitUntil(t, 30*time.Second, "the first instance to pull from the durable", func() bool {
 			cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 			defer ccancel()
-			_, err := js.Consumer(cctx, "IN", "workers")
-			return err == nil
+			c, err := js.Consumer(cctx, "IN", "workers")
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(cctx)
+			return err == nil && info.NumWaiting > 0
 		})
 	})
 
@@ -98,7 +102,7 @@ sinks:
 	merged, per := group.seen(t)
 	dups := checkComplete(t, merged, total)
 	if per[0] == 0 || per[1] == 0 {
-		t.Errorf("the instances did not share the work: %v", per)
+		t.Errorf("the instances did not share the work: %v; logs:\n%s\n%s", per, group.procs[0].logs, group.procs[1].logs)
 	}
 	t.Logf("all %d delivered, per instance %v; %d duplicates", total, per, dups)
 	if info, err := stream.Info(ctx); err == nil {
