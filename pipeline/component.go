@@ -64,6 +64,18 @@ type BatchSink interface {
 	WriteBatch(ctx context.Context, batch []*Message) error
 }
 
+// PipelinedSink is a BatchSink whose write has two halves, so that the
+// engine need not wait for one batch's confirmation before sending the next:
+// Send starts delivering batch (the engine calls it from one goroutine, in
+// input order) and returns wait, which blocks until the outcome is known and
+// reports it as WriteBatch would. Up to sinkWindow batches are sent and not
+// yet waited for. A broker sink uses it to keep publishes in flight instead
+// of paying a round trip per batch.
+type PipelinedSink interface {
+	BatchSink
+	Send(ctx context.Context, batch []*Message) (wait func() error)
+}
+
 // Flusher is implemented by stages that hold messages (a window). Flush is
 // called once, after the stage's input has ended, while its downstream edges
 // are still open: the stage emits what it can and Releases what it still

@@ -175,6 +175,28 @@ func (n *node) writeSink(ctx context.Context, b []*Message) (err error) {
 	return n.sink.(BatchSink).WriteBatch(ctx, b)
 }
 
+// sendSink starts a PipelinedSink's write of b; a panic becomes the
+// outcome.
+func (n *node) sendSink(ctx context.Context, ps PipelinedSink, b []*Message) (wait func() error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("panic in %s: %v", n, r)
+			wait = func() error { return err }
+		}
+	}()
+	return ps.Send(ctx, b)
+}
+
+// waitSink waits for a PipelinedSink's outcome; a panic becomes the outcome.
+func (n *node) waitSink(wait func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in %s: %v", n, r)
+		}
+	}()
+	return wait()
+}
+
 // sourceOutput is what a source emits into.
 type sourceOutput struct{ n *node }
 

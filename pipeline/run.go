@@ -226,6 +226,10 @@ func (n *node) sinkLoop(ctx context.Context) {
 			size = 64
 		}
 	}
+	if ps, ok := n.sink.(PipelinedSink); ok {
+		n.pipelinedSinkLoop(ctx, ps, size)
+		return
+	}
 	b := make([]*Message, 0, size)
 	w := sinkWriter{n: n, errs: make([]error, 0, size), retry: make([]*Message, 0, size)}
 	sw := stopwatch{hist: n.latency}
@@ -257,6 +261,57 @@ func (n *node) sinkLoop(ctx context.Context) {
 	}
 }
 
+// sinkWindow is how many batches a PipelinedSink may have sent and not yet
+// confirmed.
+const sinkWindow = 32
+
+// sentBatch is a batch a PipelinedSink has sent, awaiting its outcome.
+type sentBatch struct {
+	b    []*Message
+	wait func() error
+}
+
+// pipelinedSinkLoop sends batches in input order without waiting for the
+// previous ones' outcomes; a second goroutine waits for them, in order, and
+// settles (or retries) their messages.
+func (n *node) pipelinedSinkLoop(ctx context.Context, ps PipelinedSink, size int) {
+	pending := make(chan sentBatch, sinkWindow)
+	free := make(chan []*Message, sinkWindow+2)
+	for range sinkWindow + 2 {
+		free <- make([]*Message, 0, size)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		w := sinkWriter{n: n, errs: make([]error, 0, size), retry: make([]*Message, 0, size)}
+		sw := stopwatch{hist: n.latency}
+		for s := range pending {
+			timed := sw.begin()
+			w.finish(ctx, s.b, n.waitSink(s.wait))
+			if timed {
+				sw.end()
+			}
+			clear(s.b)
+			free <- s.b[:0]
+		}
+	})
+	defer wg.Wait()
+	defer close(pending)
+	for {
+		b, ok := n.gather(<-free, size, 0, nil)
+		if !ok {
+			return
+		}
+		n.stats.received.Add(uint64(len(b)))
+		if ctx.Err() != nil {
+			releaseAll(b, ErrAborted)
+			clear(b)
+			free <- b[:0]
+			continue
+		}
+		pending <- sentBatch{b: b, wait: n.sendSink(ctx, ps, b)}
+	}
+}
+
 // sinkWriter delivers batches for one sink goroutine, retrying what failed
 // for a reason that may pass and dead-lettering what cannot succeed.
 type sinkWriter struct {
@@ -267,13 +322,22 @@ type sinkWriter struct {
 
 // deliver writes b and settles every message of it.
 func (w *sinkWriter) deliver(ctx context.Context, b []*Message) {
+	w.finish(ctx, b, w.n.writeSink(ctx, b))
+}
+
+// finish settles every message of b, which was written once with outcome
+// err, writing again what failed for a reason that may pass.
+func (w *sinkWriter) finish(ctx context.Context, b []*Message, err error) {
 	n := w.n
 	backoff := n.opts.RetryBackoff
 	if backoff <= 0 {
 		backoff = 100 * time.Millisecond
 	}
 	for attempt := 0; len(b) > 0; attempt++ {
-		w.errs = outcomes(b, n.writeSink(ctx, b), w.errs)
+		if attempt > 0 {
+			err = n.writeSink(ctx, b)
+		}
+		w.errs = outcomes(b, err, w.errs)
 		lastTry := n.opts.Retries >= 0 && attempt >= n.opts.Retries
 		w.retry = w.retry[:0]
 		var lastErr error

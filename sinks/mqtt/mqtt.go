@@ -106,13 +106,20 @@ func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
 }
 
 // WriteBatch publishes every message at once, then waits for all
-// confirmations: a round trip per batch rather than per message. A message
-// whose topic or payload cannot be made fails alone and permanently (it goes
-// to the dead-letter sink); one the broker did not confirm fails alone and is
-// retried.
+// confirmations: a round trip per batch rather than per message.
 func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error {
+	return s.Send(ctx, batch)()
+}
+
+// Send publishes every message of batch, in order, and returns a function
+// that waits for the broker's confirmations. The engine sends further
+// batches while earlier ones await theirs, so publishes stay in flight
+// rather than waiting a round trip each. A message whose topic or payload
+// cannot be made fails alone and permanently (it goes to the dead-letter
+// sink); one the broker did not confirm within publish_timeout fails alone
+// and is retried.
+func (s *Sink) Send(ctx context.Context, batch []*pipeline.Message) (wait func() error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	errs := make([]error, len(batch))
 	toks := make([]paho.Token, len(batch))
 	failed := false
@@ -131,16 +138,19 @@ func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error 
 			errs[i], failed = err, true
 		}
 	}
-	for i, tok := range toks {
-		if tok == nil {
-			continue
+	return func() error {
+		defer cancel()
+		for i, tok := range toks {
+			if tok == nil {
+				continue
+			}
+			if err := s.conn.Wait(ctx, tok); err != nil {
+				errs[i], failed = err, true
+			}
 		}
-		if err := s.conn.Wait(ctx, tok); err != nil {
-			errs[i], failed = err, true
+		if !failed {
+			return nil
 		}
+		return &pipeline.BatchError{Errs: errs}
 	}
-	if !failed {
-		return nil
-	}
-	return &pipeline.BatchError{Errs: errs}
 }
