@@ -51,6 +51,13 @@ type Conn struct {
 	pubMu sync.Mutex
 	pub   paho.Client
 
+	// The inbox: received messages waiting for the feeder (dispatch.go).
+	inMu       sync.Mutex
+	inbox      []arrival
+	inWake     chan struct{} // the feeder: the inbox has messages
+	inRoom     chan struct{} // dispatch: room in the inbox, or a handshake began
+	handshakes atomic.Int32  // connects and subscribes under way
+
 	ackMu    sync.Mutex
 	ready    []paho.Message // settled, to be acknowledged in this order
 	ackWake  chan struct{}
@@ -89,7 +96,7 @@ func New(name string, opts Options, log zerolog.Logger) (*Conn, error) {
 		opts.EmbeddedListen = "127.0.0.1:1883"
 	}
 	c := &Conn{opts: opts, name: name, log: log.With().Str("connection", name).Logger(),
-		ackWake: make(chan struct{}, 1), strandCh: make(chan struct{}, 1),
+		ackWake: make(chan struct{}, 1), inWake: make(chan struct{}, 1), inRoom: make(chan struct{}, 1), strandCh: make(chan struct{}, 1),
 		lost: make(chan error, 1), stop: make(chan struct{})}
 	c.acks = &ackQueue{conn: c}
 	return c, nil
@@ -128,6 +135,7 @@ func (c *Conn) Start(ctx context.Context) error {
 
 	first := make(chan error, 1)
 	c.wg.Go(c.ackLoop)
+	c.wg.Go(c.feed)
 	c.wg.Go(func() { c.supervise(cl, first) })
 	select {
 	case err = <-first:
@@ -173,7 +181,7 @@ func (c *Conn) clientOptions(broker string) (*paho.ClientOptions, error) {
 		// Acknowledge only once the pipeline has settled the message.
 		SetAutoAckDisabled(true).
 		// One router goroutine calls dispatch in arrival order, which the
-		// ack queue relies on; dispatch blocks only on a full subscriber.
+		// ack queue relies on; dispatch only queues (see dispatch.go).
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(c.dispatch).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
@@ -202,7 +210,7 @@ func (c *Conn) Connected() bool { return c.connected.Load() }
 func (c *Conn) Close(ctx context.Context) error {
 	c.stopOnce.Do(func() {
 		close(c.stop)
-		c.wg.Wait()   // the supervisor and the ack loop
+		c.wg.Wait()   // the supervisor, the feeder and the ack loop
 		c.flushAcks() // whatever was settled since
 		c.mu.Lock()
 		cl := c.client

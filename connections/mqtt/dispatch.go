@@ -4,15 +4,104 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// dispatch is paho's default publish handler: it routes msg to every
-// subscription whose filter matches. It runs on paho's router goroutine
-// (OrderMatters), so arrival order is the order messages enter the ack
-// queue; it blocks only while a subscriber has no free in-flight slot.
+// inboxLimit is how many received messages may wait for the feeder before
+// dispatch holds paho's reader back — except during a connect or subscribe
+// handshake, when the reader must get past them to the CONNACK or SUBACK.
+// A broker that honours its inflight window never sends this many; the
+// bound keeps memory in check with one that does not (mosquitto 2.0.11
+// pushes thousands of unacknowledged messages to a slow subscriber).
+const inboxLimit = 4096
+
+// arrival is a received message and the ack queue of the network
+// connection it came on.
+type arrival struct {
+	msg paho.Message
+	q   *ackQueue
+}
+
+// dispatch is paho's default publish handler. It runs on paho's router
+// goroutine (OrderMatters), which is also the goroutine that reads every
+// packet after a PUBLISH off the network — SUBACKs and PINGRESPs included —
+// so it must not wait on the pipeline: it only appends msg to the inbox, in
+// arrival order, for the feeder to route. Only when inboxLimit messages are
+// waiting, and no handshake is under way, does it wait for room.
 func (c *Conn) dispatch(_ paho.Client, msg paho.Message) {
 	c.stats.received.Add(1)
 	if msg.Duplicate() {
 		c.stats.duplicates.Add(1)
 	}
+	c.mu.Lock()
+	a := arrival{msg: msg, q: c.acks}
+	c.mu.Unlock()
+	for {
+		c.inMu.Lock()
+		if len(c.inbox) < inboxLimit || c.handshakes.Load() > 0 {
+			c.inbox = append(c.inbox, a)
+			c.inMu.Unlock()
+			signal(c.inWake)
+			return
+		}
+		c.inMu.Unlock()
+		select {
+		case <-c.inRoom:
+		case <-c.stop:
+			return // left unacknowledged: the broker keeps it
+		}
+	}
+}
+
+// signal wakes the one goroutine that waits on ch, without blocking.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// beginHandshake lets dispatch take messages without bound until the
+// returned function is called: the reader must reach the CONNACK or SUBACK
+// behind them.
+func (c *Conn) beginHandshake() (end func()) {
+	c.handshakes.Add(1)
+	signal(c.inRoom)
+	return func() { c.handshakes.Add(-1) }
+}
+
+// feed routes the inbox to the subscriptions, in arrival order, until the
+// connection closes. Messages still in the inbox then stay unacknowledged.
+func (c *Conn) feed() {
+	var batch []arrival
+	for {
+		c.inMu.Lock()
+		batch, c.inbox = c.inbox, batch[:0]
+		c.inMu.Unlock()
+		if len(batch) > 0 {
+			signal(c.inRoom)
+		}
+		for i, a := range batch {
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			c.route(a)
+			batch[i] = arrival{}
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-c.inWake:
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// route hands msg to every subscription whose filter matches. It blocks
+// while a subscriber has no free in-flight slot.
+func (c *Conn) route(a arrival) {
+	msg := a.msg
 	c.mu.Lock()
 	var subs []*Subscription
 	for _, s := range c.subs {
@@ -20,7 +109,6 @@ func (c *Conn) dispatch(_ paho.Client, msg paho.Message) {
 			subs = append(subs, s)
 		}
 	}
-	q := c.acks
 	c.mu.Unlock()
 	if len(subs) == 0 {
 		// Nobody to take it (a subscriber not started yet, or stopped).
@@ -33,7 +121,7 @@ func (c *Conn) dispatch(_ paho.Client, msg paho.Message) {
 	}
 	var ack *pending
 	if msg.Qos() > 0 {
-		ack = q.add(msg, len(subs))
+		ack = a.q.add(msg, len(subs))
 	}
 	for _, s := range subs {
 		d := &Delivery{Topic: msg.Topic(), Payload: msg.Payload(), QoS: msg.Qos(),

@@ -13,7 +13,7 @@ var errStopped = errors.New("mqtt: subscription stopped before the message was t
 
 // Subscription is one subscriber's share of a connection: its topic filters
 // and a bounded channel of deliveries. The bound (maxInFlight) counts
-// deliveries not yet settled; when it is reached the connection's dispatcher
+// deliveries not yet settled; when it is reached the connection's feeder
 // waits, which holds back PUBACKs and so the broker (see docs/mqtt.md).
 type Subscription struct {
 	conn    *Conn

@@ -101,6 +101,7 @@ func (c *Conn) connectedPhase(cl paho.Client) (reason string, ok bool) {
 
 // connect makes one attempt and subscribes every registered filter.
 func (c *Conn) connect(cl paho.Client) error {
+	defer c.beginHandshake()()
 	tok := cl.Connect()
 	if !tok.WaitTimeout(c.opts.ConnectTimeout + 5*time.Second) {
 		return errors.New("connect timed out")
@@ -130,6 +131,7 @@ func (c *Conn) subscribe(ctx context.Context, cl paho.Client, subs []*Subscripti
 	if len(filters) == 0 {
 		return nil
 	}
+	defer c.beginHandshake()()
 	tok := cl.SubscribeMultiple(filters, nil)
 	select {
 	case <-tok.Done():
