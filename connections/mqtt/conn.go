@@ -190,6 +190,9 @@ func (c *Conn) clientOptions(broker string) (*paho.ClientOptions, error) {
 			default:
 			}
 		})
+	if u.Scheme == "tcp" || u.Scheme == "mqtt" {
+		po.SetCustomOpenConnectionFn(openTCP)
+	}
 	if c.opts.Username != "" {
 		po.SetUsername(c.opts.Username)
 	}
