@@ -203,6 +203,11 @@ func newGenerator(conf *component.Config, _ *component.Resources) (any, error) {
 	return &Generator{cfg: c}, nil
 }
 
+// messageChunk is how many messages Run allocates at once: one allocation
+// instead of one per reading. A chunk stays in memory while any of its
+// messages does.
+const messageChunk = 64
+
 // Run emits readings until count is reached or ctx is done.
 func (g *Generator) Run(ctx context.Context, out pipeline.SourceOutput) error {
 	c := &g.cfg
@@ -212,6 +217,7 @@ func (g *Generator) Run(ctx context.Context, out pipeline.SourceOutput) error {
 	}
 	done := ctx.Done()
 	began := time.Now()
+	var chunk []pipeline.Message
 	for i := 0; c.count == 0 || i < c.count; i++ {
 		select {
 		case <-done:
@@ -232,7 +238,12 @@ func (g *Generator) Run(ctx context.Context, out pipeline.SourceOutput) error {
 		}
 		k := &keys[i%len(keys)]
 		value, anomalous := k.next(c)
-		m := &pipeline.Message{Key: k.id, IngestTime: now, SourceTime: now}
+		if len(chunk) == 0 {
+			chunk = make([]pipeline.Message, messageChunk)
+		}
+		m := &chunk[0]
+		chunk = chunk[1:]
+		m.Key, m.IngestTime, m.SourceTime = k.id, now, now
 		if !c.start.IsZero() {
 			m.SourceTime = c.start.Add(time.Duration(k.n-1) * c.keyInterval)
 		}
