@@ -10,7 +10,7 @@ import (
 // A broker that honours its inflight window never sends this many; the
 // bound keeps memory in check with one that does not (mosquitto 2.0.11
 // pushes thousands of unacknowledged messages to a slow subscriber).
-const inboxLimit = 4096
+const inboxLimit = 1024
 
 // arrival is a received message and the ack queue of the network
 // connection it came on.

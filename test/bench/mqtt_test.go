@@ -32,8 +32,14 @@ import (
 // ratio, loss and duplicates, and edgeflow's peak RSS.
 //
 //	go test ./test/bench -run '^$' -bench MQTTToMQTT -benchtime 1x -v
+//
+// MQTT_BENCH_EDGEFLOW names an edgeflow binary to measure instead of one
+// built from this tree (to compare with an older build).
 func BenchmarkMQTTToMQTT(b *testing.B) {
-	bin := buildEdgeflow(b)
+	bin := os.Getenv("MQTT_BENCH_EDGEFLOW")
+	if bin == "" {
+		bin = buildEdgeflow(b)
+	}
 	n := envInt(b, "MQTT_BENCH_MESSAGES", 100000)
 	rounds := envInt(b, "MQTT_BENCH_ROUNDS", 2)
 	for _, qos := range []byte{0, 1} {
