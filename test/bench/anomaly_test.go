@@ -48,12 +48,12 @@ import (
 // ANOMALY_BENCH_MACHINES, default 20, i.e. 60 sensors x 3000 readings per
 // phase).
 //
-//	go test ./bench -run '^$' -bench AnomalyDemo -benchtime 1x -v
+//	go test ./test/bench -run '^$' -bench AnomalyDemo -benchtime 1x -v
 func BenchmarkAnomalyDemo(b *testing.B) {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		b.Skip("taskset not found: cannot pin edgeflow to one core")
 	}
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs("../..") // the repository root
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 // bridge (a paho handler that publishes to NATS, acknowledged on receipt).
 // Both run in the same process and the same run, against fresh brokers.
 //
-//	go test ./bench -run '^$' -bench MQTTToNATS -benchtime 20000x
+//	go test ./test/bench -run '^$' -bench MQTTToNATS -benchtime 20000x
 func BenchmarkMQTTToNATS(b *testing.B) {
 	for _, qos := range []byte{0, 1} {
 		b.Run(fmt.Sprintf("qos=%d/edgeflow", qos), func(b *testing.B) { benchBridge(b, qos, startEdgeflowBridge) })

@@ -24,7 +24,7 @@ import (
 // BenchmarkGenerateMapDrop moves b.N synthetic readings through
 // generate -> map -> drop, as a user would configure it.
 //
-//	go test ./bench -run '^$' -bench 'GenerateMapDrop' -benchmem -cpu 1
+//	go test ./test/bench -run '^$' -bench 'GenerateMapDrop' -benchmem -cpu 1
 func BenchmarkGenerateMapDrop(b *testing.B) {
 	yaml := fmt.Sprintf(`
 name: bench
