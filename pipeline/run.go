@@ -275,9 +275,11 @@ type sentBatch struct {
 // previous ones' outcomes; a second goroutine waits for them, in order, and
 // settles (or retries) their messages.
 func (n *node) pipelinedSinkLoop(ctx context.Context, ps PipelinedSink, size int) {
-	pending := make(chan sentBatch, sinkWindow)
-	free := make(chan []*Message, sinkWindow+2)
-	for range sinkWindow + 2 {
+	// At most sinkWindow batches sent and unconfirmed: those queued in
+	// pending, the one being waited for and one waiting to be queued.
+	pending := make(chan sentBatch, sinkWindow-2)
+	free := make(chan []*Message, sinkWindow+1)
+	for range sinkWindow + 1 {
 		free <- make([]*Message, 0, size)
 	}
 	var wg sync.WaitGroup
