@@ -25,9 +25,10 @@ func init() {
 		Description: `Publishes each message on a named mqtt connection. topic is a template filled from
 the message: {key}, {topic}, {fields.NAME}, {meta.NAME}, as in alerts/{key} or
 plant/{fields.line}/score; a message whose placeholder is missing or empty fails and goes to
-the dead-letter sink. Write returns
-only after the broker's PUBACK (QoS 1) or PUBCOMP (QoS 2); a batch is published at once and
-confirmed together. A publish not confirmed within publish_timeout fails, and the engine retries
+the dead-letter sink. A message counts as
+delivered only after the broker's PUBACK (QoS 1) or PUBCOMP (QoS 2); a batch is published at
+once and confirmed together, and later batches are published while earlier ones await their
+confirmations. A publish not confirmed within publish_timeout fails, and the engine retries
 or nacks it: the broker may then receive it twice (at-least-once).`,
 		Batching: true,
 		Fields: []component.Field{
