@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ type runOptions struct {
 	metricsListen string
 	noMetrics     bool
 	watch         bool
+	cpuProfile    string
 }
 
 // newRunCmd builds run.
@@ -53,6 +55,7 @@ undelivered messages were never acknowledged, so brokers redeliver them.`,
 		"host:port of the admin server, overriding the file's metrics.listen (port 0 picks one)")
 	cmd.Flags().BoolVar(&o.noMetrics, "no-metrics", false, "do not start the admin server")
 	cmd.Flags().BoolVar(&o.watch, "watch", false, "reload the pipeline when its file changes (checked every second)")
+	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (for `go tool pprof`)")
 	return cmd
 }
 
@@ -67,6 +70,22 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 		return err
 	}
 	log = log.With().Str("pipeline", f.Name).Logger()
+	if o.cpuProfile != "" {
+		pf, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := pf.Close(); err != nil {
+				log.Error().Err(err).Msg("writing the cpu profile")
+			}
+		}()
+	}
 
 	ctx, stop := context.WithCancel(cmd.Context())
 	defer stop()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/url"
+	"runtime"
 	"sync"
 	"time"
 
@@ -98,6 +99,12 @@ func (c *bufferedConn) flush() {
 		if len(c.pending) == 0 {
 			return // closing, everything sent
 		}
+		// Let goroutines about to write (paho's writer with the next
+		// PUBACK of a run) go first: their packets then share this
+		// system call.
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
 		out := c.pending
 		c.pending = c.spare[:0]
 		c.mu.Unlock()

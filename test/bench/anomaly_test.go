@@ -85,7 +85,11 @@ func BenchmarkAnomalyDemo(b *testing.B) {
 	_ = sub.SetPendingLimits(-1, -1)
 	nc.Flush()
 
-	cmd := exec.Command("taskset", "-c", "1", bin, "run", "--metrics-listen", metrics, filepath.Join(root, "examples/anomaly/pipeline.yaml"))
+	args := []string{"-c", "1", bin, "run", "--metrics-listen", metrics, filepath.Join(root, "examples/anomaly/pipeline.yaml")}
+	if prof := os.Getenv("ANOMALY_BENCH_CPUPROFILE"); prof != "" {
+		args = append(args, "--cpuprofile", prof)
+	}
+	cmd := exec.Command("taskset", args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "MQTT_URL="+mq.URL(), "NATS_URL="+ns.URL(),
 		"ANOMALY_MODEL="+model, "MQTT_CLIENT_ID=bench-anomaly-edgeflow")
 	stdout, err := cmd.StdoutPipe()
