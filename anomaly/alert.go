@@ -1,71 +1,65 @@
 package anomaly
 
+import (
+	"cmp"
+	"math"
+)
+
 // AlertConfig is the alert decision: a threshold on the log-scaled score
-// (see LogScore) with hysteresis, so that one fault raises one alert.
+// (see LogScore) and a rest period, so that one fault raises one alert.
 type AlertConfig struct {
 	// Threshold raises an alert when the score reaches it (default 0.5,
 	// a likelihood of 0.99999).
 	Threshold float64
-	// Release re-arms the alerter once the score has stayed below it for
-	// Cooldown updates (default: 0.6 × Threshold).
-	Release float64
-	// Cooldown is how many consecutive updates below Release re-arm
-	// (default 20).
-	Cooldown int
-	// Refractory is the least number of updates between two alerts, however
-	// the score moves (default 0: only hysteresis applies).
-	Refractory int
+	// Rest is how many updates after an alert pass before another can be
+	// raised, whatever the score does (default DefaultRest). A fault or a
+	// non-stationary stretch keeps scoring high for a while; without a rest
+	// it alerts again and again, and every repeat outside the fault is a
+	// false alarm.
+	Rest int
 }
+
+// DefaultRest is the default AlertConfig.Rest: NAB's best detectors rest
+// for a fifth of their warm-up period after a detection, 150 readings on
+// long streams.
+const DefaultRest = 150
 
 func (c AlertConfig) withDefaults() AlertConfig {
 	if c.Threshold <= 0 {
 		c.Threshold = 0.5
 	}
-	if c.Release <= 0 || c.Release > c.Threshold {
-		c.Release = 0.6 * c.Threshold
-	}
-	if c.Cooldown <= 0 {
-		c.Cooldown = 20
+	if c.Rest <= 0 {
+		c.Rest = DefaultRest
 	}
 	return c
 }
 
-// Alerter decides when a score stream raises an alert. It is armed at
-// first; a score at or above Threshold raises an alert and disarms it; it
-// re-arms after Cooldown consecutive scores below Release, and no sooner
-// than Refractory updates after the last alert.
+// Alerter decides when a score stream raises an alert: when a score
+// reaches Threshold and at least Rest updates have passed since the last
+// alert.
 type Alerter struct {
-	cfg      AlertConfig
-	disarmed bool
-	below    int // consecutive updates below Release while disarmed
-	since    int // updates since the last alert
+	cfg   AlertConfig
+	since int // updates since the last alert; large before the first
 }
 
 // NewAlerter returns an armed alerter.
-func NewAlerter(cfg AlertConfig) *Alerter { return &Alerter{cfg: cfg.withDefaults()} }
+func NewAlerter(cfg AlertConfig) *Alerter {
+	return &Alerter{cfg: cfg.withDefaults(), since: math.MaxInt32}
+}
 
 // Config returns the configuration in use, defaults filled in.
 func (a *Alerter) Config() AlertConfig { return a.cfg }
 
-// Active reports whether an alert is in progress (raised and not re-armed).
-func (a *Alerter) Active() bool { return a.disarmed }
+// Active reports whether the alerter is resting after an alert.
+func (a *Alerter) Active() bool { return a.since < a.cfg.Rest }
 
 // Update feeds one score and reports whether it raises an alert.
 func (a *Alerter) Update(score float64) bool {
-	a.since++
-	if a.disarmed {
-		if score < a.cfg.Release {
-			a.below++
-		} else {
-			a.below = 0
-		}
-		if a.below >= a.cfg.Cooldown && a.since >= a.cfg.Refractory {
-			a.disarmed, a.below = false, 0
-		}
-		return false
+	if a.since < math.MaxInt32 {
+		a.since++
 	}
-	if score >= a.cfg.Threshold && a.since >= a.cfg.Refractory {
-		a.disarmed, a.below, a.since = true, 0, 0
+	if score >= a.cfg.Threshold && a.since >= a.cfg.Rest {
+		a.since = 0
 		return true
 	}
 	return false
@@ -77,7 +71,8 @@ type Score struct {
 	Error float64
 	// Likelihood is the probability that recent errors are anomalous.
 	Likelihood float64
-	// Score is the likelihood on a log scale in [0, 1] (see LogScore).
+	// Score is the anomaly score in [0, 1]: the likelihood on a log scale
+	// (see LogScore), or 1 for a reading beyond the range seen so far.
 	Score float64
 	// Ready is false while the error distribution is still being learned;
 	// no alert is raised then.
@@ -86,25 +81,101 @@ type Score struct {
 	Alert bool
 }
 
-// Scorer is the per-sensor chain error → likelihood → alert.
-type Scorer struct {
-	lik   *Likelihood
-	alert *Alerter
+// ScoreConfig configures a Scorer.
+type ScoreConfig struct {
+	Likelihood LikelihoodConfig
+	Alert      AlertConfig
+	// Spatial is the margin, as a fraction of the range of readings seen so
+	// far, beyond which a reading outside that range scores 1 (default
+	// 0.05, as in Numenta's detector; negative turns it off).
+	Spatial float64
+	// Bins, Warmup and HalfLife configure the rarity of readings (see
+	// Rarity), whose likelihood is the second half of the score; Bins < 0
+	// leaves it out.
+	Bins, Warmup, HalfLife int
+	// NoModel leaves the reconstruction error out of the score.
+	NoModel bool
 }
+
+// Scorer is the per-sensor chain (error, reading) → score → alert. The score
+// is the anomaly likelihood of the reconstruction error (see Likelihood) on
+// a log scale, raised to 1 when the newest reading leaves the sensor's
+// range by more than Spatial of its width. Only the first score of a run of
+// likelihoods in the red zone (≥ 0.5, a tail of 1e-5) keeps its value; the
+// next ones score 0.3 (a tail of 1e-3), so that a run of high errors reads
+// as one event, as in Numenta's detector.
+type Scorer struct {
+	lik    *Likelihood
+	alert  *Alerter
+	margin float64
+	lo, hi float64
+	seen   bool
+	red    bool // the previous likelihood score was in the red zone
+	rar    *Rarity
+	rarLik *Likelihood
+	noModel bool
+}
+
+// Red zone of the likelihood score and what a repeat in it is lowered to.
+const (
+	redZone   = 0.5
+	redRepeat = 0.3
+)
 
 // NewScorer returns a scorer for one sensor.
-func NewScorer(lc LikelihoodConfig, ac AlertConfig) *Scorer {
-	return &Scorer{lik: NewLikelihood(lc), alert: NewAlerter(ac)}
+func NewScorer(cfg ScoreConfig) *Scorer {
+	if cfg.Spatial == 0 {
+		cfg.Spatial = 0.05
+	}
+	s := &Scorer{lik: NewLikelihood(cfg.Likelihood), alert: NewAlerter(cfg.Alert), margin: cfg.Spatial, noModel: cfg.NoModel}
+	if cfg.Bins >= 0 {
+		s.rar = NewRarity(cmp.Or(cfg.Bins, 32), cmp.Or(cfg.Warmup, 50), cmp.Or(cfg.HalfLife, 2000))
+		s.rarLik = NewLikelihood(cfg.Likelihood)
+	}
+	return s
 }
 
-// Update scores one reconstruction error.
-func (s *Scorer) Update(err float64) Score {
+// Update scores one reconstruction error and the newest reading of its
+// window (NaN when unknown: no range check).
+func (s *Scorer) Update(err, value float64) Score {
 	l, ready := s.lik.Update(err)
-	out := Score{Error: err, Likelihood: l, Score: LogScore(l), Ready: ready}
-	if ready {
-		out.Alert = s.alert.Update(out.Score)
-	} else {
-		out.Score = 0
+	out := Score{Error: err, Likelihood: l, Ready: ready}
+	if s.noModel {
+		out.Likelihood = 0
 	}
+	if s.rar != nil {
+		lr, _ := s.rarLik.Update(s.rar.Update(value))
+		out.Likelihood = max(out.Likelihood, lr)
+	}
+	spatial := s.outside(value)
+	if !ready {
+		return out
+	}
+	out.Score = LogScore(out.Likelihood)
+	red := out.Score >= redZone
+	if red && s.red {
+		out.Score = min(out.Score, redRepeat)
+	}
+	s.red = red
+	if spatial {
+		out.Score = 1
+	}
+	out.Alert = s.alert.Update(out.Score)
+	return out
+}
+
+// outside reports whether v is beyond the range seen so far by the margin,
+// and widens the range to hold it.
+func (s *Scorer) outside(v float64) bool {
+	if math.IsNaN(v) || math.IsInf(v, 0) || s.margin < 0 {
+		return false
+	}
+	if !s.seen {
+		s.lo, s.hi, s.seen = v, v, true
+		return false
+	}
+	pad := s.margin * (s.hi - s.lo)
+	out := v > s.hi+pad || v < s.lo-pad
+	s.lo, s.hi = min(s.lo, v), max(s.hi, v)
 	return out
 }

@@ -9,8 +9,10 @@ const DefaultClip = 10
 
 // Normalizer turns one sensor's readings into z-scores, (x − mean) / std,
 // with mean and std learned from a warm-up period. Until Freeze it only
-// learns; after it, the statistics no longer move, so that a slow drift or a
-// fault does not normalise itself away.
+// learns. After it, with HalfLife 0 the statistics no longer move; with a
+// HalfLife they follow the sensor as exponentially weighted averages, so
+// that a level shift or a new operating point stops looking like a fault
+// after a few half-lives instead of being an error forever.
 type Normalizer struct {
 	n        int
 	mean, m2 float64 // Welford's running mean and sum of squared deviations
@@ -20,12 +22,28 @@ type Normalizer struct {
 	Mean, Std float64
 	// Clip bounds the normalised values to ±Clip; 0 means DefaultClip.
 	Clip float64
+	// HalfLife, when positive, is how many readings observed after Freeze
+	// halve the weight of older ones in Mean and Std.
+	HalfLife int
+	floor    float64 // least Std, fixed at Freeze
+	variance float64 // exponentially weighted, after Freeze
 }
 
-// Observe adds a reading to the warm-up statistics; it is ignored once
-// frozen, and so are NaN and infinite values.
+// Observe adds a reading to the statistics: to the warm-up statistics until
+// Freeze, then (with a HalfLife) to the moving ones. NaN and infinite values
+// are ignored.
 func (z *Normalizer) Observe(v float64) {
-	if z.frozen || math.IsNaN(v) || math.IsInf(v, 0) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
+	if z.frozen {
+		if z.HalfLife > 0 {
+			a := math.Ln2 / float64(z.HalfLife)
+			d := v - z.Mean
+			z.Mean += a * d
+			z.variance = (1 - a) * (z.variance + a*d*d)
+			z.Std = max(math.Sqrt(z.variance), z.floor)
+		}
 		return
 	}
 	z.n++
@@ -34,7 +52,7 @@ func (z *Normalizer) Observe(v float64) {
 	z.m2 += d * (v - z.mean)
 }
 
-// Count is the number of readings observed.
+// Count is the number of readings observed before Freeze.
 func (z *Normalizer) Count() int { return z.n }
 
 // Frozen reports whether the statistics are fixed.
@@ -53,7 +71,9 @@ func (z *Normalizer) Freeze() {
 	if z.n > 1 {
 		std = math.Sqrt(z.m2 / float64(z.n-1))
 	}
-	z.Std = max(std, 1e-3*math.Abs(z.mean), 1e-6)
+	z.floor = max(1e-3*math.Abs(z.mean), 1e-6)
+	z.Std = max(std, z.floor)
+	z.variance = z.Std * z.Std
 }
 
 // Apply writes the normalised src into dst (allocated when short) and

@@ -36,37 +36,42 @@ func Windows(values []float64, from, to, w int, z *Normalizer) [][]float32 {
 	return out
 }
 
+// Normalised returns the window of length w ending at each row in
+// [from+w−1, to) of values, normalised as the anomaly stage normalises a
+// sensor online: each window with the statistics of z at that point, after
+// which its newest reading joins them (which moves them when z has a
+// HalfLife).
+func Normalised(values []float64, from, to, w int, z *Normalizer) [][]float32 {
+	var out [][]float32
+	raw := make([]float32, w)
+	for end := from + w - 1; end < to; end++ {
+		for i := range w {
+			raw[i] = float32(values[end-w+1+i])
+		}
+		out = append(out, z.Apply(nil, raw))
+		z.Observe(values[end])
+	}
+	return out
+}
+
 // SeriesScores runs the detector over one series as it would run online:
 // the normaliser learns from the first warmup rows, then every window ending
-// at row i is reconstructed and its error scored, in order. It returns one
-// Score per row (zero for rows before the first full window). model must
-// take windows of length w. Reconstructions are computed in batches, which
-// changes nothing: the model is stateless and the scorer sees the errors in
-// row order.
-func SeriesScores(values []float64, w, warmup int, model Reconstructor, lc LikelihoodConfig, ac AlertConfig) ([]Score, error) {
+// at row i is normalised (the normaliser following the series with
+// halfLife, see Normalizer), reconstructed and its error scored, in order.
+// It returns one Score per row (zero for rows before the first full window).
+// model must take windows of length w. Reconstructions are computed in
+// batches, which changes nothing: the model is stateless and the scorer
+// sees the errors in row order.
+func SeriesScores(values []float64, w, warmup, halfLife int, model Reconstructor, sc ScoreConfig) ([]Score, error) {
 	if w <= 0 || warmup < 0 {
 		return nil, fmt.Errorf("series: window %d and warm-up %d", w, warmup)
 	}
-	z := &Normalizer{}
+	z := &Normalizer{HalfLife: halfLife}
 	for _, v := range values[:min(warmup, len(values))] {
 		z.Observe(v)
 	}
 	z.Freeze()
-	scores := make([]Score, len(values))
-	scorer := NewScorer(lc, ac)
-	const batch = 512
-	for from := 0; from+w-1 < len(values); from += batch {
-		to := min(len(values), from+w-1+batch)
-		wins := Windows(values, from, to, w, z)
-		recon, err := model.Reconstruct(wins)
-		if err != nil {
-			return nil, err
-		}
-		for k, x := range wins {
-			scores[from+w-1+k] = scorer.Update(MSE(x, recon[k]))
-		}
-	}
-	return scores, nil
+	return scoreFrom(values, 0, warmup, w, z, model, sc)
 }
 
 // StageScores runs the detector over one series exactly as the window (size
@@ -75,11 +80,12 @@ func SeriesScores(values []float64, w, warmup int, model Reconstructor, lc Likel
 // the readings of the first normWarmup windows (the first window brings all
 // w of its readings, each later one its newest), which are dropped unscored;
 // the normWarmup-th window is the first one normalised (clipped to ±clip)
-// and scored. It returns one Score per row, zero (not Ready) for rows whose
-// window was not scored. Comparing it with a pipeline's output separates
-// what the engine and brokers change (nothing, if they are faithful) from
-// what the stage settings change relative to SeriesScores.
-func StageScores(values []float64, w, normWarmup int, clip float64, model Reconstructor, lc LikelihoodConfig, ac AlertConfig) ([]Score, error) {
+// and scored, after which the normaliser follows the sensor with halfLife.
+// It returns one Score per row, zero (not Ready) for rows whose window was
+// not scored. Comparing it with a pipeline's output separates what the
+// engine and brokers change (nothing, if they are faithful) from what the
+// stage settings change relative to SeriesScores.
+func StageScores(values []float64, w, normWarmup int, clip float64, halfLife int, model Reconstructor, sc ScoreConfig) ([]Score, error) {
 	if w <= 0 || normWarmup <= 0 {
 		return nil, fmt.Errorf("series: window %d and normalisation warm-up %d windows", w, normWarmup)
 	}
@@ -87,28 +93,53 @@ func StageScores(values []float64, w, normWarmup int, clip float64, model Recons
 	for i, v := range values {
 		f32[i] = float64(float32(v))
 	}
-	z := &Normalizer{Clip: clip}
+	z := &Normalizer{Clip: clip, HalfLife: halfLife}
 	first := w - 1 + normWarmup - 1 // the row that ends the first scored window
-	for i := 0; i <= first && i < len(f32); i++ {
+	for i := 0; i < first && i < len(f32); i++ {
 		z.Observe(f32[i])
 	}
-	z.Freeze()
-	scores := make([]Score, len(values))
 	if first >= len(values) {
-		return scores, nil
+		return make([]Score, len(values)), nil
 	}
-	scorer := NewScorer(lc, ac)
+	// The stage observes the newest reading of the last warm-up window
+	// before it freezes and normalises that window.
+	z.Observe(f32[first])
+	z.Freeze()
+	return scoreFrom(f32, first-w+1, first+1, w, z, model, sc)
+}
+
+// scoreFrom scores every window of values from the one starting at row
+// from, with z already learned; after a window is normalised its newest
+// reading joins z if its row is at or after observe.
+func scoreFrom(values []float64, from, observe, w int, z *Normalizer, model Reconstructor, sc ScoreConfig) ([]Score, error) {
+	scores := make([]Score, len(values))
+	scorer := NewScorer(sc)
 	const batch = 512
-	for from := first - w + 1; from+w-1 < len(values); from += batch {
-		to := min(len(values), from+w-1+batch)
-		wins := Windows(f32, from, to, w, z)
+	for start := from; start+w-1 < len(values); start += batch {
+		to := min(len(values), start+w-1+batch)
+		var wins [][]float32
+		for end := start + w - 1; end < to; end++ {
+			wins = append(wins, z.Apply(nil, float32s(values[end-w+1:end+1])))
+			if end >= observe {
+				z.Observe(values[end])
+			}
+		}
 		recon, err := model.Reconstruct(wins)
 		if err != nil {
 			return nil, err
 		}
 		for k, x := range wins {
-			scores[from+w-1+k] = scorer.Update(MSE(x, recon[k]))
+			row := start + w - 1 + k
+			scores[row] = scorer.Update(MSE(x, recon[k]), values[row])
 		}
 	}
 	return scores, nil
+}
+
+func float32s(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
 }

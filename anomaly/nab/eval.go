@@ -12,25 +12,30 @@ import (
 const (
 	// PerSensor trains one autoencoder per file on its probationary rows.
 	PerSensor = "per-sensor"
-	// Global trains one autoencoder on the probationary rows of every file,
-	// each normalised by its own statistics.
-	Global = "global"
+	// Pretrained trains one autoencoder on synthetic series
+	// (anomaly.SyntheticWindows) and runs it on every file: no file's data,
+	// scored or not, reaches the model, as NAB's rules ask of a detector
+	// that is not trained per file.
+	Pretrained = "pretrained"
 )
+
+// PretrainWindows is how many synthetic windows the pretrained model is
+// trained on.
+const PretrainWindows = 20000
 
 // EvalConfig says how to run the autoencoder detector over a corpus.
 type EvalConfig struct {
-	Window     int    // window length (default 16)
-	Mode       string // PerSensor or Global (default Global)
-	Train      anomaly.TrainConfig
-	Likelihood anomaly.LikelihoodConfig
-	// Alert holds the hysteresis; its Threshold is replaced by each of
-	// Thresholds in turn, and the best per profile is kept, as NAB
+	Window int    // window length (default 16)
+	Mode   string // PerSensor or Pretrained (default Pretrained)
+	Train  anomaly.TrainConfig
+	// Score configures the scorer; its alert Threshold is replaced by each
+	// of Thresholds in turn, and the best per profile is kept, as NAB
 	// optimises a detector's threshold.
-	Alert      anomaly.AlertConfig
+	Score      anomaly.ScoreConfig
 	Thresholds []float64
-	// ReleaseRatio, when positive, sets the alert release to this fraction
-	// of each swept threshold (otherwise Alert.Release, or its default).
-	ReleaseRatio float64
+	// HalfLife is the normaliser's half-life after its warm-up (see
+	// anomaly.Normalizer; 0 freezes it).
+	HalfLife int
 	// Model, when set, is used for every file instead of training (Window
 	// must match it): a model file, fp32 or int8, run by ONNX Runtime.
 	Model anomaly.Reconstructor
@@ -85,10 +90,10 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 		cfg.Window = 16
 	}
 	if cfg.Mode == "" {
-		cfg.Mode = Global
+		cfg.Mode = Pretrained
 	}
-	if cfg.Mode != Global && cfg.Mode != PerSensor {
-		return nil, fmt.Errorf("nab: mode %q: want %s or %s", cfg.Mode, Global, PerSensor)
+	if cfg.Mode != Pretrained && cfg.Mode != PerSensor {
+		return nil, fmt.Errorf("nab: mode %q: want %s or %s", cfg.Mode, Pretrained, PerSensor)
 	}
 	if len(cfg.Thresholds) == 0 {
 		cfg.Thresholds = DefaultThresholds()
@@ -101,10 +106,10 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 	// The models a file is run with: one shared, or one per file.
 	var shared anomaly.Reconstructor = cfg.Model
 	var losses []float64
-	if shared == nil && cfg.Mode == Global {
-		ae, tr, err := anomaly.Train(TrainingWindows(files, cfg.Window), cfg.Train)
+	if shared == nil && cfg.Mode == Pretrained {
+		ae, tr, err := anomaly.Train(anomaly.SyntheticWindows(PretrainWindows, cfg.Window, cfg.Train.Seed), cfg.Train)
 		if err != nil {
-			return nil, fmt.Errorf("nab: train the global model: %w", err)
+			return nil, fmt.Errorf("nab: train the pretrained model: %w", err)
 		}
 		losses = append(losses, tr.Loss[len(tr.Loss)-1])
 		r, done, err := wrap(ae, cfg.Runtime)
@@ -150,9 +155,9 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 			var s []anomaly.Score
 			var err error
 			if cfg.NormWarmup > 0 {
-				s, err = anomaly.StageScores(f.Values, cfg.Window, cfg.NormWarmup, cfg.Clip, model, cfg.Likelihood, cfg.Alert)
+				s, err = anomaly.StageScores(f.Values, cfg.Window, cfg.NormWarmup, cfg.Clip, cfg.HalfLife, model, cfg.Score)
 			} else {
-				s, err = anomaly.SeriesScores(f.Values, cfg.Window, ProbationLength(len(f.Values)), model, cfg.Likelihood, cfg.Alert)
+				s, err = anomaly.SeriesScores(f.Values, cfg.Window, ProbationLength(len(f.Values)), cfg.HalfLife, model, cfg.Score)
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("nab: %s: %w", f.Name, err)
@@ -185,9 +190,9 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 
 // Summarize scores a detector's per-row outputs (scores[i] for files[i],
 // one per row; rows that were not scored are zero) under NAB's three
-// profiles: the log score itself (Raw) and the alert stream of cfg.Alert at
+// profiles: the log score itself (Raw) and the alert stream of cfg.Score.Alert at
 // each of cfg.Thresholds (Alerts, the best per profile; none means
-// DefaultThresholds). Only the alert fields of cfg are used.
+// DefaultThresholds). Only cfg.Score.Alert and cfg.Thresholds are used.
 func Summarize(files []*File, scores [][]anomaly.Score, cfg EvalConfig) (*EvalResult, error) {
 	if len(scores) != len(files) {
 		return nil, fmt.Errorf("nab: %d score series for %d files", len(scores), len(files))
@@ -216,11 +221,8 @@ func Summarize(files []*File, scores [][]anomaly.Score, cfg EvalConfig) (*EvalRe
 		var best Result
 		bestT := 0.0
 		for k, t := range thresholds {
-			a := cfg.Alert
+			a := cfg.Score.Alert
 			a.Threshold = t
-			if cfg.ReleaseRatio > 0 {
-				a.Release = cfg.ReleaseRatio * t
-			}
 			r, err := Score(files, AlertSeries(scores, a), p)
 			if err != nil {
 				return nil, err
@@ -235,18 +237,6 @@ func Summarize(files []*File, scores [][]anomaly.Score, cfg EvalConfig) (*EvalRe
 		res.AlertThreshold = append(res.AlertThreshold, bestT)
 	}
 	return res, nil
-}
-
-// TrainingWindows returns the normalised windows of every file's
-// probationary period, each file normalised by its own statistics: the
-// training set of the global model.
-func TrainingWindows(files []*File, w int) [][]float32 {
-	var wins [][]float32
-	for _, f := range files {
-		z := warmupNormalizer(f.Values)
-		wins = append(wins, anomaly.Windows(f.Values, 0, ProbationLength(len(f.Values)), w, z)...)
-	}
-	return wins
 }
 
 // AlertSeries replays the alerter over recorded scores: 1 on rows that
