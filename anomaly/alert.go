@@ -105,14 +105,14 @@ type ScoreConfig struct {
 // next ones score 0.3 (a tail of 1e-3), so that a run of high errors reads
 // as one event, as in Numenta's detector.
 type Scorer struct {
-	lik    *Likelihood
-	alert  *Alerter
-	margin float64
-	lo, hi float64
-	seen   bool
-	red    bool // the previous likelihood score was in the red zone
-	rar    *Rarity
-	rarLik *Likelihood
+	lik     *Likelihood
+	alert   *Alerter
+	margin  float64
+	lo, hi  float64
+	seen    bool
+	red     bool // the previous likelihood score was in the red zone
+	rar     *Rarity
+	rarLik  *Likelihood
 	noModel bool
 }
 

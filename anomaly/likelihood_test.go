@@ -23,12 +23,12 @@ func errorStream(n int, starts []int, length int, factor float64, seed uint64) [
 }
 
 func TestLikelihoodIsCalibratedOnNormalData(t *testing.T) {
-	s := NewScorer(LikelihoodConfig{}, AlertConfig{})
+	s := NewScorer(ScoreConfig{Bins: -1})
 	above := 0
 	alerts := 0
 	n := 20000
 	for _, e := range errorStream(n, nil, 0, 1, 1) {
-		sc := s.Update(e)
+		sc := s.Update(e, math.NaN())
 		if sc.Ready && sc.Likelihood > 0.99 {
 			above++
 		}
@@ -48,10 +48,10 @@ func TestLikelihoodIsCalibratedOnNormalData(t *testing.T) {
 
 func TestInjectedFaultsAlertOnceEach(t *testing.T) {
 	starts := []int{3000, 6000, 9000, 12000}
-	s := NewScorer(LikelihoodConfig{}, AlertConfig{})
+	s := NewScorer(ScoreConfig{Bins: -1})
 	var alertsAt []int
 	for i, e := range errorStream(15000, starts, 40, 30, 2) {
-		if s.Update(e).Alert {
+		if s.Update(e, math.NaN()).Alert {
 			alertsAt = append(alertsAt, i)
 		}
 	}
@@ -65,14 +65,70 @@ func TestInjectedFaultsAlertOnceEach(t *testing.T) {
 	}
 }
 
-func TestAlerterHysteresis(t *testing.T) {
-	a := NewAlerter(AlertConfig{Threshold: 0.5, Release: 0.3, Cooldown: 3})
-	seq := []float64{0.1, 0.6, 0.7, 0.4, 0.6, 0.2, 0.2, 0.2, 0.6, 0.9}
-	want := []bool{false, true, false, false, false, false, false, false, true, false}
+func TestAlerterRests(t *testing.T) {
+	a := NewAlerter(AlertConfig{Threshold: 0.5, Rest: 3})
+	seq := []float64{0.1, 0.6, 0.7, 0.9, 0.6, 0.2, 0.6, 0.2, 0.2, 0.9}
+	want := []bool{false, true, false, false, true, false, false, false, false, true}
 	for i, v := range seq {
 		if got := a.Update(v); got != want[i] {
 			t.Fatalf("step %d (score %v): alert %v, want %v", i, v, got, want[i])
 		}
+	}
+}
+
+// A reading far beyond the range seen so far scores 1 at once, and a run of
+// readings at a level the sensor never took (within its range) is judged
+// rare: the two checks that do not depend on the model.
+func TestScorerSpatialAndRarity(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	s := NewScorer(ScoreConfig{Alert: AlertConfig{Threshold: 0.5, Rest: 100}})
+	value := func(i int) float64 { // a square wave between 0 and 10
+		if (i/50)%2 == 0 {
+			return 0.1 * r.NormFloat64()
+		}
+		return 10 + 0.1*r.NormFloat64()
+	}
+	var alerts []int
+	for i := range 6000 {
+		v := value(i)
+		switch {
+		case i >= 3000 && i < 3100: // stuck half way
+			v = 5
+		case i == 5000: // far above the range
+			v = 30
+		}
+		sc := s.Update(0.1*math.Exp(0.2*r.NormFloat64()), v)
+		if sc.Alert {
+			alerts = append(alerts, i)
+		}
+		if i == 5000 && sc.Score != 1 {
+			t.Fatalf("reading 30 after a range of 0..10 scored %v, want 1", sc.Score)
+		}
+	}
+	if len(alerts) != 2 || alerts[0] < 3000 || alerts[0] > 3030 || alerts[1] != 5000 {
+		t.Fatalf("alerts at %v: want one within 30 readings of 3000 and one at 5000", alerts)
+	}
+}
+
+func TestNormalizerFollowsALevelShift(t *testing.T) {
+	z := &Normalizer{HalfLife: 100}
+	for i := range 200 {
+		z.Observe(float64(i % 2))
+	}
+	z.Freeze()
+	for i := range 1000 {
+		z.Observe(50 + float64(i%2))
+	}
+	if got := z.Apply(nil, []float32{51})[0]; math.Abs(float64(got)) > 1.5 {
+		t.Fatalf("after 10 half-lives at the new level, it normalises to %v; want within 1", got)
+	}
+	frozen := &Normalizer{}
+	frozen.Observe(0)
+	frozen.Observe(1)
+	frozen.Freeze()
+	frozen.Observe(50)
+	if frozen.Mean != 0.5 {
+		t.Fatalf("a normaliser without half-life moved to %v", frozen.Mean)
 	}
 }
 

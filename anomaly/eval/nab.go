@@ -32,18 +32,19 @@ type NABOptions struct {
 	// Model, when set, is an ONNX model file (fp32 or int8) scored instead
 	// of training one.
 	Model string
-	// Int8 also quantises the global model (static QDQ, calibrated on the
-	// training windows) and scores both through ONNX Runtime.
+	// Int8 also quantises the pretrained model (static QDQ, calibrated on
+	// its synthetic training windows) and scores both through ONNX Runtime.
 	Int8 bool
 	// PerFile also prints each file's standard-profile result.
 	PerFile bool
 }
 
 // NAB runs the anomaly detector (window → per-sensor normalisation →
-// autoencoder → likelihood → alerts) over files online and writes their
-// NAB scores to out: with one model trained for all files or one per file
-// (the configured mode), or the given model, or the global model in fp32
-// and int8. anomaly/replay's Evaluate scores a pipeline instead.
+// autoencoder → likelihoods → alerts) over files online and writes their
+// NAB scores to out: with one model pre-trained on synthetic series or one
+// per file on its own probation (the configured mode), or the given model,
+// or the pretrained model in fp32 and int8. anomaly/replay's Evaluate
+// scores a pipeline instead.
 func NAB(out io.Writer, files []*nab.File, o NABOptions) error {
 	cfg := o.Config
 	runtime := o.Runtime
@@ -78,10 +79,10 @@ func NAB(out io.Writer, files []*nab.File, o NABOptions) error {
 	if !o.Int8 {
 		return runEval(out, files, cfg, fmt.Sprintf("%s autoencoder, %s", cfg.Mode, runtime), o.PerFile)
 	}
-	if cfg.Mode != nab.Global {
-		return fmt.Errorf("eval: int8 needs the global mode, not %q", cfg.Mode)
+	if cfg.Mode != nab.Pretrained {
+		return fmt.Errorf("eval: int8 needs the pretrained mode, not %q", cfg.Mode)
 	}
-	fp32, int8Model, err := TrainGlobalPair(files, cfg)
+	fp32, int8Model, err := TrainPretrainedPair(cfg)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func NAB(out io.Writer, files []*nab.File, o NABOptions) error {
 		}
 		c := cfg
 		c.Model, c.Runtime = r, nil
-		err = runEval(out, files, c, "global autoencoder "+m.name, o.PerFile)
+		err = runEval(out, files, c, "pretrained autoencoder "+m.name, o.PerFile)
 		done()
 		if err != nil {
 			return err
@@ -161,11 +162,12 @@ func PrintResult(out io.Writer, res *nab.EvalResult, perFile bool) error {
 	return nil
 }
 
-// TrainGlobalPair trains the global model on every file's probationary
-// windows (cfg's window and training settings) and quantises it,
-// calibrated on the same windows; it returns both serialised.
-func TrainGlobalPair(files []*nab.File, cfg nab.EvalConfig) (fp32, int8Model []byte, err error) {
-	wins := nab.TrainingWindows(files, cfg.Window)
+// TrainPretrainedPair trains the pretrained model on synthetic windows
+// (nab.PretrainWindows of them; cfg's window and training settings, no
+// file's data) and quantises it, calibrated on the same windows; it returns
+// both serialised.
+func TrainPretrainedPair(cfg nab.EvalConfig) (fp32, int8Model []byte, err error) {
+	wins := anomaly.SyntheticWindows(nab.PretrainWindows, cfg.Window, cfg.Train.Seed)
 	ae, _, err := anomaly.Train(wins, cfg.Train)
 	if err != nil {
 		return nil, nil, err

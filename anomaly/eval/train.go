@@ -16,6 +16,10 @@ import (
 type TrainOptions struct {
 	// CSVs are timestamp,value files, one sensor each.
 	CSVs []string
+	// Synthetic, when positive, trains on this many windows of synthetic
+	// series (anomaly.SyntheticWindows) instead of CSVs: a model that has
+	// seen no real sensor, as the anomaly example ships.
+	Synthetic int
 	// Normal is the leading fraction of each file, in (0, 1], that is
 	// known to be normal and trained on.
 	Normal float64
@@ -41,6 +45,9 @@ func Train(w io.Writer, o TrainOptions) error {
 		return fmt.Errorf("train: normal fraction %v: want a fraction in (0, 1]", o.Normal)
 	}
 	var wins [][]float32
+	if o.Synthetic > 0 {
+		wins = anomaly.SyntheticWindows(o.Synthetic, o.Window, o.Seed)
+	}
 	for _, path := range o.CSVs {
 		f, err := nab.ReadFile(path)
 		if err != nil {

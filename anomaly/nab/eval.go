@@ -74,6 +74,10 @@ type EvalResult struct {
 	Alerts []Result
 	// AlertThreshold is the best alert threshold per profile.
 	AlertThreshold []float64
+	// Fixed are the scores of the alert stream at the configured threshold
+	// (cfg.Score.Alert.Threshold) per profile, when one is configured: what
+	// a deployment with that threshold would score.
+	Fixed []Result
 	// Raw are the scores of the log-scaled likelihood itself, without
 	// alert hysteresis, threshold optimised by NAB's sweep.
 	Raw []Result
@@ -192,7 +196,8 @@ func Evaluate(files []*File, cfg EvalConfig) (*EvalResult, error) {
 // one per row; rows that were not scored are zero) under NAB's three
 // profiles: the log score itself (Raw) and the alert stream of cfg.Score.Alert at
 // each of cfg.Thresholds (Alerts, the best per profile; none means
-// DefaultThresholds). Only cfg.Score.Alert and cfg.Thresholds are used.
+// DefaultThresholds), and at cfg.Score.Alert.Threshold itself if set
+// (Fixed). Only cfg.Score.Alert and cfg.Thresholds are used.
 func Summarize(files []*File, scores [][]anomaly.Score, cfg EvalConfig) (*EvalResult, error) {
 	if len(scores) != len(files) {
 		return nil, fmt.Errorf("nab: %d score series for %d files", len(scores), len(files))
@@ -235,6 +240,13 @@ func Summarize(files []*File, scores [][]anomaly.Score, cfg EvalConfig) (*EvalRe
 		}
 		res.Alerts = append(res.Alerts, best)
 		res.AlertThreshold = append(res.AlertThreshold, bestT)
+		if t := cfg.Score.Alert.Threshold; t > 0 {
+			r, err := Score(files, AlertSeries(scores, cfg.Score.Alert), p)
+			if err != nil {
+				return nil, err
+			}
+			res.Fixed = append(res.Fixed, r)
+		}
 	}
 	return res, nil
 }

@@ -59,7 +59,7 @@ func Evaluate(ctx context.Context, out io.Writer, files []*nab.File, base nab.Ev
 			return fmt.Errorf("--model %s takes windows of %d, the pipeline makes windows of %d", pe.Model, w, st.Window)
 		}
 		variants, data["model"] = []variant{{"model", filepath.Base(pe.Model)}}, m
-	} else if data["fp32"], data["int8"], err = eval.TrainGlobalPair(files, base); err != nil {
+	} else if data["fp32"], data["int8"], err = eval.TrainPretrainedPair(base); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "edgeflow-eval-nab-models-*")
@@ -121,13 +121,22 @@ func Evaluate(ctx context.Context, out io.Writer, files []*nab.File, base nab.Ev
 			row{v.label, "pipeline (MQTT→NATS)", resPipe, t3.Sub(t2)})
 	}
 
-	fmt.Fprintf(out, "\n%d files; alert threshold swept, best per profile\n", len(files))
+	fmt.Fprintf(out, "\n%d files; alert threshold swept, best per profile (standard/low-FP/low-FN), and at the pipeline's threshold %.3f\n",
+		len(files), st.Score.Alert.Threshold)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tdetector\tstandard\treward_low_FP\treward_low_FN\traw standard\ttime\t")
+	fmt.Fprintln(tw, "model\tdetector\tstandard\treward_low_FP\treward_low_FN\tbest thresholds\tat pipeline threshold\tFP alerts\ttime\t")
 	for _, r := range rows {
-		a := r.res.Alerts
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t\n", r.model, r.path,
-			a[0].Normalized, a[1].Normalized, a[2].Normalized, r.res.Raw[0].Normalized, r.took.Round(100*time.Millisecond))
+		a, fx := r.res.Alerts, r.res.Fixed
+		fixed, fps := "-", 0
+		if len(fx) == 3 {
+			fixed = fmt.Sprintf("%.1f/%.1f/%.1f", fx[0].Normalized, fx[1].Normalized, fx[2].Normalized)
+			for _, f := range fx[0].Files {
+				fps += f.FP
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t%.3f/%.3f/%.3f\t%s\t%d\t%s\t\n", r.model, r.path,
+			a[0].Normalized, a[1].Normalized, a[2].Normalized, r.res.AlertThreshold[0], r.res.AlertThreshold[1], r.res.AlertThreshold[2],
+			fixed, fps, r.took.Round(100*time.Millisecond))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -19,7 +19,7 @@ func TestEvaluateModel(t *testing.T) {
 	files := corpus(t, "artificialWithAnomaly/art_daily_jumpsup.csv")
 	path, _ := model(t, files, 16)
 	var out bytes.Buffer
-	err := replay.Evaluate(context.Background(), &out, files, nab.EvalConfig{Mode: nab.Global},
+	err := replay.Evaluate(context.Background(), &out, files, nab.EvalConfig{Mode: nab.Pretrained},
 		replay.EvalOptions{Path: pipelineFile, Model: path, PerFile: true})
 	if err != nil {
 		t.Fatal(err)

@@ -100,6 +100,7 @@ type score struct {
 	Sensor     string   `json:"sensor"`
 	Time       string   `json:"time"`
 	Likelihood *float64 `json:"likelihood"`
+	Score      *float64 `json:"score"`
 }
 
 // Run replays files through the pipeline once and returns the score of
@@ -351,13 +352,17 @@ func (c *collector) add(msg *nats.Msg) {
 		return
 	}
 	c.got[i][r] = true
-	// The score is recomputed from the likelihood, which JSON carries
-	// exactly (the example rounds `score` for people). A likelihood of
-	// exactly 0.5 is what the stage reports while it learns (not ready).
+	// A likelihood of exactly 0.5 is what the stage reports while it
+	// learns (not ready). The score is taken as published (JSON carries it
+	// exactly), or recomputed from the likelihood when the pipeline drops
+	// it (which misses the stage's range check and red-zone filter).
 	l := *s.Likelihood
 	sc := anomaly.Score{Likelihood: l}
 	if l != 0.5 {
 		sc.Ready, sc.Score = true, anomaly.LogScore(l)
+		if s.Score != nil {
+			sc.Score = *s.Score
+		}
 	}
 	c.scores[i][r] = sc
 	if r == len(c.files[i].Values)-1 {

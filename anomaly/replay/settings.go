@@ -3,17 +3,16 @@ package replay
 import (
 	"fmt"
 
-	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/anomaly/nab"
 	"github.com/edgeflow/edgeflow/config"
+	stage "github.com/edgeflow/edgeflow/stages/anomaly"
 )
 
 // Settings reads the detector settings of a pipeline file (its window stage
 // and its anomaly stages in normalize and score mode) into an EvalConfig, so
 // that nab.Evaluate can run the same detector in Go: what is left between
 // the two is what the engine, the brokers and ONNX Runtime change. The
-// alert threshold is not taken (NAB sweeps it); a `release` given in the
-// file is kept as a fraction of its threshold.
+// alert threshold is taken too, but nab.Evaluate sweeps its own.
 func Settings(path string) (nab.EvalConfig, error) {
 	f, err := config.Load(path)
 	if err != nil {
@@ -30,15 +29,9 @@ func Settings(path string) (nab.EvalConfig, error) {
 			}
 			cfg.Window, haveWindow = c.Int("size"), true
 		case n.Type == "anomaly" && c.String("mode") == "normalize" && !haveNorm:
-			cfg.NormWarmup, cfg.Clip, haveNorm = c.Int("warmup"), c.Float("clip"), true
+			cfg.NormWarmup, cfg.Clip, cfg.HalfLife, haveNorm = c.Int("warmup"), c.Float("clip"), c.Int("half_life"), true
 		case n.Type == "anomaly" && c.String("mode") == "score" && !haveScore:
-			cfg.Likelihood = anomaly.LikelihoodConfig{Short: c.Int("short"), History: c.Int("history"),
-				Reestimate: c.Int("reestimate"), Learn: c.Int("warmup"), OneSided: c.Bool("one_sided")}
-			cfg.Alert = anomaly.AlertConfig{Cooldown: c.Int("cooldown"), Refractory: c.Int("refractory")}
-			if c.Has("release") {
-				cfg.ReleaseRatio = c.Float("release") / c.Float("threshold")
-			}
-			haveScore = true
+			cfg.Score, haveScore = stage.ScoreConfig(c), true
 		}
 	}
 	if !haveWindow || !haveNorm || !haveScore {

@@ -35,16 +35,17 @@ autoencoder → likelihood → alerts, the code the window, onnx and anomaly sta
 every file of a NAB-format corpus, row by row, and prints the NAB score for the standard,
 reward_low_FP_rate and reward_low_FN_rate profiles.
 
-The normaliser and, unless --model is given, the autoencoder learn from each file's
-probationary period (its first 15%, at most 750 rows), which NAB does not score: one model
-for all files (--mode global) or one per file (--mode per-sensor). As NAB optimises each
+The normaliser learns from each file's probationary period (its first 15%, at most 750
+rows), which NAB does not score. Unless --model is given, the autoencoder is trained on
+synthetic series (--mode pretrained: it sees no file's data) or on each file's own
+probationary period (--mode per-sensor). As NAB optimises each
 detector's threshold over the corpus, the alert threshold is swept and the best is shown
 per profile; "raw" is the log-likelihood itself without alert hysteresis.
 
-With --int8 the global model is also quantised (static QDQ, calibrated on the training
+With --int8 the pretrained model is also quantised (static QDQ, calibrated on the training
 windows) and both are scored through ONNX Runtime.
 
-With --pipeline FILE the detector is the pipeline itself, run by the engine: the global model
+With --pipeline FILE the detector is the pipeline itself, run by the engine: the pretrained model
 is trained (or --model taken), quantised, and for fp32 and int8 in turn the pipeline is built
 with MQTT_URL, NATS_URL, ANOMALY_MODEL and ANOMALY_EMIT=all set, every file's rows are
 published to MQTT as ` + "`edgeflow simulate`" + ` does (topic plant/<file name>/reading, JSON
@@ -81,8 +82,8 @@ latter should match the pipeline row for row.`,
 			}
 			out := cmd.OutOrStdout()
 			if o.pipeline != "" {
-				if o.mode != nab.Global {
-					return usageError{fmt.Errorf("--pipeline needs --mode global")}
+				if o.mode != nab.Pretrained {
+					return usageError{fmt.Errorf("--pipeline needs --mode pretrained")}
 				}
 				if err := models.Init(o.lib); err != nil {
 					return err
@@ -94,8 +95,8 @@ latter should match the pipeline row for row.`,
 				return replay.Evaluate(cmd.Context(), out, files, cfg, replay.EvalOptions{Path: o.pipeline, Model: o.model,
 					MQTTURL: o.mqttURL, NATSURL: o.natsURL, Subject: o.subject, PerFile: o.files, Logger: log})
 			}
-			if o.int8 && o.model == "" && o.mode != nab.Global {
-				return usageError{fmt.Errorf("--int8 needs --mode global")}
+			if o.int8 && o.model == "" && o.mode != nab.Pretrained {
+				return usageError{fmt.Errorf("--int8 needs --mode pretrained")}
 			}
 			return anomalyeval.NAB(out, files, anomalyeval.NABOptions{Config: cfg, Runtime: o.runtime, Library: o.lib,
 				Model: o.model, Int8: o.int8, PerFile: o.files})
@@ -103,13 +104,13 @@ latter should match the pipeline row for row.`,
 	}
 	f := nabCmd.Flags()
 	f.StringVar(&o.data, "data", "../shared/data/nab", "NAB corpus: a folder with data/ and labels/combined_windows.json")
-	f.StringVar(&o.mode, "mode", nab.Global, "one model for all sensors (global) or one per sensor (per-sensor)")
+	f.StringVar(&o.mode, "mode", nab.Pretrained, "one model pre-trained on synthetic series (pretrained) or one per sensor (per-sensor)")
 	f.IntVar(&o.window, "window", 16, "window length in readings")
 	f.IntVar(&o.epochs, "epochs", 60, "training epochs")
 	f.Uint64Var(&o.seed, "seed", 1, "training seed")
 	f.StringVar(&o.runtime, "runtime", "ort", "run the model with ONNX Runtime (ort) or the Go forward pass (go)")
 	f.StringVar(&o.model, "model", "", "score with this ONNX model (fp32 or int8) instead of training")
-	f.BoolVar(&o.int8, "int8", false, "also quantise the global model to int8 and score both")
+	f.BoolVar(&o.int8, "int8", false, "also quantise the pretrained model to int8 and score both")
 	f.StringVar(&o.lib, "ort-lib", "", "path of libonnxruntime.so (default: $"+models.LibraryEnv+", .cache/onnxruntime, system paths)")
 	f.StringVar(&o.thresholds, "thresholds", "", "comma-separated alert thresholds to sweep (default 0.1 to 0.95 by 0.025)")
 	f.BoolVar(&o.files, "files", false, "print each file's standard-profile result")

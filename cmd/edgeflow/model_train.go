@@ -23,27 +23,30 @@ func newTrainAnomalyCmd(m *modelOptions) *cobra.Command {
 		epochs       int
 		seed         uint64
 		normal       float64
+		synthetic    int
 	}
 	cmd := &cobra.Command{
-		Use:   "anomaly --csv FILE [--csv FILE...] --out MODEL.onnx [--int8 MODEL.int8.onnx]",
+		Use:   "anomaly (--csv FILE [--csv FILE...] | --synthetic N) --out MODEL.onnx [--int8 MODEL.int8.onnx]",
 		Short: "Train the anomaly autoencoder on normal sensor data",
 		Long: `anomaly trains the autoencoder the anomaly stage scores with: windows of --window
 readings, each sensor (CSV file, timestamp,value) z-scored by its own statistics, a
 W→16→4→16→W network fitted with Adam (deterministic for a given --seed). Only the first
 --normal fraction of each file is used: the part known to be normal. The model is written
 as float32 ONNX to --out and, with --int8, statically quantised (calibrated on the
-training windows) to that file.`,
+training windows) to that file. With --synthetic N it is trained on N windows of synthetic
+series instead (cycles, square waves, ramps, random walks, noise; see anomaly.SyntheticSeries):
+a model that has seen no real sensor, which the example ships.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(o.csvs) == 0 || o.out == "" {
-				return usageError{fmt.Errorf("need at least one --csv and --out")}
+			if (len(o.csvs) == 0) == (o.synthetic <= 0) || o.out == "" {
+				return usageError{fmt.Errorf("need --out and either at least one --csv or --synthetic")}
 			}
 			if o.normal <= 0 || o.normal > 1 {
 				return usageError{fmt.Errorf("--normal %v: want a fraction in (0, 1]", o.normal)}
 			}
 			pr := newProgress(cmd.ErrOrStderr())
 			defer pr.Finish()
-			return anomalyeval.Train(cmd.OutOrStdout(), anomalyeval.TrainOptions{CSVs: o.csvs, Normal: o.normal,
+			return anomalyeval.Train(cmd.OutOrStdout(), anomalyeval.TrainOptions{CSVs: o.csvs, Synthetic: o.synthetic, Normal: o.normal,
 				Window: o.window, Epochs: o.epochs, Seed: o.seed, Out: o.out, Int8Out: o.int8Out, Library: m.library,
 				Progress: func(done, total int) { pr.Step("training (epochs)", done, total) }})
 		},
@@ -55,6 +58,7 @@ training windows) to that file.`,
 	f.IntVar(&o.window, "window", 16, "window length in readings")
 	f.IntVar(&o.epochs, "epochs", 60, "training epochs")
 	f.Uint64Var(&o.seed, "seed", 1, "training seed")
+	f.IntVar(&o.synthetic, "synthetic", 0, "train on this many windows of synthetic series instead of --csv files")
 	f.Float64Var(&o.normal, "normal", 1, "leading fraction of each file that is normal and used for training")
 	return cmd
 }

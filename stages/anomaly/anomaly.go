@@ -26,14 +26,20 @@ func init() {
 
 - **normalize**: learns each sensor's mean and standard deviation from its first
   ` + "`warmup`" + ` windows (which are dropped and acknowledged), then writes the z-scored
-  window (clipped to ±` + "`clip`" + `) to ` + "`normalized`" + ` and passes the message on.
+  window (clipped to ±` + "`clip`" + `) to ` + "`normalized`" + ` and passes the message on. After the
+  warm-up the statistics keep following the sensor (exponentially weighted, ` + "`half_life`" + `
+  readings), so a new operating level stops looking like a fault.
 - **score** (default): compares ` + "`normalized`" + ` with the model's ` + "`reconstruction`" + ` (mean
-  squared error), turns the error into an anomaly likelihood against the sensor's recent
+  squared error) and turns the error into an anomaly likelihood against the sensor's recent
   error distribution (log errors averaged over ` + "`short`" + ` windows, a normal fit over
-  the last ` + "`history`" + `, re-fitted every ` + "`reestimate`" + `; after Numenta's anomaly likelihood),
-  maps it to a log score in [0, 1] (0.5 ≈ likelihood 0.99999) and raises an alert when the
-  score reaches ` + "`threshold`" + `. The alerter then waits until the score has stayed below
-  ` + "`release`" + ` for ` + "`cooldown`" + ` windows, so one fault raises one alert.
+  the last ` + "`history`" + `, re-fitted every ` + "`reestimate`" + `; after Numenta's anomaly likelihood).
+  The newest reading of ` + "`window`" + ` gets a second likelihood, of its rarity among the
+  sensor's past readings (a forgetting histogram of ` + "`bins`" + ` bins over the range of its first
+  ` + "`warmup`" + ` readings); the score is the larger of the two on a log scale in [0, 1]
+  (0.5 ≈ likelihood 0.99999), only the first of a run above 0.5 keeping its value, and 1
+  for a reading beyond the range seen so far by ` + "`spatial`" + ` of its width. An alert is
+  raised when the score reaches ` + "`threshold`" + `, then none for ` + "`rest`" + ` windows, so one
+  fault raises one alert.
 
 In score mode each output message is a new message (it carries the window's
 acknowledgement) with fields ` + "`sensor`" + `, ` + "`time`" + ` (RFC 3339: the source time of the window's last reading, or when it was received if the source gives none),
@@ -51,26 +57,32 @@ about 8 kB per sensor with the default history.`,
 				Description: "Field of the normalised window: written in normalize mode, compared with the reconstruction in score mode."},
 			{Name: "reconstruction", Type: component.String, Default: "reconstruction",
 				Description: "Field with the model's reconstruction (score mode)."},
-			{Name: "warmup", Type: component.Int, Default: 200, Min: component.Bound(1),
-				Description: "normalize: windows per sensor to learn its mean and deviation from. score: windows of error history before likelihoods (and alerts) are given."},
+			{Name: "warmup", Type: component.Int, Default: 50, Min: component.Bound(1),
+				Description: "normalize: windows per sensor to learn its mean and deviation from. score: readings that fix the rarity histogram's bins."},
+			{Name: "half_life", Type: component.Int, Default: 500, Min: component.Bound(0),
+				Description: "normalize: readings after the warm-up that halve the weight of older ones in the mean and deviation (0 freezes them after the warm-up)."},
 			{Name: "clip", Type: component.Float, Default: anomaly.DefaultClip, Min: component.Bound(0.1),
 				Description: "normalize: bound of the z-scores."},
-			{Name: "threshold", Type: component.Float, Default: 0.5, Min: component.Bound(0), Max: component.Bound(1),
-				Description: "Log score at which an alert is raised (0.5 ≈ likelihood 0.99999)."},
-			{Name: "release", Type: component.Float, Optional: true, Min: component.Bound(0), Max: component.Bound(1),
-				Description: "Log score below which the alerter re-arms (default 0.6 × threshold)."},
-			{Name: "cooldown", Type: component.Int, Default: 20, Min: component.Bound(1),
-				Description: "Consecutive windows below `release` that re-arm the alerter."},
-			{Name: "refractory", Type: component.Int, Default: 0, Min: component.Bound(0),
-				Description: "Least number of windows between two alerts of a sensor."},
+			{Name: "threshold", Type: component.Float, Default: DefaultThreshold, Min: component.Bound(0), Max: component.Bound(1),
+				Description: "Score at which an alert is raised (chosen once by a NAB threshold sweep, see docs/anomaly.md)."},
+			{Name: "rest", Type: component.Int, Default: anomaly.DefaultRest, Min: component.Bound(1),
+				Description: "Windows after an alert during which a sensor raises no other."},
+			{Name: "learn", Type: component.Int, Default: 100, Min: component.Bound(1),
+				Description: "Windows of error history before likelihoods (and alerts) are given."},
 			{Name: "short", Type: component.Int, Default: 20, Min: component.Bound(1),
-				Description: "Errors averaged before they are judged."},
+				Description: "Errors (and rarities) averaged before they are judged."},
 			{Name: "history", Type: component.Int, Default: 2000, Min: component.Bound(10), Max: component.Bound(1 << 20),
-				Description: "Averaged errors the distribution is fitted to (memory per sensor: 4 bytes each)."},
+				Description: "Averaged errors the distribution is fitted to (memory per sensor: 8 bytes each)."},
 			{Name: "reestimate", Type: component.Int, Default: 100, Min: component.Bound(1),
 				Description: "Windows between re-fits of the error distribution."},
 			{Name: "one_sided", Type: component.Bool, Default: false,
 				Description: "Only unusually large errors are anomalous (by default unusually small ones, a stuck or flat sensor, are too)."},
+			{Name: "spatial", Type: component.Float, Default: 0.05, Min: component.Bound(-1), Max: component.Bound(10),
+				Description: "A reading beyond the range seen so far by this fraction of its width scores 1 (negative: off)."},
+			{Name: "bins", Type: component.Int, Default: 32, Min: component.Bound(-1),
+				Description: "Bins of the rarity histogram over the warm-up range (-1 leaves the rarity out)."},
+			{Name: "rarity_half_life", Type: component.Int, Default: 2000, Min: component.Bound(1),
+				Description: "Readings that halve the rarity histogram's counts."},
 			{Name: "emit", Type: component.String, Default: "alerts", Enum: []string{"alerts", "all"},
 				Description: "score: emit only alerts, or a score for every window."},
 			{Name: "max_keys", Type: component.Int, Default: 10000, Min: component.Bound(1),
@@ -81,7 +93,7 @@ about 8 kB per sensor with the default history.`,
     type: anomaly
     input: windows
     mode: normalize
-    warmup: 200
+    warmup: 50
   model:
     type: onnx
     input: norm
@@ -92,9 +104,31 @@ about 8 kB per sensor with the default history.`,
   detect:
     type: anomaly
     input: model
-    threshold: 0.5`,
+    threshold: 0.3`,
 		New: newStage,
 	})
+}
+
+// DefaultThreshold is the default alert threshold: the one a NAB threshold
+// sweep chose once for the default settings (docs/anomaly.md).
+const DefaultThreshold = 0.3
+
+// ScoreConfig reads the scorer settings of an anomaly stage's configuration
+// (score mode), so that an evaluation can run the very same scorer.
+func ScoreConfig(conf *component.Config) anomaly.ScoreConfig {
+	spatial := conf.Float("spatial")
+	if spatial == 0 {
+		spatial = -1 // 0 would mean the default
+	}
+	return anomaly.ScoreConfig{
+		Likelihood: anomaly.LikelihoodConfig{Short: conf.Int("short"), History: conf.Int("history"),
+			Reestimate: conf.Int("reestimate"), Learn: conf.Int("learn"), OneSided: conf.Bool("one_sided")},
+		Alert:    anomaly.AlertConfig{Threshold: conf.Float("threshold"), Rest: conf.Int("rest")},
+		Spatial:  spatial,
+		Bins:     conf.Int("bins"),
+		Warmup:   conf.Int("warmup"),
+		HalfLife: conf.Int("rarity_half_life"),
+	}
 }
 
 // Stage is the anomaly stage. It is safe for concurrent use; per-sensor
@@ -102,10 +136,9 @@ about 8 kB per sensor with the default history.`,
 type Stage struct {
 	normalize           bool
 	window, norm, recon string
-	warmup              int
+	warmup, halfLife    int
 	clip                float64
-	lik                 anomaly.LikelihoodConfig
-	alert               anomaly.AlertConfig
+	cfg                 anomaly.ScoreConfig
 	emitAll             bool
 	maxKeys             int
 
@@ -127,22 +160,13 @@ func newStage(conf *component.Config, _ *component.Resources) (any, error) {
 	s := &Stage{
 		normalize: conf.String("mode") == "normalize",
 		window:    conf.String("window"), norm: conf.String("normalized"), recon: conf.String("reconstruction"),
-		warmup: conf.Int("warmup"), clip: conf.Float("clip"),
-		lik: anomaly.LikelihoodConfig{Short: conf.Int("short"), History: conf.Int("history"),
-			Reestimate: conf.Int("reestimate"), Learn: conf.Int("warmup"), OneSided: conf.Bool("one_sided")},
-		alert: anomaly.AlertConfig{Threshold: conf.Float("threshold"), Cooldown: conf.Int("cooldown"),
-			Refractory: conf.Int("refractory")},
+		warmup: conf.Int("warmup"), halfLife: conf.Int("half_life"), clip: conf.Float("clip"),
+		cfg:     ScoreConfig(conf),
 		emitAll: conf.String("emit") == "all",
 		maxKeys: conf.Int("max_keys"),
 		keys:    map[string]*list.Element{},
 	}
-	if conf.Has("release") {
-		s.alert.Release = conf.Float("release")
-		if s.alert.Release > s.alert.Threshold {
-			return nil, conf.Errorf("release", "%v is above the threshold %v; the alerter would never re-arm on hysteresis", s.alert.Release, s.alert.Threshold)
-		}
-	}
-	if s.alert.Threshold == 0 {
+	if s.cfg.Alert.Threshold == 0 {
 		return nil, conf.Errorf("threshold", "must be above 0, or every window would alert")
 	}
 	for _, f := range []string{"window", "normalized", "reconstruction"} {
@@ -186,11 +210,20 @@ func (s *Stage) normalizeWindow(m *pipeline.Message, out pipeline.Emitter) error
 			s.mu.Unlock()
 			return nil // learning: the window is acknowledged, not scored
 		}
-		st.z.Clip = s.clip
+		st.z.Clip, st.z.HalfLife = s.clip, s.halfLife
 		st.z.Freeze()
+		norm := st.z.Apply(nil, raw)
+		s.mu.Unlock()
+		return s.emitNormalised(m, norm, out)
 	}
+	// Judge the window, then let its newest reading move the statistics.
 	norm := st.z.Apply(nil, raw)
+	st.z.Observe(float64(raw[len(raw)-1]))
 	s.mu.Unlock()
+	return s.emitNormalised(m, norm, out)
+}
+
+func (s *Stage) emitNormalised(m *pipeline.Message, norm []float32, out pipeline.Emitter) error {
 	if m.Fields == nil {
 		m.Fields = map[string]any{}
 	}
@@ -211,8 +244,13 @@ func (s *Stage) score(m *pipeline.Message, out pipeline.Emitter) error {
 	if len(x) != len(y) {
 		return fmt.Errorf("anomaly: %q has %d values but %q has %d", s.norm, len(x), s.recon, len(y))
 	}
+	raw, rawErr := floats(m.Fields[s.window])
+	last := math.NaN()
+	if rawErr == nil {
+		last = float64(raw[len(raw)-1])
+	}
 	s.mu.Lock()
-	sc := s.sensor(m.Key).scorer.Update(anomaly.MSE(x, y))
+	sc := s.sensor(m.Key).scorer.Update(anomaly.MSE(x, y), last)
 	if sc.Ready {
 		s.noteScore(m.Key, sc.Score, sc.Alert)
 	}
@@ -233,7 +271,7 @@ func (s *Stage) score(m *pipeline.Message, out pipeline.Emitter) error {
 		"score": sc.Score, "likelihood": sc.Likelihood, "error": sc.Error,
 		"alert": sc.Alert, "ready": sc.Ready,
 	}
-	if raw, err := floats(m.Fields[s.window]); err == nil && len(raw) > 0 {
+	if rawErr == nil {
 		lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
 		for _, v := range raw {
 			f := float64(v)
@@ -260,7 +298,7 @@ func (s *Stage) sensor(key string) *sensor {
 	}
 	st := &sensor{key: key}
 	if !s.normalize {
-		st.scorer = anomaly.NewScorer(s.lik, s.alert)
+		st.scorer = anomaly.NewScorer(s.cfg)
 	}
 	s.keys[key] = s.lru.PushFront(st)
 	return st

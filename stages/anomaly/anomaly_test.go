@@ -87,7 +87,7 @@ func TestOneAlertPerInjectedFault(t *testing.T) {
 		componenttest.MustBuild(t, pipeline.KindStage, "window", "size: 16"),
 		componenttest.MustBuild(t, pipeline.KindStage, "anomaly", "mode: normalize\nwarmup: 300"),
 		goModel{ae},
-		componenttest.MustBuild(t, pipeline.KindStage, "anomaly", "warmup: 300\nthreshold: 0.5"),
+		componenttest.MustBuild(t, pipeline.KindStage, "anomaly", "learn: 300\nthreshold: 0.5\nrest: 300"),
 	)
 	bySensor := map[string][]time.Time{}
 	for _, m := range res.Out {
@@ -100,7 +100,7 @@ func TestOneAlertPerInjectedFault(t *testing.T) {
 				t.Fatalf("alert lacks %q: %v", f, m.Fields)
 			}
 		}
-		if m.Fields["likelihood"].(float64) < 0.999 || m.Fields["max"].(float64) < m.Fields["min"].(float64) {
+		if m.Fields["score"].(float64) < 0.5 || m.Fields["max"].(float64) < m.Fields["min"].(float64) {
 			t.Fatalf("alert fields %v", m.Fields)
 		}
 	}
@@ -123,7 +123,7 @@ func TestOneAlertPerInjectedFault(t *testing.T) {
 }
 
 func TestEmitAllAndBadMessages(t *testing.T) {
-	st := componenttest.MustBuild(t, pipeline.KindStage, "anomaly", "emit: all\nwarmup: 10\nmax_keys: 2").(*Stage)
+	st := componenttest.MustBuild(t, pipeline.KindStage, "anomaly", "emit: all\nlearn: 10\nmax_keys: 2").(*Stage)
 	var msgs []*pipeline.Message
 	for i := range 30 {
 		m := pipeline.NewMessage(nil)
@@ -152,7 +152,8 @@ func TestEmitAllAndBadMessages(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, src := range []string{
-		"threshold: 0.3\nrelease: 0.4",
+		"rest: 0",
+		"bins: -2",
 		"mode: normalize\nnormalized: window",
 		"mode: sideways",
 		"threshold: 0",
