@@ -130,7 +130,9 @@ func NewScorer(cfg ScoreConfig) *Scorer {
 	s := &Scorer{lik: NewLikelihood(cfg.Likelihood), alert: NewAlerter(cfg.Alert), margin: cfg.Spatial, noModel: cfg.NoModel}
 	if cfg.Bins >= 0 {
 		s.rar = NewRarity(cmp.Or(cfg.Bins, 32), cmp.Or(cfg.Warmup, 50), cmp.Or(cfg.HalfLife, 2000))
-		s.rarLik = NewLikelihood(cfg.Likelihood)
+		rl := cfg.Likelihood
+		rl.OneSided = true // a reading more common than usual is no anomaly
+		s.rarLik = NewLikelihood(rl)
 	}
 	return s
 }

@@ -83,7 +83,7 @@ func TestScorerSpatialAndRarity(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 4))
 	s := NewScorer(ScoreConfig{Alert: AlertConfig{Threshold: 0.5, Rest: 100}})
 	value := func(i int) float64 { // a square wave between 0 and 10
-		if (i/50)%2 == 0 {
+		if (i/10)%2 == 0 {
 			return 0.1 * r.NormFloat64()
 		}
 		return 10 + 0.1*r.NormFloat64()

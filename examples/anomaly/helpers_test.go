@@ -2,8 +2,6 @@ package anomaly_test
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/edgeflow/edgeflow/anomaly/sim"
@@ -11,30 +9,13 @@ import (
 	"github.com/edgeflow/edgeflow/models/modeltest"
 )
 
-// nabDir is the NAB corpus the model is trained on, as demo.sh finds it.
-func nabDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("NAB_DATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data", "nab")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
-		t.Fatalf("NAB data: %v (set NAB_DATA)", err)
-	}
-	return dir
-}
-
 // trainModel does what demo.sh does with `edgeflow model train anomaly
-// --normal 0.15 --seed 1`: it trains on the first 15% of every NAB file and
-// writes the int8 model, returning its path.
+// --synthetic 20000 --seed 1`: it pre-trains on synthetic series and writes
+// the int8 model, returning its path.
 func trainModel(t testing.TB) string {
 	t.Helper()
 	modeltest.RequireRuntime(t)
-	paths, err := filepath.Glob(filepath.Join(nabDir(t), "data", "*", "*.csv"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no NAB files: %v", err)
-	}
-	return anomalytest.NABModel(t, paths, t.TempDir())
+	return anomalytest.Model(t, t.TempDir())
 }
 
 // windowSummary is what an alert says about its window, as the pipeline's

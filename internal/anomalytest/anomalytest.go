@@ -11,31 +11,25 @@ import (
 	"testing"
 
 	"github.com/edgeflow/edgeflow/anomaly"
-	"github.com/edgeflow/edgeflow/anomaly/nab"
 )
 
-// NABModel does what demo.sh does with `edgeflow model train anomaly
-// --normal 0.15 --seed 1`: it trains the autoencoder on windows of 16 over
-// the first 15% of each NAB file in paths (each z-scored by its own
-// statistics), quantises it to int8 calibrated on those windows, writes it
-// to dir/anomaly.int8.onnx and returns that path. Quantising runs ONNX
-// Runtime, so callers first call modeltest.RequireRuntime. Any error fails
-// tb.
-func NABModel(tb testing.TB, paths []string, dir string) string {
+// Windows is how many synthetic windows the example's model is trained on
+// (demo.sh: `edgeflow model train anomaly --synthetic 20000 --seed 1`).
+const Windows = 20000
+
+// Model does what demo.sh does with `edgeflow model train anomaly
+// --synthetic 20000 --seed 1`: it trains the autoencoder on windows of 16
+// cut from synthetic series (anomaly.SyntheticWindows: no real sensor's
+// data), quantises it to int8 calibrated on those windows, writes it to
+// dir/anomaly.int8.onnx and returns that path. Quantising runs ONNX Runtime,
+// so callers first call modeltest.RequireRuntime. Any error fails tb.
+func Model(tb testing.TB, dir string) string {
 	tb.Helper()
-	var wins [][]float32
-	for _, p := range paths {
-		f, err := nab.ReadFile(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		n := int(0.15 * float64(len(f.Values)))
-		z := &anomaly.Normalizer{}
-		for _, v := range f.Values[:n] {
-			z.Observe(v)
-		}
-		wins = append(wins, anomaly.Windows(f.Values, 0, n, 16, z)...)
-	}
+	return model(tb, dir, Windows)
+}
+
+func model(tb testing.TB, dir string, n int) string {
+	wins := anomaly.SyntheticWindows(n, 16, 1)
 	ae, _, err := anomaly.Train(wins, anomaly.TrainConfig{Seed: 1})
 	if err != nil {
 		tb.Fatal(err)

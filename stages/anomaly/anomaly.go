@@ -47,7 +47,7 @@ acknowledgement) with fields ` + "`sensor`" + `, ` + "`time`" + ` (RFC 3339: the
 distribution is learned) and the window's ` + "`min`" + `, ` + "`max`" + `, ` + "`mean`" + `, ` + "`last`" + ` (raw units, from
 ` + "`window`" + `). With ` + "`emit: alerts`" + ` only alerts leave the stage; the other windows are
 acknowledged. State is kept for at most ` + "`max_keys`" + ` sensors (least recently seen evicted),
-about 8 kB per sensor with the default history.`,
+about 70 kB per sensor with the default history.`,
 		Fields: []component.Field{
 			{Name: "mode", Type: component.String, Default: "score", Enum: []string{"normalize", "score"},
 				Description: "normalize before the model, score after it."},
@@ -71,8 +71,8 @@ about 8 kB per sensor with the default history.`,
 				Description: "Windows of error history before likelihoods (and alerts) are given."},
 			{Name: "short", Type: component.Int, Default: 20, Min: component.Bound(1),
 				Description: "Errors (and rarities) averaged before they are judged."},
-			{Name: "history", Type: component.Int, Default: 2000, Min: component.Bound(10), Max: component.Bound(1 << 20),
-				Description: "Averaged errors the distribution is fitted to (memory per sensor: 8 bytes each)."},
+			{Name: "history", Type: component.Int, Default: 8640, Min: component.Bound(10), Max: component.Bound(1 << 20),
+				Description: "Averaged errors (and rarities) the distributions are fitted to (memory per sensor: 8 bytes each)."},
 			{Name: "reestimate", Type: component.Int, Default: 100, Min: component.Bound(1),
 				Description: "Windows between re-fits of the error distribution."},
 			{Name: "one_sided", Type: component.Bool, Default: false,

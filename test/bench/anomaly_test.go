@@ -294,19 +294,11 @@ func (c *alertCollector) latencies(published map[string]time.Time) []time.Durati
 	return out
 }
 
-// benchModel trains the example's int8 model as demo.sh does (the first
-// 15% of every NAB file, seed 1) and returns its path.
-func benchModel(b *testing.B, root, dir string) string {
+// benchModel trains the example's int8 model as demo.sh does (synthetic
+// series, seed 1) and returns its path.
+func benchModel(b *testing.B, _, dir string) string {
 	modeltest.RequireRuntime(b)
-	nabDir := os.Getenv("NAB_DATA")
-	if nabDir == "" {
-		nabDir = filepath.Join(root, "..", "shared", "data", "nab")
-	}
-	paths, err := filepath.Glob(filepath.Join(nabDir, "data", "*", "*.csv"))
-	if err != nil || len(paths) == 0 {
-		b.Skipf("no NAB data in %s (set NAB_DATA)", nabDir)
-	}
-	return anomalytest.NABModel(b, paths, dir)
+	return anomalytest.Model(b, dir)
 }
 
 // scrape returns the sum of a counter's samples for one node.
