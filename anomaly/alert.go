@@ -87,7 +87,9 @@ type ScoreConfig struct {
 	Alert      AlertConfig
 	// Spatial is the margin, as a fraction of the range of readings seen so
 	// far, beyond which a reading outside that range scores 1 (default
-	// 0.05, as in Numenta's detector; negative turns it off).
+	// 0.25; negative turns it off). Numenta's detector uses 0.05, which
+	// raised false alarms on a new sensor whose slow cycle or noise tails
+	// had not yet shown their full range; on NAB the two score alike.
 	Spatial float64
 	// Bins, Warmup and HalfLife configure the rarity of readings (see
 	// Rarity), whose likelihood is the second half of the score; Bins < 0
@@ -125,7 +127,7 @@ const (
 // NewScorer returns a scorer for one sensor.
 func NewScorer(cfg ScoreConfig) *Scorer {
 	if cfg.Spatial == 0 {
-		cfg.Spatial = 0.05
+		cfg.Spatial = 0.25
 	}
 	s := &Scorer{lik: NewLikelihood(cfg.Likelihood), alert: NewAlerter(cfg.Alert), margin: cfg.Spatial, noModel: cfg.NoModel}
 	if cfg.Bins >= 0 {

@@ -109,7 +109,7 @@ func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
 	// Judge against the distribution before this value joins it.
 	likelihood, ready = 0.5, false
 	if l.estimated && l.n >= l.cfg.Learn {
-		z := (avg - l.mean) / l.std
+		z := l.tToZ((avg - l.mean) / l.std)
 		if !l.cfg.OneSided {
 			z = math.Abs(z)
 		}
@@ -129,6 +129,22 @@ func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
 		l.estimate()
 	}
 	return likelihood, ready
+}
+
+// tToZ maps a deviation t, in standard deviations of a distribution fitted
+// to few independent points, to the normal deviate with the same tail: the
+// averages of Short errors overlap, so n of them are worth about n/Short
+// independent ones, and with few of them (while a sensor is new) a large
+// deviation is much less surprising than a normal fit says. The Student-t
+// tail with n/Short−1 degrees of freedom is used, through the
+// approximation z = t·(1 − 1/(4ν)) / √(1 + t²/(2ν)); with a full history it
+// is the normal deviate to within a few percent.
+func (l *Likelihood) tToZ(t float64) float64 {
+	nu := float64(len(l.hist))/float64(l.cfg.Short) - 1
+	if nu < 1 {
+		nu = 1
+	}
+	return t * (1 - 1/(4*nu)) / math.Sqrt(1+t*t/(2*nu))
 }
 
 func (l *Likelihood) estimate() {

@@ -5,6 +5,7 @@ package anomaly_test
 import (
 	"context"
 	"encoding/json"
+	stage "github.com/edgeflow/edgeflow/stages/anomaly"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -242,8 +243,8 @@ func readAlerts(t *testing.T, url string) []alert {
 		if err := json.Unmarshal(msg.Data(), &a); err != nil {
 			t.Fatalf("alert %q: %v", msg.Data(), err)
 		}
-		if a.Sensor == "" || a.Score < 0.5 || a.Likelihood < 0.99999 || a.Time == "" {
-			t.Fatalf("alert %s: want a sensor, a time, a score >= the threshold 0.5", msg.Data())
+		if a.Sensor == "" || a.Score < stage.DefaultThreshold || a.Time == "" {
+			t.Fatalf("alert %s: want a sensor, a time, a score >= the threshold %v", msg.Data(), stage.DefaultThreshold)
 		}
 		out = append(out, a)
 	}

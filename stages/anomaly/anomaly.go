@@ -77,8 +77,8 @@ about 70 kB per sensor with the default history.`,
 				Description: "Windows between re-fits of the error distribution."},
 			{Name: "one_sided", Type: component.Bool, Default: false,
 				Description: "Only unusually large errors are anomalous (by default unusually small ones, a stuck or flat sensor, are too)."},
-			{Name: "spatial", Type: component.Float, Default: 0.05, Min: component.Bound(-1), Max: component.Bound(10),
-				Description: "A reading beyond the range seen so far by this fraction of its width scores 1 (negative: off)."},
+			{Name: "spatial", Type: component.Float, Default: 0.25, Min: component.Bound(-1), Max: component.Bound(10),
+				Description: "A reading beyond the range seen so far by this fraction of its width scores 1 (0 or negative: off)."},
 			{Name: "bins", Type: component.Int, Default: 32, Min: component.Bound(-1),
 				Description: "Bins of the rarity histogram over the warm-up range (-1 leaves the rarity out)."},
 			{Name: "rarity_half_life", Type: component.Int, Default: 2000, Min: component.Bound(1),
@@ -104,14 +104,14 @@ about 70 kB per sensor with the default history.`,
   detect:
     type: anomaly
     input: model
-    threshold: 0.3`,
+    threshold: 0.32`,
 		New: newStage,
 	})
 }
 
 // DefaultThreshold is the default alert threshold: the one a NAB threshold
 // sweep chose once for the default settings (docs/anomaly.md).
-const DefaultThreshold = 0.3
+const DefaultThreshold = 0.32
 
 // ScoreConfig reads the scorer settings of an anomaly stage's configuration
 // (score mode), so that an evaluation can run the very same scorer.
