@@ -104,14 +104,14 @@ about 70 kB per sensor with the default history.`,
   detect:
     type: anomaly
     input: model
-    threshold: 0.32`,
+    threshold: 0.3`,
 		New: newStage,
 	})
 }
 
 // DefaultThreshold is the default alert threshold: the one a NAB threshold
 // sweep chose once for the default settings (docs/anomaly.md).
-const DefaultThreshold = 0.32
+const DefaultThreshold = 0.3
 
 // ScoreConfig reads the scorer settings of an anomaly stage's configuration
 // (score mode), so that an evaluation can run the very same scorer.
