@@ -32,7 +32,7 @@ func TestEvaluateModel(t *testing.T) {
 		t.Fatalf("summary line (want all %s rows in, none differing):\n%s", rows, s)
 	}
 	for _, detector := range []string{"Go (eval nab)", "Go, pipeline settings", "pipeline (MQTT→NATS)"} {
-		if !regexp.MustCompile(`(?m)^\s+anomaly\.onnx\s+` + regexp.QuoteMeta(detector) + `(\s+-?[0-9.]+){4}\s`).MatchString(s) {
+		if !regexp.MustCompile(`(?m)^\s+anomaly\.onnx\s+` + regexp.QuoteMeta(detector) + `(\s+-?[0-9.]+){3}\s+[0-9.]+/[0-9.]+/[0-9.]+\s`).MatchString(s) {
 			t.Errorf("no scores for %s:\n%s", detector, s)
 		}
 	}

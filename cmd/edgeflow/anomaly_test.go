@@ -16,6 +16,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/anomaly/nab"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/models"
@@ -125,7 +126,8 @@ func TestModelTrainAnomaly(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--out", "x.onnx"}, 2, "need at least one --csv and --out"},
+		{[]string{"--out", "x.onnx"}, 2, "need --out and either at least one --csv or --synthetic"},
+		{[]string{"--csv", "a.csv", "--synthetic", "100", "--out", "x.onnx"}, 2, "either at least one --csv or --synthetic"},
 		{[]string{"--csv", "a.csv", "--out", "x.onnx", "--normal", "1.5"}, 2, "--normal 1.5"},
 		{[]string{"--csv", "/nonexistent.csv", "--out", filepath.Join(t.TempDir(), "x.onnx")}, 1, "/nonexistent.csv"},
 	} {
@@ -185,13 +187,13 @@ func TestEvalNAB(t *testing.T) {
 		}
 	}
 
-	// The global model, trained on both files' probationary rows and run
-	// by ONNX Runtime: it finds the anomalies with few false alarms.
+	// The pretrained model, trained on synthetic series and run by ONNX
+	// Runtime: it finds the anomalies with few false alarms.
 	r := edgeflow(t, nil, "eval", "nab", "--data", data, "--file", jumpsUp, "--file", taxi, "--epochs", "3", "--files")
 	if r.code != 0 {
 		t.Fatalf("eval nab: exit %d: %s", r.code, r.stderr)
 	}
-	if !regexp.MustCompile(`^global autoencoder, ort: 2 files, \d`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`^pretrained autoencoder, ort: 2 files, \d`).MatchString(r.stdout) {
 		t.Errorf("eval nab output does not start with its label:\n%s", r.stdout)
 	}
 	rows := nabTable(t, r.stdout, labelled)
@@ -226,7 +228,7 @@ func TestEvalNAB(t *testing.T) {
 	}{
 		{[]string{"--file", "nope.csv"}, "--file nope.csv: not in the corpus's labels"},
 		{[]string{"--file", jumpsUp, "--runtime", "x"}, `--runtime "x": want ort or go`},
-		{[]string{"--file", jumpsUp, "--int8", "--mode", "per-sensor"}, "--int8 needs --mode global"},
+		{[]string{"--file", jumpsUp, "--int8", "--mode", "per-sensor"}, "--int8 needs --mode pretrained"},
 		{[]string{"--file", jumpsUp, "--thresholds", "a"}, "--thresholds"},
 	} {
 		r := edgeflow(t, nil, append([]string{"eval", "nab", "--data", data}, tc.args...)...)
@@ -368,5 +370,24 @@ func TestSimulate(t *testing.T) {
 
 	if r := edgeflow(t, nil, "simulate", "--url", broker.URL(), "--qos", "3"); r.code != 2 || !strings.Contains(r.stderr, "--qos 3") {
 		t.Errorf("simulate --qos 3: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// `model train anomaly --synthetic N` trains on N synthetic windows, no CSV.
+func TestModelTrainAnomalySynthetic(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ae.onnx")
+	r := edgeflow(t, nil, "model", "train", "anomaly", "--synthetic", "300", "--epochs", "2", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("train: exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.HasPrefix(r.stdout, "trained [16 16 4 16 16] on 300 windows:") {
+		t.Fatalf("train output:\n%s", r.stdout)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if anomaly.WindowOf(data) != 16 {
+		t.Fatalf("model window %d, want 16", anomaly.WindowOf(data))
 	}
 }
