@@ -69,7 +69,7 @@ latter should match the pipeline row for row.`,
 			cfg := nab.EvalConfig{Window: o.window, Mode: o.mode,
 				Train:    anomaly.TrainConfig{Epochs: o.epochs, Seed: o.seed},
 				Progress: func(phase string, done, total int) { pr.Step(phase, done, total) }}
-			if o.mode == nab.Global { // per sensor, files train at once: only the files are counted
+			if o.mode == nab.Pretrained { // per sensor, files train at once: only the files are counted
 				cfg.Train.Progress = func(done, total int) { pr.Step("training (epochs)", done, total) }
 			}
 			if o.thresholds != "" {
