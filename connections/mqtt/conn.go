@@ -219,7 +219,7 @@ func (c *Conn) Close(ctx context.Context) error {
 		cl := c.client
 		c.mu.Unlock()
 		if cl != nil && cl.IsConnectionOpen() {
-			cl.Disconnect(1000) // quiesce: lets the final PUBACKs out first
+			c.disconnect(cl)
 		}
 		c.pubMu.Lock()
 		if c.pub != nil {
@@ -231,6 +231,29 @@ func (c *Conn) Close(ctx context.Context) error {
 		c.stopBroker()
 	})
 	return nil
+}
+
+// ackBarrier is a topic filter no subscription uses. Unsubscribing from it
+// is a harmless round trip: the broker answers with an UNSUBACK even when
+// nothing was subscribed (MQTT-3.10.4-5), and only after it has processed
+// the packets sent before it on the connection.
+const ackBarrier = "edgeflow/ack-barrier"
+
+// disconnect ends cl's network connection once the broker has processed the
+// PUBACKs already handed to paho. paho writes DISCONNECT right behind them
+// and closes the socket at once, so they may still be unread at the broker
+// when the same client id connects again (a restart, a pipeline reload, a
+// redelivery reconnect): the broker then takes the session over, discards
+// the old connection's unread PUBACKs and sends those messages again,
+// although they were delivered. Mosquitto does this.
+func (c *Conn) disconnect(cl paho.Client) {
+	tok := cl.Unsubscribe(ackBarrier)
+	if !tok.WaitTimeout(time.Second) {
+		c.log.Warn().Msg("broker did not confirm the final acknowledgements in time; disconnecting anyway")
+	} else if err := tok.Error(); err != nil {
+		c.log.Debug().Err(err).Msg("final acknowledgements unconfirmed")
+	}
+	cl.Disconnect(1000)
 }
 
 func (c *Conn) stopBroker() {

@@ -88,7 +88,7 @@ func (c *Conn) connectedPhase(cl paho.Client) (reason string, ok bool) {
 			// MQTT 3.1.1 brokers resend unacknowledged messages only when
 			// the session resumes: reconnect to get them back.
 			c.stats.redeliveryReconnects.Add(1)
-			cl.Disconnect(1000)
+			c.disconnect(cl)
 			// Drain a loss report the disconnect may have raced with.
 			select {
 			case <-c.lost:
