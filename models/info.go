@@ -36,6 +36,21 @@ type Info struct {
 
 	Inputs  []IO
 	Outputs []IO
+
+	// Metadata holds the model's metadata_props.
+	Metadata map[string]string
+}
+
+// Quantized reports whether the model has int8 operators (QDQ,
+// QOperator or dynamic quantisation), whose ORT kernels differ by CPU.
+func (i *Info) Quantized() bool {
+	for op := range i.Operators {
+		switch strings.TrimPrefix(op, "com.microsoft.") {
+		case "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "DynamicQuantizeLinear", "QGemm":
+			return true
+		}
+	}
+	return false
 }
 
 // IO is one model input or output.
@@ -163,6 +178,12 @@ func InspectBytes(data []byte) (*Info, error) {
 		}
 	}
 	countGraph(info, m.GetGraph())
+	for _, p := range m.GetMetadataProps() {
+		if info.Metadata == nil {
+			info.Metadata = map[string]string{}
+		}
+		info.Metadata[p.GetKey()] = p.GetValue()
+	}
 
 	if err := Init(""); err != nil {
 		return nil, err

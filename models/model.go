@@ -36,6 +36,13 @@ type LoadOptions struct {
 	// for example that the inputs a pipeline feeds exist. A version it
 	// rejects is not loaded.
 	Check func(*Info) error
+	// KernelCheck says what to do when an int8 model's optimised
+	// execution disagrees with its unfused reference on this CPU (see
+	// CheckKernels): refuse the version (the default), warn (log at error
+	// level and load it) or off. Float models are not checked.
+	KernelCheck KernelCheck
+	// KernelTolerance overrides DefaultKernelTolerance.
+	KernelTolerance float64
 	// Logger receives reload logs (default: discard).
 	Logger *zerolog.Logger
 }
@@ -99,6 +106,9 @@ func Open(path string, opts LoadOptions) (*Model, error) {
 	if err := opts.Options.Validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.KernelCheck.Validate(); err != nil {
+		return nil, err
+	}
 	m := &Model{path: path, opts: opts, log: zerolog.Nop()}
 	if opts.Logger != nil {
 		m.log = *opts.Logger
@@ -135,6 +145,10 @@ func (m *Model) load() (*version, error) {
 		return nil, fmt.Errorf("model %s: %w", m.path, err)
 	}
 	sess.info.Path = m.path
+	if err := m.checkKernels(data, sess); err != nil {
+		sess.Close()
+		return nil, err
+	}
 	if m.opts.Check != nil {
 		if err := m.opts.Check(sess.info); err != nil {
 			sess.Close()
@@ -276,4 +290,28 @@ func (m *Model) Close() error {
 		old.release()
 	}
 	return nil
+}
+
+// checkKernels runs the int8 kernel check on a quantised model's data as
+// LoadOptions.KernelCheck says: nil when it passes, is off or the model is
+// float; the check's error when it refuses; a logged error when it warns.
+func (m *Model) checkKernels(data []byte, sess *Session) error {
+	if m.opts.KernelCheck == KernelCheckOff || !sess.info.Quantized() {
+		return nil
+	}
+	rep, err := checkKernels(data, sess, m.opts.Options, m.opts.KernelTolerance)
+	if err != nil {
+		return fmt.Errorf("model %s: int8 kernel check: %w", m.path, err)
+	}
+	err = rep.Err(m.path)
+	switch {
+	case err == nil:
+		m.log.Debug().Str("model", m.path).Msg(rep.String())
+		return nil
+	case m.opts.KernelCheck == KernelCheckWarn:
+		m.log.Error().Err(err).Str("model", m.path).Str("cpu", rep.CPU.String()).
+			Msg("int8 model computes wrong results on this CPU; loading it anyway (kernel_check: warn)")
+		return nil
+	}
+	return err
 }

@@ -30,6 +30,10 @@ type Options struct {
 	// "session.disable_quant_qdq": "1" to make ORT fold a weight-only
 	// model's DequantizeLinear nodes into float weights at load time.
 	ConfigEntries map[string]string
+	// Profile, when set, makes ORT write a per-operator profile (Chrome
+	// trace JSON) to a file whose name starts with this prefix; ORT writes
+	// it when the session closes.
+	Profile string
 }
 
 // OptimizationLevels are the accepted values of Options.Optimization.
@@ -120,6 +124,11 @@ func (o Options) sessionOptions() (*ort.SessionOptions, error) {
 			if err := so.AddSessionConfigEntry(key, "0"); err != nil {
 				return fail(key, err)
 			}
+		}
+	}
+	if o.Profile != "" {
+		if err := so.EnableProfiling(o.Profile); err != nil {
+			return fail("profiling", err)
 		}
 	}
 	for key, value := range o.ConfigEntries {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/edgeflow/edgeflow/models"
@@ -26,6 +27,7 @@ type benchOptions struct {
 	spinning     bool
 	shapes       []string
 	json         bool
+	profile      string
 }
 
 // newModelBenchCmd builds model bench.
@@ -35,7 +37,9 @@ func newModelBenchCmd(m *modelOptions) *cobra.Command {
 		Use:   "bench FILE",
 		Short: "Measure a model's throughput and latency in ONNX Runtime",
 		Long: `bench runs the model on random inputs for --duration, one run after another,
-and prints throughput (runs/s and samples/s) and the latency of a run (p50, p99).
+and prints throughput (runs/s and samples/s), the latency of a run (p50, p99),
+and the CPU's instruction sets that ORT's kernels can use (AVX2, AVX-512, VNNI,
+AMX, arm64 dot product and i8mm) with the int8 GEMM kernel they select.
 
 Dimension 0 of an input that is dynamic takes --batch; other dynamic dimensions
 need --shape NAME=D,D,... On a terminal a progress line shows on stderr.`,
@@ -51,6 +55,7 @@ need --shape NAME=D,D,... On a terminal a progress line shows on stderr.`,
 	f.BoolVar(&o.spinning, "spinning", false, "let idle ORT threads spin")
 	f.StringArrayVar(&o.shapes, "shape", nil, "input shape, NAME=D,D,... (repeatable)")
 	f.BoolVar(&o.json, "json", false, "print JSON")
+	f.StringVar(&o.profile, "profile", "", "write ONNX Runtime's per-operator profile (JSON) to a file starting with this prefix")
 	return cmd
 }
 
@@ -64,6 +69,13 @@ type benchResult struct {
 	Samples    float64 `json:"samples_per_second"`
 	P50ms      float64 `json:"p50_ms"`
 	P99ms      float64 `json:"p99_ms"`
+	// CPU names the processor and the instruction sets ORT's kernels can
+	// use on it.
+	CPU models.CPU `json:"cpu"`
+	// CPUms is the process's CPU time per run: with one thread, the
+	// figure that other work on the machine disturbs least.
+	CPUms    float64 `json:"cpu_ms_per_run"`
+	Int8GEMM string  `json:"int8_gemm"`
 }
 
 func benchModel(cmd *cobra.Command, path string, mo *modelOptions, o *benchOptions) error {
@@ -74,7 +86,7 @@ func benchModel(cmd *cobra.Command, path string, mo *modelOptions, o *benchOptio
 		return err
 	}
 	m, err := models.Open(path, models.LoadOptions{Options: models.Options{
-		IntraOpThreads: o.threads, Optimization: o.optimization, Spinning: o.spinning}})
+		IntraOpThreads: o.threads, Optimization: o.optimization, Spinning: o.spinning, Profile: o.profile}})
 	if err != nil {
 		return err
 	}
@@ -94,6 +106,7 @@ func benchModel(cmd *cobra.Command, path string, mo *modelOptions, o *benchOptio
 	defer stop()
 	progress := isTerminal(os.Stderr)
 	var lat []time.Duration
+	cpu0 := processCPU()
 	start := time.Now()
 	lastShown := start
 	for time.Since(start) < o.duration && ctx.Err() == nil {
@@ -109,6 +122,7 @@ func benchModel(cmd *cobra.Command, path string, mo *modelOptions, o *benchOptio
 		}
 	}
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	if progress {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
@@ -117,6 +131,8 @@ func benchModel(cmd *cobra.Command, path string, mo *modelOptions, o *benchOptio
 		Model: path, Batch: o.batch, Threads: o.threads, Runs: len(lat),
 		Seconds: elapsed.Seconds(), RunsPerSec: float64(len(lat)) / elapsed.Seconds(),
 		P50ms: ms(percentile(lat, 0.50)), P99ms: ms(percentile(lat, 0.99)),
+		CPU: models.HostCPU(), Int8GEMM: models.HostCPU().Int8Kernel(),
+		CPUms: ms(cpu) / float64(max(len(lat), 1)),
 	}
 	res.Samples = res.RunsPerSec * float64(o.batch)
 	if o.json {
@@ -134,9 +150,12 @@ func printBench(w io.Writer, r benchResult) {
 		threads = "default"
 	}
 	fmt.Fprintf(w, "model       %s\nbatch       %d\nthreads     %s\n", r.Model, r.Batch, threads)
+	fmt.Fprintf(w, "cpu         %s\n", r.CPU.Model)
+	fmt.Fprintf(w, "isa         %s (int8 GEMM: %s)\n", strings.Join(r.CPU.Flags, " "), r.CPU.Int8Kernel())
 	fmt.Fprintf(w, "runs        %d in %.1fs\n", r.Runs, r.Seconds)
 	fmt.Fprintf(w, "throughput  %.1f runs/s, %.1f samples/s\n", r.RunsPerSec, r.Samples)
 	fmt.Fprintf(w, "latency     p50 %.3f ms, p99 %.3f ms\n", r.P50ms, r.P99ms)
+	fmt.Fprintf(w, "cpu time    %.3f ms per run (all threads)\n", r.CPUms)
 }
 
 func bar(done, total time.Duration) string {
@@ -201,4 +220,13 @@ func benchInputs(info *models.Info, batch int, overrides []string) ([]models.Ten
 		out[i] = models.Tensor{Shape: shape, Data: data}
 	}
 	return out, nil
+}
+
+// processCPU is the CPU time (user + system) the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

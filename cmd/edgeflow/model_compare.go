@@ -16,6 +16,7 @@ import (
 type compareOptions struct {
 	data, task, detector string
 	threshold            float32
+	optimization         string
 	repeat, threads      int
 	json                 bool
 	config               map[string]string
@@ -55,7 +56,7 @@ reconstruction-error scores for autoencoders.`,
 			}
 			pr := newProgress(cmd.ErrOrStderr())
 			res, err := compare.Files(args[0], args[1], samples, compare.Options{Task: task, Repeat: f.repeat,
-				Runtime:  models.Options{IntraOpThreads: f.threads, ConfigEntries: f.config},
+				Runtime:  models.Options{IntraOpThreads: f.threads, Optimization: f.optimization, ConfigEntries: f.config},
 				Progress: func(done, total int) { pr.Step("comparing (samples)", done, total) }})
 			pr.Finish()
 			if err != nil {
@@ -97,6 +98,7 @@ reconstruction-error scores for autoencoders.`,
 	fl.Float32Var(&f.threshold, "threshold", 0.3, "detection score threshold")
 	fl.IntVar(&f.repeat, "repeat", 3, "timed runs per sample")
 	fl.IntVar(&f.threads, "threads", 0, "intra-op threads for both models (0: ORT default)")
+	fl.StringVar(&f.optimization, "optimization", "all", "graph optimisation level for both models: disable, basic, extended, all")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
 	fl.StringToStringVar(&f.config, "session-config", nil, "ORT session config entries for both models, e.g. session.disable_quant_qdq=1 (folds a weight-only model to float weights)")
 	addDataFlags(cmd, &f.input)

@@ -22,7 +22,8 @@ type quantizeOptions struct {
 	mode, calib, method, opset string
 	percentile, maxStep        float64
 	perTensor, signed, biasCor bool
-	sensMetric                 string
+	sensMetric, detector       string
+	kernelCheck                string
 	ops, exclude               []string
 	data                       dataFlags
 	keepFloat, sensSamples     int
@@ -45,6 +46,12 @@ session config entry session.disable_quant_qdq=1 to fold them to float weights).
 --keep-float N finds the N activations whose quantisation costs the most
 output accuracy and keeps them float. --ops Conv,...,Sigmoid,Mul also quantises
 SiLU (x·sigmoid(x)) so that ORT runs it as QLinearSigmoid/QLinearMul.
+A detector (YOLOX, NanoDet, UltraFace: recognised from the model's outputs, or
+named by --detector) gets its measured recipe: its preprocessing, calibration on
+corner and centre crops of the images, and for YOLOX quantised SiLU with the 30
+most sensitive activations float; explicit flags override it. The result stores
+two calibration samples and is checked on them: ORT's optimised int8 execution
+must agree with the unfused reference on this CPU (--kernel-check).
 Models older than opset 13 are upgraded (--opset upgrade) so that weights get
 per-channel scales, or kept at their opset with per-tensor scales (--opset keep).`,
 		Args: cobra.ExactArgs(2),
@@ -56,13 +63,36 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 			if err != nil {
 				return err
 			}
+			family, recipe, err := detectorRecipe(args[0], f.detector)
+			if err != nil {
+				return err
+			}
 			pr := newProgress(cmd.ErrOrStderr())
 			defer pr.Finish()
 			opts := quantize.Options{Method: quantize.Method(f.method), Percentile: f.percentile, MaxStep: f.maxStep,
-				SignedActivations: f.signed, PerTensor: f.perTensor, Ops: f.ops, Exclude: f.exclude,
-				Opset: quantize.OpsetPolicy(f.opset), KeepFloat: f.keepFloat, SensitivitySamples: f.sensSamples,
-				SensitivityMetric: f.sensMetric, BiasCorrection: f.biasCor,
+				SignedActivations: f.signed, PerTensor: f.perTensor, Ops: recipe.Ops, Exclude: f.exclude,
+				Opset: quantize.OpsetPolicy(f.opset), KeepFloat: recipe.KeepFloat, SensitivitySamples: recipe.SensitivitySamples,
+				SensitivityMetric: f.sensMetric, BiasCorrection: f.biasCor, KernelCheck: models.KernelCheck(f.kernelCheck),
 				Progress: func(phase string, done, total int) { pr.Step(phase, done, total) }}
+			fl := cmd.Flags()
+			if fl.Changed("ops") {
+				opts.Ops = f.ops
+			}
+			if fl.Changed("keep-float") {
+				opts.KeepFloat = f.keepFloat
+			}
+			if fl.Changed("sensitivity-samples") || opts.SensitivitySamples == 0 {
+				opts.SensitivitySamples = f.sensSamples
+			}
+			data := f.data
+			if family != "" {
+				if data.preprocess == "" {
+					data.preprocess = family
+				}
+				if data.views == "" && !data.augment {
+					data.views = quantize.DetectorCalibViews
+				}
+			}
 			var out *onnxpb.ModelProto
 			var rep *quantize.Report
 			switch f.mode {
@@ -70,7 +100,7 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 				if f.calib == "" {
 					return fmt.Errorf("--mode static needs --calib DATA (or use --mode dynamic or weight-only)")
 				}
-				samples, err := loadSamples(args[0], f.calib, f.data)
+				samples, err := loadSamples(args[0], f.calib, data)
 				if err != nil {
 					return err
 				}
@@ -97,12 +127,18 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if family != "" {
+				fmt.Fprintf(w, "detector %s: recipe ops %s, keep-float %d, calibration views %s\n", family, strings.Join(opts.Ops, ","), opts.KeepFloat, data.views)
+			}
 			fmt.Fprintln(w, rep)
 			if len(rep.Upgraded) > 0 {
 				fmt.Fprintf(w, "opset upgrade rewrote %d nodes: %s\n", len(rep.Upgraded), strings.Join(rep.Upgraded, ", "))
 			}
 			for _, s := range rep.Skipped {
 				fmt.Fprintln(w, "kept float:", s)
+			}
+			if rep.KernelCheck != nil {
+				fmt.Fprintln(w, rep.KernelCheck)
 			}
 			return nil
 		},
@@ -121,6 +157,8 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 	fl.IntVar(&f.sensSamples, "sensitivity-samples", 4, "calibration samples the sensitivity analysis runs on")
 	fl.StringVar(&f.sensMetric, "sensitivity-metric", "channel", "output error the sensitivity analysis ranks by: channel (relative error of every output channel, averaged) or tensor")
 	fl.BoolVar(&f.biasCor, "bias-correction", false, "static: correct every Conv's bias for the mean shift its int8 weights cause")
+	fl.StringVar(&f.detector, "detector", "", "detector family whose measured recipe to use: "+strings.Join(quantize.Families, ", ")+" (default: recognised from the model's outputs; none for other models)")
+	fl.StringVar(&f.kernelCheck, "kernel-check", "refuse", "when ORT's optimised int8 execution of the result disagrees with the unfused reference on this CPU: refuse, warn or off")
 	fl.StringVar(&f.opset, "opset", "upgrade", "models older than opset 13: upgrade (per-channel) or keep (per-tensor)")
 	addDataFlags(cmd, &f.data)
 	return cmd
@@ -195,4 +233,21 @@ func loadSamples(path, data string, d dataFlags) ([]compare.Sample, error) {
 		return visioneval.LoadImages(data, opts)
 	}
 	return compare.LoadVectors(data, d.limit)
+}
+
+// detectorRecipe returns the detector family (given, or recognised from
+// the model) and its quantisation recipe.
+func detectorRecipe(path, family string) (string, quantize.Options, error) {
+	if family == "" {
+		info, err := models.Inspect(path)
+		if err != nil {
+			return "", quantize.Options{}, err
+		}
+		family = quantize.DetectFamily(info)
+	}
+	r, err := quantize.Recipe(family)
+	if err != nil {
+		return "", r, usageError{fmt.Errorf("--detector: %w", err)}
+	}
+	return family, r, nil
 }

@@ -55,6 +55,12 @@ func TestModelInspectJSONAndBench(t *testing.T) {
 	if res.Runs == 0 || res.Batch != 4 || res.Samples != 4*res.RunsPerSec || res.P99ms < res.P50ms {
 		t.Errorf("bench: %+v", res)
 	}
+	if res.CPU.Arch == "" || res.Int8GEMM == "" {
+		t.Errorf("bench does not say which instruction sets ORT can use: %+v", res)
+	}
+	if r := edgeflow(t, nil, "model", "bench", path, "--threads", "1", "--duration", "100ms"); r.code != 0 || !strings.Contains(r.stdout, "int8 GEMM: ") {
+		t.Errorf("bench text output lacks the instruction sets: exit %d, %s", r.code, r.stdout)
+	}
 	if strings.Contains(r.stderr, "runs/s") {
 		t.Error("progress line printed although stderr is not a terminal")
 	}

@@ -5,7 +5,6 @@ package camera_test
 import (
 	"context"
 	"fmt"
-	"image"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,7 +18,7 @@ import (
 	"github.com/edgeflow/edgeflow/models/quantize"
 	"github.com/edgeflow/edgeflow/sources/camera"
 	"github.com/edgeflow/edgeflow/vision"
-	"gocv.io/x/gocv"
+	visioneval "github.com/edgeflow/edgeflow/vision/eval"
 )
 
 // BenchmarkDetectorFPS compares, in one run and on the same vtest.avi
@@ -108,35 +107,79 @@ func yoloxStagesWith(model string, spinning bool) string {
 }
 
 // BenchmarkInt8FPS measures detector FPS through the pipeline (max_in_flight
-// 1, every frame kept, 100 vtest.avi frames) for fp32 and int8 models:
-// YOLOX-Nano fp32 and int8 (quantised by models/quantize, calibrated on 16
-// vtest.avi frames letterboxed as the image stage does), NanoDet-m fp32 and
-// its upstream int8. people/frame shows what int8 costs in detections.
+// 1, every frame kept, 100 vtest.avi frames) for YOLOX-Nano and NanoDet-m,
+// fp32 and int8, at 1 and 2 ONNX Runtime intra-op threads. The int8 models
+// are what `edgeflow model quantize MODEL OUT --calib ../shared/media`
+// writes: the family's recipe (quantize.Recipe), calibrated on crops of the
+// mirror's still images, so every video frame is held out. Each iteration
+// runs fp32 and int8 back to back (alternating which goes first), so load
+// from other work hits both; ratio is int8 FPS over fp32 FPS over all
+// iterations, agree the share of fp32 detections int8 matches (same class,
+// IoU >= 0.5; 2·matched / (fp32 + int8) on the same frames).
 func BenchmarkInt8FPS(b *testing.B) {
 	need(b, media+"/vtest.avi")
 	const frames = 100
 	src := fmt.Sprintf("    id: street\n    file: %s/vtest.avi\n    keep_latest: false\n    realtime: false\n    max_in_flight: 1", media)
-	for _, m := range []struct{ name, stages string }{
-		{"yolox-fp32", yoloxStages(models + "/yolox_nano.onnx")},
-		{"yolox-int8", yoloxStages(yoloxInt8(b))},
-		{"nanodet-fp32", nanodetStages(models+"/nanodet_m_416.onnx", 0.5)},
-		{"nanodet-int8", nanodetStages(models+"/nanodet_m_416_int8.onnx", 0.5)},
+	for _, d := range []struct {
+		name, file string
+		stages     func(model string) string
+	}{
+		{"yolox", "yolox_nano.onnx", yoloxStages},
+		{"nanodet", "nanodet_m_416.onnx", func(m string) string { return nanodetStages(m, 0.5) }},
 	} {
-		b.Run(m.name, func(b *testing.B) {
-			var took time.Duration
-			var people, results int
-			for i := 0; b.Loop(); i++ {
-				res, d := runStages(b, fmt.Sprintf("%s-%d", m.name, i), src, m.stages, frames)
-				took += d
-				for _, r := range res {
-					people += len(only(r.dets, "person"))
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", d.name, threads), func(b *testing.B) {
+				fp32 := withThreads(d.stages(models+"/"+d.file), threads)
+				int8 := withThreads(d.stages(detectorInt8(b, d.name, d.file)), threads)
+				var took [2]time.Duration
+				var matched, dets [2]int
+				for i := 0; b.Loop(); i++ {
+					var res [2][]result
+					for k := range 2 {
+						side := (i + k) % 2 // 0 fp32, 1 int8
+						st := [2]string{fp32, int8}[side]
+						r, t := runStages(b, fmt.Sprintf("%s-%d-%d-%d", d.name, threads, i, side), src, st, frames)
+						res[side], took[side] = r, took[side]+t
+					}
+					m, a, c := matchFrames(res[0], res[1])
+					matched[0] += m
+					dets[0] += a
+					dets[1] += c
 				}
-				results += len(res)
-			}
-			b.ReportMetric(float64((frames-1)*b.N)/took.Seconds(), "fps")
-			b.ReportMetric(float64(people)/float64(results), "people/frame")
-		})
+				fps32 := float64((frames-1)*b.N) / took[0].Seconds()
+				fps8 := float64((frames-1)*b.N) / took[1].Seconds()
+				b.ReportMetric(fps32, "fp32_fps")
+				b.ReportMetric(fps8, "int8_fps")
+				b.ReportMetric(fps8/fps32, "ratio")
+				b.ReportMetric(100*2*float64(matched[0])/float64(max(dets[0]+dets[1], 1)), "agree_%")
+				b.ReportMetric(float64(dets[0])/float64(b.N*frames), "fp32_dets/frame")
+			})
+		}
 	}
+}
+
+// withThreads sets the onnx stage's intra-op threads.
+func withThreads(stages string, threads int) string {
+	return strings.Replace(stages, "    type: onnx\n", fmt.Sprintf("    type: onnx\n    threads: %d\n", threads), 1)
+}
+
+// matchFrames matches two runs' detections frame by frame (same class,
+// IoU >= 0.5) and returns the matches and both detection counts.
+func matchFrames(a, b []result) (matched, na, nb int) {
+	byFrame := map[uint64][]vision.Detection{}
+	for _, r := range b {
+		byFrame[r.frameID] = r.dets
+	}
+	for _, r := range a {
+		other, ok := byFrame[r.frameID]
+		if !ok {
+			continue
+		}
+		matched += vision.Match(r.dets, other, 0.5)
+		na += len(r.dets)
+		nb += len(other)
+	}
+	return matched, na, nb
 }
 
 // BenchmarkLatency runs the newest-frame pipeline (keep_latest, one frame in
@@ -227,80 +270,59 @@ func runStages(tb testing.TB, name, src, stages string, n int) ([]result, time.D
 }
 
 var (
-	int8Once sync.Once
-	int8Path string
-	int8Err  error
+	int8Mu    sync.Mutex
+	int8Paths = map[string]string{}
+	int8Dir   string // removed by TestMain
 )
 
-// yoloxInt8 quantises YOLOX-Nano once per test binary (static QDQ,
-// per-channel, max step 0.07 as docs/compression.md recommends),
-// calibrated on every 25th of the first 400 vtest.avi frames, letterboxed
-// like the image stage does. The file goes to a temporary directory.
-func yoloxInt8(tb testing.TB) string {
+// detectorInt8 quantises a mirror detector once per test binary exactly as
+// `edgeflow model quantize FILE OUT --calib ../shared/media` does: the
+// family's recipe, calibrated on quantize.DetectorCalibViews of the still
+// images. The file goes to a temporary directory.
+func detectorInt8(tb testing.TB, family, file string) string {
 	tb.Helper()
-	int8Once.Do(func() { int8Path, int8Err = quantizeYOLOX() })
-	if int8Err != nil {
-		tb.Fatal(int8Err)
+	int8Mu.Lock()
+	defer int8Mu.Unlock()
+	if p, ok := int8Paths[family]; ok {
+		return p
 	}
-	return int8Path
-}
-
-func quantizeYOLOX() (string, error) {
 	if err := edgemodels.Init(""); err != nil {
-		return "", err
+		tb.Fatal(err)
 	}
-	m, err := graph.Load(models + "/yolox_nano.onnx")
+	m, err := graph.Load(models + "/" + file)
 	if err != nil {
-		return "", err
+		tb.Fatal(err)
 	}
-	samples, err := letterboxedFrames(media+"/vtest.avi", 400, 25)
+	views, err := visioneval.ParseViews(quantize.DetectorCalibViews)
 	if err != nil {
-		return "", err
+		tb.Fatal(err)
 	}
-	q, _, err := quantize.Static(m, quantize.FromSamples(samples), quantize.Options{MaxStep: 0.07})
+	samples, err := visioneval.LoadImages(media, visioneval.ImageOptions{Preprocess: visioneval.Presets[family], Width: 416, Height: 416, Views: views})
 	if err != nil {
-		return "", fmt.Errorf("quantise YOLOX-Nano: %w", err)
+		tb.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "edgeflow-camera-int8-")
+	calib := make([][]edgemodels.Tensor, len(samples))
+	for i, s := range samples {
+		calib[i] = s.Inputs
+	}
+	opts, err := quantize.Recipe(family)
 	if err != nil {
-		return "", err
+		tb.Fatal(err)
 	}
-	path := filepath.Join(dir, "yolox_nano.int8.onnx")
-	return path, graph.Save(path, q)
-}
-
-// letterboxedFrames reads every step-th of the first n frames of a video as
-// YOLOX input tensors.
-func letterboxedFrames(path string, n, step int) ([][]edgemodels.Tensor, error) {
-	vc, err := gocv.VideoCaptureFile(path)
+	q, rep, err := quantize.Static(m, quantize.FromSamples(calib), opts)
 	if err != nil {
-		return nil, err
+		tb.Fatalf("quantise %s: %v", file, err)
 	}
-	defer vc.Close()
-	img, resized, padded, blob := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
-	defer func() {
-		for _, m := range []*gocv.Mat{&img, &resized, &padded, &blob} {
-			m.Close()
+	tb.Log(rep)
+	if int8Dir == "" {
+		if int8Dir, err = os.MkdirTemp("", "edgeflow-camera-int8-"); err != nil {
+			tb.Fatal(err)
 		}
-	}()
-	var out [][]edgemodels.Tensor
-	for i := 0; i < n && vc.Read(&img); i++ {
-		if i%step != 0 {
-			continue
-		}
-		lb, _ := vision.FitLetterbox(img.Cols(), img.Rows(), 416, 416, vision.TopLeft)
-		w, h := lb.Resized()
-		gocv.Resize(img, &resized, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
-		gocv.CopyMakeBorder(resized, &padded, 0, 416-h, 0, 416-w, gocv.BorderConstant, colorGrey)
-		gocv.BlobFromImages([]gocv.Mat{padded}, &blob, 1, image.Pt(416, 416), gocv.NewScalar(0, 0, 0, 0), false, false, gocv.MatTypeCV32F)
-		data, err := blob.DataPtrFloat32()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, []edgemodels.Tensor{{Shape: []int64{1, 3, 416, 416}, Data: slices.Clone(data)}})
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no frames read from %s", path)
+	path := filepath.Join(int8Dir, family+".int8.onnx")
+	if err := graph.Save(path, q); err != nil {
+		tb.Fatal(err)
 	}
-	return out, nil
+	int8Paths[family] = path
+	return path
 }

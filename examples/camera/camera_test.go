@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -18,8 +17,8 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if int8Path != "" {
-		_ = os.RemoveAll(filepath.Dir(int8Path)) // the benchmark's quantised model
+	if int8Dir != "" {
+		_ = os.RemoveAll(int8Dir) // the benchmark's quantised models
 	}
 	if code == 0 {
 		if n := liveMats(); n > 0 {

@@ -51,7 +51,7 @@ func Dynamic(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, e
 	if len(r.Quantized) == 0 {
 		return nil, nil, fmt.Errorf("%w: no MatMul or Gemm with a constant 2-D weight to quantise dynamically", ErrNotQuantizable)
 	}
-	if err := finish(out, r, &opts); err != nil {
+	if err := finish(out, r, &opts, nil); err != nil {
 		return nil, nil, err
 	}
 	return out, r, nil

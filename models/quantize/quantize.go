@@ -24,6 +24,7 @@ import (
 	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/onnxpb"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
 )
 
 // Method is how activation ranges are taken from calibration data.
@@ -99,6 +100,24 @@ type Options struct {
 	// data. Measured on the detectors it changes detection agreement by
 	// less than the test set's noise, so it is off by default.
 	BiasCorrection bool
+	// WeightOnlyIslands stores int8 weights (behind DequantizeLinear) for
+	// a Conv/Gemm/MatMul whose input or output stays float. That makes the
+	// file smaller but the model slower: ORT dequantises such a weight on
+	// every run and cannot prepack it. By default those weights stay
+	// float.
+	WeightOnlyIslands bool
+	// CheckSamples is how many calibration samples (Static) are stored in
+	// the model's metadata for the int8 kernel check that runs here and
+	// whenever edgeflow loads the model (models.CheckKernels); default 2,
+	// negative none (the check then runs on a synthetic input).
+	CheckSamples int
+	// KernelCheck says what to do when ORT's optimised int8 execution of
+	// the result disagrees with its unfused reference on this CPU: refuse
+	// (the default: an error wrapping models.ErrKernelMismatch), warn
+	// (log at error level and return the model) or off.
+	KernelCheck models.KernelCheck
+	// KernelTolerance overrides models.DefaultKernelTolerance.
+	KernelTolerance float64
 	// Runtime tunes the ONNX Runtime sessions calibration uses.
 	Runtime models.Options
 	// Logger receives progress (default: discard).
@@ -141,6 +160,13 @@ func (o *Options) defaults() error {
 	if o.KeepFloat > 0 && o.SensitivitySamples <= 0 {
 		o.SensitivitySamples = 4
 	}
+	if o.CheckSamples == 0 {
+		o.CheckSamples = 2
+	}
+	o.CheckSamples = max(o.CheckSamples, 0)
+	if err := o.KernelCheck.Validate(); err != nil {
+		return err
+	}
 	if o.MaxStep == 0 {
 		o.MaxStep = 0.15
 	}
@@ -162,10 +188,16 @@ func (o *Options) log() zerolog.Logger {
 
 // Report says what a quantisation did.
 type Report struct {
-	Mode        string         `json:"mode"`
-	OpsetBefore int64          `json:"opset_before"`
-	OpsetAfter  int64          `json:"opset_after"`
-	Upgraded    []string       `json:"upgraded,omitempty"` // nodes rewritten by the opset upgrade
+	Mode        string   `json:"mode"`
+	OpsetBefore int64    `json:"opset_before"`
+	OpsetAfter  int64    `json:"opset_after"`
+	Upgraded    []string `json:"upgraded,omitempty"` // nodes rewritten by the opset upgrade
+	// FoldedBatchNorms counts BatchNormalization nodes folded into the
+	// preceding Conv before quantising.
+	FoldedBatchNorms int `json:"folded_batch_norms,omitempty"`
+	// HalfFloats counts the large float constants left float (weights of
+	// float islands, anchor tables) stored as float16 behind a Cast.
+	HalfFloats  int            `json:"half_floats,omitempty"`
 	PerChannel  bool           `json:"per_channel"`
 	Quantized   map[string]int `json:"quantized"` // nodes quantised, by op type
 	Skipped     []string       `json:"skipped,omitempty"`
@@ -177,8 +209,10 @@ type Report struct {
 	// float) with every calibrated activation quantised, when KeepFloat
 	// ran the sensitivity analysis.
 	SensitivityError float64 `json:"sensitivity_error,omitempty"`
-	SizeBefore       int64   `json:"size_before"`
-	SizeAfter        int64   `json:"size_after"`
+	// KernelCheck is the int8 kernel check of the result on this CPU.
+	KernelCheck *models.KernelReport `json:"kernel_check,omitempty"`
+	SizeBefore  int64                `json:"size_before"`
+	SizeAfter   int64                `json:"size_after"`
 }
 
 // String summarises the report in one line.
@@ -238,21 +272,34 @@ func prepare(m *onnxpb.ModelProto, opts *Options, r *Report, minOpset int64) (*o
 		}
 		r.Upgraded = upgraded
 	}
+	r.FoldedBatchNorms = foldBatchNorm(out.GetGraph())
 	r.OpsetAfter = graph.Opset(out, "")
 	r.PerChannel = !opts.PerTensor && r.OpsetAfter >= 13
 	r.Quantized = map[string]int{}
 	return out, nil
 }
 
-// finish drops unused initializers, orders the graph, checks that ONNX
-// Runtime accepts the result and fills in the size.
-func finish(m *onnxpb.ModelProto, r *Report, opts *Options) error {
+// finish drops unused initializers, orders the graph, stores the kernel
+// check samples, checks that ONNX Runtime accepts the result and that its
+// optimised int8 execution agrees with the unfused reference on this CPU,
+// and fills in the size.
+func finish(m *onnxpb.ModelProto, r *Report, opts *Options, samples [][]models.Tensor) error {
 	ix := graph.NewIndex(m.GetGraph())
 	ix.RemoveUnused()
 	// Shapes recorded for rewritten tensors may be stale; ORT infers them.
 	m.Graph.ValueInfo = nil
 	if err := graph.TopoSort(m.GetGraph()); err != nil {
 		return fmt.Errorf("quantised graph: %w", err)
+	}
+	m.MetadataProps = slices.DeleteFunc(m.MetadataProps, func(p *onnxpb.StringStringEntryProto) bool {
+		return p.GetKey() == models.CheckSamplesKey
+	})
+	if len(samples) > 0 {
+		enc, err := models.EncodeCheckSamples(samples)
+		if err != nil {
+			return err
+		}
+		m.MetadataProps = append(m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(models.CheckSamplesKey), Value: proto.String(enc)})
 	}
 	data, err := graph.Encode(m)
 	if err != nil {
@@ -263,5 +310,25 @@ func finish(m *onnxpb.ModelProto, r *Report, opts *Options) error {
 	if err != nil {
 		return fmt.Errorf("ONNX Runtime rejects the quantised model (this is a quantiser bug; the input model was not changed): %w", err)
 	}
-	return sess.Close()
+	if err := sess.Close(); err != nil {
+		return err
+	}
+	if opts.KernelCheck == models.KernelCheckOff {
+		return nil
+	}
+	rep, err := models.CheckKernels(data, opts.Runtime, opts.KernelTolerance)
+	if err != nil {
+		return fmt.Errorf("int8 kernel check: %w", err)
+	}
+	r.KernelCheck = rep
+	log := opts.log()
+	if err := rep.Err("(quantised)"); err != nil {
+		if opts.KernelCheck != models.KernelCheckWarn {
+			return err
+		}
+		log.Error().Err(err).Str("cpu", rep.CPU.String()).Msg("the quantised model computes wrong results on this CPU")
+		return nil
+	}
+	log.Info().Msg(rep.String())
+	return nil
 }

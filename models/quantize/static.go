@@ -24,7 +24,7 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 	if len(q.nodes) == 0 {
 		return nil, nil, fmt.Errorf("%w: no %v node with float inputs to quantise", ErrNotQuantizable, opts.Ops)
 	}
-	st, kept, n, err := calibrate(out, q.acts, calib, &opts, opts.SensitivitySamples)
+	st, kept, n, err := calibrate(out, q.acts, calib, &opts, max(opts.SensitivitySamples, opts.CheckSamples))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -59,18 +59,24 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 		}
 	}
 	if opts.KeepFloat > 0 {
-		if err := q.sensitivity(kept, opts.KeepFloat); err != nil {
+		if err := q.sensitivity(kept[:min(len(kept), opts.SensitivitySamples)], opts.KeepFloat); err != nil {
 			return nil, nil, err
 		}
 	}
+	q.dropIslands()
 	if err := q.rewrite(); err != nil {
 		return nil, nil, err
 	}
-	if err := finish(out, r, &opts); err != nil {
+	r.HalfFloats = halfFloats(out.GetGraph())
+	if err := finish(out, r, &opts, kept[:min(len(kept), opts.CheckSamples)]); err != nil {
 		return nil, nil, err
 	}
 	return out, r, nil
 }
+
+// islandFloatWeights is the largest weight (in elements) of an unfused
+// Conv/Gemm/MatMul that stays float (see rewrite).
+const islandFloatWeights = 16 << 10
 
 // role says how a quantised op's inputs are treated.
 type role struct {
@@ -274,8 +280,10 @@ func (q *quantizer) rewrite() error {
 	// The first input's parameters size the bias; remember the names before
 	// graph inputs are rewired to their dequantised copies.
 	first := make([]string, len(q.nodes))
+	outQuantized := make([]bool, len(q.nodes))
 	for i, n := range q.nodes {
 		first[i] = n.GetInput()[0]
+		_, outQuantized[i] = q.params[q.foldedOutput(n)]
 	}
 	// Activations first: each gets QuantizeLinear -> DequantizeLinear.
 	// The producer's output is renamed and the DequantizeLinear takes over
@@ -285,28 +293,28 @@ func (q *quantizer) rewrite() error {
 		if !ok {
 			continue
 		}
-		scale := q.ix.NewName(name + "_scale")
-		zp := q.ix.NewName(name + "_zero_point")
+		scale := q.ix.NewName(name + "_s")
+		zp := q.ix.NewName(name + "_z")
 		q.ix.AddInitializer(graph.FloatTensor(scale, nil, []float32{p.scale}))
 		if p.typ == onnxpb.TensorProto_INT8 {
 			q.ix.AddInitializer(graph.Int8Tensor(zp, nil, []int8{int8(p.zp)}))
 		} else {
 			q.ix.AddInitializer(graph.Uint8Tensor(zp, nil, []uint8{uint8(p.zp)}))
 		}
-		quant := q.ix.NewName(name + "_quantized")
+		quant := q.ix.NewName(name + "_q")
 		if prod := q.ix.Producer(name); prod != nil {
-			float := q.ix.NewName(name + "_float")
+			float := q.ix.NewName(name + "_f")
 			for i, o := range prod.Output {
 				if o == name {
 					prod.Output[i] = float
 				}
 			}
-			dq := graph.Node("DequantizeLinear", q.ix.NewName(name+"_DequantizeLinear"), []string{quant, scale, zp}, []string{name})
+			dq := graph.Node("DequantizeLinear", "", []string{quant, scale, zp}, []string{name})
 			g.Node = append(g.Node,
-				graph.Node("QuantizeLinear", q.ix.NewName(name+"_QuantizeLinear"), []string{float, scale, zp}, []string{quant}), dq)
+				graph.Node("QuantizeLinear", "", []string{float, scale, zp}, []string{quant}), dq)
 			q.pairs = append(q.pairs, qdqPair{act: name, float: float, dq: dq})
 		} else { // a graph input: readers switch to the dequantised copy
-			deq := q.ix.NewName(name + "_dequantized")
+			deq := q.ix.NewName(name + "_dq")
 			for _, c := range q.ix.Consumers(name) {
 				for i, in := range c.Input {
 					if in == name {
@@ -314,9 +322,9 @@ func (q *quantizer) rewrite() error {
 					}
 				}
 			}
-			dq := graph.Node("DequantizeLinear", q.ix.NewName(name+"_DequantizeLinear"), []string{quant, scale, zp}, []string{deq})
+			dq := graph.Node("DequantizeLinear", "", []string{quant, scale, zp}, []string{deq})
 			g.Node = append(g.Node,
-				graph.Node("QuantizeLinear", q.ix.NewName(name+"_QuantizeLinear"), []string{name, scale, zp}, []string{quant}), dq)
+				graph.Node("QuantizeLinear", "", []string{name, scale, zp}, []string{quant}), dq)
 			q.pairs = append(q.pairs, qdqPair{act: name, float: name, dq: dq})
 		}
 		q.r.Activations++
@@ -326,6 +334,20 @@ func (q *quantizer) rewrite() error {
 		rl := roles[n.GetOpType()]
 		in0, ok := q.params[first[k]]
 		hasWeight := rl.weight >= 0 && rl.weight < len(n.GetInput()) && q.ix.Initializer(n.GetInput()[rl.weight]) != nil
+		if hasWeight && !q.opts.WeightOnlyIslands {
+			// ORT fuses a Conv/Gemm/MatMul into its int8 kernel only when
+			// both its input and its output are quantised. Otherwise it runs
+			// the float kernel, which prepacks (and for Conv re-lays out,
+			// NCHWc) a constant float weight once, but dequantises an int8
+			// one on every run and cannot prepack it. Small weights (the
+			// stem's convolutions, which run at the highest resolution)
+			// stay float; large ones are stored int8 to keep the file small.
+			w := q.ix.Initializer(n.GetInput()[rl.weight])
+			if (!ok || !outQuantized[k]) && graph.Elements(w.GetDims()) <= islandFloatWeights {
+				q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: input or output kept float, weight kept float", n.GetOpType(), n.GetName()))
+				continue
+			}
+		}
 		if !ok && n.GetOpType() != "Concat" {
 			if hasWeight {
 				// The input stays float; the weight can still be stored
@@ -411,7 +433,7 @@ func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int, in string) ([]float
 		shift = biasShift(data, qw, dims, axis, scales, q.means[in], int(graph.AttrInt(n, "group", 1)))
 	}
 	base := w.GetName()
-	qName, sName, zName := q.ix.NewName(base+"_quantized"), q.ix.NewName(base+"_scale"), q.ix.NewName(base+"_zero_point")
+	qName, sName, zName := q.ix.NewName(base+"_q"), q.ix.NewName(base+"_s"), q.ix.NewName(base+"_z")
 	q.ix.AddInitializer(graph.Int8Tensor(qName, dims, qw))
 	var sDims []int64
 	if axis >= 0 {
@@ -419,8 +441,8 @@ func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int, in string) ([]float
 	}
 	q.ix.AddInitializer(graph.FloatTensor(sName, sDims, scales))
 	q.ix.AddInitializer(graph.Int8Tensor(zName, sDims, make([]int8, len(scales))))
-	deq := q.ix.NewName(base + "_dequantized")
-	dq := graph.Node("DequantizeLinear", q.ix.NewName(base+"_DequantizeLinear"), []string{qName, sName, zName}, []string{deq})
+	deq := q.ix.NewName(base + "_dq")
+	dq := graph.Node("DequantizeLinear", "", []string{qName, sName, zName}, []string{deq})
 	if axis >= 0 {
 		dq.Attribute = append(dq.Attribute, graph.IntAttr("axis", int64(axis)))
 	}
@@ -449,7 +471,7 @@ func (q *quantizer) bias(n *onnxpb.NodeProto, i int, inScale float32, wScales []
 	}
 	qb, scales := quantizeBias(data, inScale, wScales)
 	base := b.GetName()
-	qName, sName, zName := q.ix.NewName(base+"_quantized"), q.ix.NewName(base+"_scale"), q.ix.NewName(base+"_zero_point")
+	qName, sName, zName := q.ix.NewName(base+"_q"), q.ix.NewName(base+"_s"), q.ix.NewName(base+"_z")
 	q.ix.AddInitializer(graph.Int32Tensor(qName, b.GetDims(), qb))
 	var sDims []int64
 	if len(scales) > 1 {
@@ -457,8 +479,8 @@ func (q *quantizer) bias(n *onnxpb.NodeProto, i int, inScale float32, wScales []
 	}
 	q.ix.AddInitializer(graph.FloatTensor(sName, sDims, scales))
 	q.ix.AddInitializer(graph.Int32Tensor(zName, sDims, make([]int32, len(scales))))
-	deq := q.ix.NewName(base + "_dequantized")
-	dq := graph.Node("DequantizeLinear", q.ix.NewName(base+"_DequantizeLinear"), []string{qName, sName, zName}, []string{deq})
+	deq := q.ix.NewName(base + "_dq")
+	dq := graph.Node("DequantizeLinear", "", []string{qName, sName, zName}, []string{deq})
 	if len(scales) > 1 {
 		dq.Attribute = append(dq.Attribute, graph.IntAttr("axis", 0))
 	}

@@ -43,7 +43,7 @@ func WeightOnly(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report
 	if len(r.Quantized) == 0 {
 		return nil, nil, fmt.Errorf("%w: no Conv, Gemm or MatMul with a constant weight", ErrNotQuantizable)
 	}
-	if err := finish(out, r, &opts); err != nil {
+	if err := finish(out, r, &opts, nil); err != nil {
 		return nil, nil, err
 	}
 	return out, r, nil

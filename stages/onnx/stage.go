@@ -48,6 +48,14 @@ it changes, and ` + "`edgeflow run`" + ` reloads it on SIGHUP. The new version m
 rejected (logged) and the old version keeps serving. Runs in flight finish on the old
 version, which is closed after the last one returns.
 
+**int8 kernel check.** ONNX Runtime's int8 kernels differ by CPU (AVX2, AVX-512 VNNI,
+AMX, arm64 dot product), and one of them has been wrong for some shapes (ORT 1.24.3's
+AMX U8S8 GEMM). Every load of an int8 model therefore runs the few samples the quantiser
+stored in it through the optimised session and through the same graph with only basic
+graph optimisations (no Q/DQ fusion: Q/DQ run as written, float maths in between) and compares the
+outputs; with ` + "`kernel_check: refuse`" + ` (the default) a disagreement fails the load with
+an error that names the CPU and its flags, ` + "`warn`" + ` logs it at error level and serves.
+
 The ONNX Runtime library is taken from ` + "`library`" + `, else ` + "`$ONNXRUNTIME_LIB`" + `, else
 ` + "`.cache/onnxruntime`" + ` (` + "`make deps`" + `), else the system's loader paths. The model is
 loaded on the first message, so ` + "`edgeflow validate`" + ` only checks that the file exists.`,
@@ -72,6 +80,8 @@ loaded on the first message, so ` + "`edgeflow validate`" + ` only checks that t
 				Description: "Run graph nodes one at a time or independent ones in parallel."},
 			{Name: "spinning", Type: component.Bool, Default: false,
 				Description: "Let idle ORT threads busy-wait (slightly lower latency, a core's worth of power when idle)."},
+			{Name: "kernel_check", Type: component.String, Default: "refuse", Enum: models.KernelChecks,
+				Description: "For an int8 model: run its stored samples through ORT's optimised int8 kernels and through the unfused reference on every load, and refuse the model (refuse), log an error naming the CPU features (warn), or skip the check (off) when they disagree."},
 			{Name: "watch", Type: component.Duration, Default: "0s",
 				Description: "Poll the model file this often and reload it when it changes; 0 disables."},
 			{Name: "library", Type: component.String, Optional: true,
@@ -136,8 +146,9 @@ func newStage(conf *component.Config, res *component.Resources) (any, error) {
 			Optimization: conf.String("optimization"), ExecutionMode: conf.String("execution_mode"),
 			Spinning: conf.Bool("spinning"),
 		},
-		Check:  s.check,
-		Logger: &s.log,
+		Check:       s.check,
+		KernelCheck: models.KernelCheck(conf.String("kernel_check")),
+		Logger:      &s.log,
 	}
 	if conf.Has("sha256") {
 		sum := conf.String("sha256")

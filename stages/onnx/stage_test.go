@@ -13,7 +13,9 @@ import (
 	"github.com/edgeflow/edgeflow/component"
 	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/modeltest"
+	"github.com/edgeflow/edgeflow/models/quantize"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
@@ -288,6 +290,7 @@ func TestConfigErrors(t *testing.T) {
 		"bad sha256":   {"{model: m.onnx, sha256: abc, inputs: {x: window}}", "64 hex digits"},
 		"bad level":    {"{model: m.onnx, inputs: {x: window}, optimization: max}", "not one of"},
 		"no inputs":    {"{model: m.onnx, inputs: {}}", "at least one"},
+		"bad check":    {"{model: m.onnx, inputs: {x: window}, kernel_check: maybe}", "not one of"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "m.onnx"), []byte("x"), 0o644)
@@ -354,5 +357,59 @@ func TestDetectorThroughStage(t *testing.T) {
 		if d := m.Fields["detections"].([]float32); len(d) != 3549*85 {
 			t.Errorf("%d values", len(d))
 		}
+	}
+}
+
+// TestKernelCheckInPipeline: an int8 model whose optimised kernels give
+// wrong results (injected) fails every message with the check's reason by
+// default; with kernel_check: warn it serves.
+func TestKernelCheckInPipeline(t *testing.T) {
+	modeltest.RequireRuntime(t)
+	dir := t.TempDir()
+	mlp := &modeltest.MLP{In: 4, Hidden: 16, Out: 2, Seed: 1}
+	m, err := graph.Load(mlp.Write(t, dir, "mlp.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calib [][]float32
+	for i := range 8 {
+		calib = append(calib, mlp.Input(uint64(i)))
+	}
+	q, _, err := quantize.Static(m, quantize.FromVectors(calib), quantize.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := graph.Save(filepath.Join(dir, "mlp.int8.onnx"), q); err != nil {
+		t.Fatal(err)
+	}
+	models.SetKernelFault(func(outs []models.Tensor) {
+		for _, o := range outs {
+			for i := range o.Data {
+				o.Data[i] = 10 - 3*o.Data[i]
+			}
+		}
+	})
+	defer models.SetKernelFault(nil)
+	for _, tc := range []struct {
+		check string
+		dead  int
+	}{{"refuse", 5}, {"warn", 0}} {
+		t.Run(tc.check, func(t *testing.T) {
+			stage, err := build(t, dir, "{model: mlp.int8.onnx, inputs: {x: window}, kernel_check: "+tc.check+"}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := &feed{n: 5, make: mlpMessages(mlp)}
+			sink, dead := &componenttest.Collector{}, &componenttest.Collector{}
+			run(t, src, stage, pipeline.NodeOptions{}, sink, dead)
+			if len(dead.Messages()) != tc.dead || len(sink.Messages()) != 5-tc.dead {
+				t.Fatalf("%d dead letters and %d results, want %d and %d", len(dead.Messages()), len(sink.Messages()), tc.dead, 5-tc.dead)
+			}
+			if tc.dead > 0 {
+				if reason := dead.Messages()[0].Meta[pipeline.MetaDeadLetterError]; !strings.Contains(reason, "int8 kernels disagree") {
+					t.Errorf("reason %q does not name the kernel check", reason)
+				}
+			}
+		})
 	}
 }

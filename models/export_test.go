@@ -1,0 +1,4 @@
+package models
+
+// ParseCPUInfo exposes the /proc/cpuinfo parser to the tests.
+var ParseCPUInfo = parseCPUInfo
