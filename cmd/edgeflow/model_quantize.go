@@ -72,11 +72,14 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 			opts := quantize.Options{Method: quantize.Method(f.method), Percentile: f.percentile, MaxStep: f.maxStep,
 				SignedActivations: f.signed, PerTensor: f.perTensor, Ops: recipe.Ops, Exclude: f.exclude,
 				Opset: quantize.OpsetPolicy(f.opset), KeepFloat: recipe.KeepFloat, SensitivitySamples: recipe.SensitivitySamples,
-				SensitivityMetric: f.sensMetric, BiasCorrection: f.biasCor, KernelCheck: models.KernelCheck(f.kernelCheck),
+				SensitivityMetric: f.sensMetric, BiasCorrection: recipe.BiasCorrection, KernelCheck: models.KernelCheck(f.kernelCheck),
 				Progress: func(phase string, done, total int) { pr.Step(phase, done, total) }}
 			fl := cmd.Flags()
 			if fl.Changed("ops") {
 				opts.Ops = f.ops
+			}
+			if fl.Changed("bias-correction") {
+				opts.BiasCorrection = f.biasCor
 			}
 			if fl.Changed("keep-float") {
 				opts.KeepFloat = f.keepFloat
@@ -128,7 +131,12 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 			}
 			w := cmd.OutOrStdout()
 			if family != "" {
-				fmt.Fprintf(w, "detector %s: recipe ops %s, keep-float %d, calibration views %s\n", family, strings.Join(opts.Ops, ","), opts.KeepFloat, data.views)
+				ops := strings.Join(opts.Ops, ",")
+				if ops == "" {
+					ops = strings.Join(quantize.DefaultOps, ",")
+				}
+				fmt.Fprintf(w, "detector %s: recipe ops %s, keep-float %d, bias correction %v, calibration views %s\n",
+					family, ops, opts.KeepFloat, opts.BiasCorrection, data.views)
 			}
 			fmt.Fprintln(w, rep)
 			if len(rep.Upgraded) > 0 {

@@ -40,3 +40,35 @@ func TestModelQuantizeNABCalibration(t *testing.T) {
 		t.Errorf("missing series: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestModelQuantizeDetectorRecipe: a detector is recognised from its
+// outputs and gets its recipe with no more than --calib; the result is
+// kernel-checked on two stored samples; compare takes the optimisation
+// level.
+func TestModelQuantizeDetectorRecipe(t *testing.T) {
+	modeltest.RequireRuntime(t)
+	mirror := modeltest.SharedModels()
+	if mirror == "" {
+		t.Skip("skipping: no model mirror at ../shared/models")
+	}
+	media := filepath.Join(filepath.Dir(mirror), "media")
+	in := filepath.Join(mirror, "ultraface_rfb_320.onnx")
+	out := filepath.Join(t.TempDir(), "uf.int8.onnx")
+	r := edgeflow(t, nil, "model", "quantize", in, out, "--calib", media)
+	if r.code != 0 {
+		t.Fatalf("quantize: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"detector ultraface", "calibration views crop0.6-tl", "15 samples", "int8 kernel check: 2 stored samples"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("quantize output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = edgeflow(t, nil, "model", "compare", in, out, "--data", media, "--views", "full", "--detector", "ultraface",
+		"--threads", "1", "--optimization", "basic", "--repeat", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "agreement") {
+		t.Errorf("compare --optimization basic: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := edgeflow(t, nil, "model", "quantize", in, out, "--calib", media, "--detector", "ssd"); r.code != 2 || !strings.Contains(r.stderr, "unknown detector family") {
+		t.Errorf("--detector ssd: exit %d: %s", r.code, r.stderr)
+	}
+}
