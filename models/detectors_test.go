@@ -39,6 +39,7 @@ func sharedModel(t *testing.T, name string) (path, sum string) {
 // output shapes their README documents.
 func TestDetectors(t *testing.T) {
 	modeltest.RequireRuntime(t)
+	checked := 0
 	for _, tc := range []struct {
 		file  string
 		input []int64
@@ -79,6 +80,23 @@ func TestDetectors(t *testing.T) {
 					t.Errorf("output %q: shape %v (%d values), want %v", name, outs[i].Shape, len(outs[i].Data), shape)
 				}
 			}
+			if info.Quantized() {
+				// Open ran the int8 kernel check (refuse by default); say
+				// what it measured on this CPU.
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep, err := models.CheckKernels(data, models.Options{}, 0)
+				if err != nil || !rep.OK() {
+					t.Fatalf("kernel check: %v, %v", rep, err)
+				}
+				t.Log(rep)
+			}
+			checked++
 		})
+	}
+	if checked == 0 {
+		t.Fatal("every subtest skipped: no detector was checked")
 	}
 }
