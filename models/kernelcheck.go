@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"sync/atomic"
 
 	"github.com/edgeflow/edgeflow/models/onnxpb"
@@ -38,14 +37,17 @@ func (k KernelCheck) Validate() error {
 	return fmt.Errorf("unknown kernel check %q (want one of %v)", k, KernelChecks)
 }
 
-// DefaultKernelTolerance is the largest relative RMS difference between an
-// int8 model's optimised and reference outputs that the kernel check
-// accepts. The two executions round differently (a fused QLinearConv
-// requantises its int32 sum once; the reference dequantises, convolves in
-// float and quantises), which moves some values by one 8-bit step per
-// layer: measured 0.3–3% on YOLOX-Nano and NanoDet-m, on AMD (AVX-512 VNNI)
-// and with other thread counts. A wrong kernel gives errors of order 1.
-const DefaultKernelTolerance = 0.35
+// DefaultKernelTolerance is the largest difference between an int8
+// model's optimised and reference outputs that the kernel check accepts:
+// the RMS of the difference over the output's range (see relRMS), the
+// worst output of any sample. The two executions round differently (a
+// fused QLinearConv requantises its int32 sum once; the reference
+// dequantises, convolves in float and quantises), which moves some values
+// by an 8-bit step per layer: measured 0.07% (UltraFace), 0.8% (YOLOX-Nano),
+// 1.3% (NanoDet-m), 2.7% (the mirror's QLinearConv NanoDet on a synthetic
+// input) on AMD EPYC (AVX-512 VNNI) at 1 and 2 threads. A wrong kernel's
+// error is of the order of the output's spread, tens of percent.
+const DefaultKernelTolerance = 0.1
 
 // ErrKernelMismatch is wrapped by the error of a model whose optimised int8
 // execution disagrees with its reference.
@@ -57,8 +59,9 @@ type KernelReport struct {
 	// came from the model's metadata (else they were synthetic).
 	Samples int  `json:"samples"`
 	Stored  bool `json:"stored"`
-	// Error is the largest relative RMS difference of any output on any
-	// sample, Output and Sample where it occurred (Sample from 1).
+	// Error is the largest RMS difference over the output's range of any
+	// output on any sample, Output and Sample where it occurred (Sample
+	// from 1).
 	Error     float64 `json:"error"`
 	Output    string  `json:"output"`
 	Sample    int     `json:"sample"`
@@ -77,8 +80,8 @@ func (r *KernelReport) String() string {
 	if r.Stored {
 		src = "stored"
 	}
-	return fmt.Sprintf("int8 kernel check: %d %s samples, max relative RMS difference %.4f (output %q, sample %d; tolerance %.2f) against %s; CPU %s, int8 kernel %s",
-		r.Samples, src, r.Error, r.Output, r.Sample, r.Tolerance, r.Reference, r.CPU, r.CPU.Int8Kernel())
+	return fmt.Sprintf("int8 kernel check: %d %s samples, max RMS difference %.2f%% of the output's range (output %q, sample %d; tolerance %.0f%%) against %s; CPU %s, int8 kernel %s",
+		r.Samples, src, 100*r.Error, r.Output, r.Sample, 100*r.Tolerance, r.Reference, r.CPU, r.CPU.Int8Kernel())
 }
 
 // kernelFault, when set, changes the optimised outputs before they are
@@ -131,9 +134,20 @@ func checkKernels(data []byte, opt *Session, opts Options, tolerance float64) (*
 		return nil, fmt.Errorf("not an ONNX model: %w", err)
 	}
 	rep := &KernelReport{Tolerance: tolerance, CPU: HostCPU(), Reference: "the unfused QDQ graph (basic graph optimisations only)"}
+	refData := data
+	if hasQOperator(&m) {
+		ref := proto.Clone(&m).(*onnxpb.ModelProto)
+		if n := unfuseQOperator(ref); n > 0 {
+			var err error
+			if refData, err = proto.Marshal(ref); err != nil {
+				return nil, err
+			}
+			rep.Reference = fmt.Sprintf("the graph with its %d QLinearConv/QLinearMatMul nodes unfused to DequantizeLinear, float op, QuantizeLinear (basic graph optimisations only)", n)
+		}
+	}
 	for _, n := range m.GetGraph().GetNode() {
-		if strings.HasPrefix(n.GetOpType(), "QLinear") || strings.HasSuffix(n.GetOpType(), "Integer") {
-			rep.Reference = "the graph with basic optimisations only (it has " + n.GetOpType() + " nodes, which run ORT's int8 kernels in both; only QDQ models get an independent reference)"
+		if op := n.GetOpType(); op == "MatMulInteger" || op == "ConvInteger" || op == "QGemm" {
+			rep.Reference += "; its " + op + " nodes run ORT's int8 kernels in both sessions"
 			break
 		}
 	}
@@ -155,7 +169,7 @@ func checkKernels(data []byte, opt *Session, opts Options, tolerance float64) (*
 	refOpts.Optimization = "basic"
 	refOpts.Profile = ""
 	refOpts.ConfigEntries = map[string]string{"session.disable_quant_qdq": "1"}
-	ref, err := NewSession(data, refOpts)
+	ref, err := NewSession(refData, refOpts)
 	if err != nil {
 		return nil, fmt.Errorf("reference session: %w", err)
 	}
@@ -197,22 +211,28 @@ func checkKernels(data []byte, opt *Session, opts Options, tolerance float64) (*
 	return rep, nil
 }
 
-// relRMS is the RMS of got − want over the RMS of want (over 1 when want
-// is all zeros). NaN anywhere gives NaN.
+// relRMS is the RMS of got − want over the range of want (its largest
+// minus its smallest value; 1 when want is constant). The range, not the
+// RMS, sets the scale: an output of sigmoid scores that are almost all
+// near zero has a tiny RMS, against which a one-step rounding difference
+// looks large, while a wrong kernel's error is of the order of the range.
+// NaN anywhere gives NaN.
 func relRMS(got, want []float32) float64 {
-	if len(got) != len(want) {
+	if len(got) != len(want) || len(want) == 0 {
 		return math.Inf(1)
 	}
-	var d, w float64
+	var d float64
+	lo, hi := want[0], want[0]
 	for i := range got {
 		e := float64(got[i]) - float64(want[i])
 		d += e * e
-		w += float64(want[i]) * float64(want[i])
+		lo, hi = min(lo, want[i]), max(hi, want[i])
 	}
-	if w == 0 {
-		w = float64(max(len(want), 1))
+	r := float64(hi) - float64(lo)
+	if r == 0 || math.IsNaN(r) {
+		r = 1
 	}
-	return math.Sqrt(d / w)
+	return math.Sqrt(d/float64(len(got))) / r
 }
 
 // syntheticInputs makes one seeded input per model input, for models that
@@ -253,8 +273,128 @@ func (r *KernelReport) Err(model string) error {
 	if r.OK() {
 		return nil
 	}
-	return fmt.Errorf("model %s: %w: output %q differs by %.3f (relative RMS, tolerance %.2f) on sample %d; CPU %s, int8 kernel %s. "+
+	return fmt.Errorf("model %s: %w: output %q differs by %.1f%% of its range (RMS, tolerance %.0f%%) on sample %d; CPU %s, int8 kernel %s. "+
 		"ONNX Runtime 1.24.3's AMX U8S8 GEMM is a known cause (fixed in 1.25.1, onnxruntime PR #27671): run `make deps` for 1.25.1, "+
 		"or use the fp32 model (kernel_check: warn loads it anyway)",
-		model, ErrKernelMismatch, r.Output, r.Error, r.Tolerance, r.Sample, r.CPU, r.CPU.Int8Kernel())
+		model, ErrKernelMismatch, r.Output, 100*r.Error, 100*r.Tolerance, r.Sample, r.CPU, r.CPU.Int8Kernel())
+}
+
+// unfuseQOperator rewrites the reference copy of a QOperator model so that
+// it no longer runs ORT's int8 GEMM: every QLinearConv and QLinearMatMul
+// becomes DequantizeLinear → Conv/MatMul in float → QuantizeLinear, its
+// weight dequantised by Cast, Sub and Mul (which constant folding turns
+// into a float weight at load) so that per-channel scales work at any
+// opset. It returns the number of nodes rewritten.
+func unfuseQOperator(m *onnxpb.ModelProto) int {
+	g := m.GetGraph()
+	used := map[string]bool{}
+	for _, n := range g.GetNode() {
+		for _, s := range append(append([]string{}, n.GetInput()...), n.GetOutput()...) {
+			used[s] = true
+		}
+	}
+	for _, t := range g.GetInitializer() {
+		used[t.GetName()] = true
+	}
+	seq := 0
+	name := func(base string) string {
+		for {
+			seq++
+			s := fmt.Sprintf("%s_ref%d", base, seq)
+			if !used[s] {
+				used[s] = true
+				return s
+			}
+		}
+	}
+	node := func(op string, in []string, out string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+		return &onnxpb.NodeProto{OpType: proto.String(op), Name: proto.String(name(op)), Input: in, Output: []string{out}, Attribute: attrs}
+	}
+	toFloat := &onnxpb.AttributeProto{Name: proto.String("to"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(int64(onnxpb.TensorProto_FLOAT))}
+	// dequant returns nodes computing (float(q) − float(zp))·scale, with
+	// scale and zp reshaped to shape (for per-channel weights) when given.
+	dequant := func(q, scale, zp string, shape []int64) ([]*onnxpb.NodeProto, string) {
+		var nodes []*onnxpb.NodeProto
+		qf := name(q + "_f")
+		nodes = append(nodes, node("Cast", []string{q}, qf, toFloat))
+		if shape != nil {
+			sh := name("shape")
+			g.Initializer = append(g.Initializer, &onnxpb.TensorProto{Name: proto.String(sh), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)),
+				Dims: []int64{int64(len(shape))}, Int64Data: shape})
+			s2 := name(scale + "_r")
+			nodes = append(nodes, node("Reshape", []string{scale, sh}, s2))
+			scale = s2
+			if zp != "" {
+				z2 := name(zp + "_r")
+				nodes = append(nodes, node("Reshape", []string{zp, sh}, z2))
+				zp = z2
+			}
+		}
+		x := qf
+		if zp != "" {
+			zf, d := name(zp+"_f"), name(q+"_c")
+			nodes = append(nodes, node("Cast", []string{zp}, zf, toFloat), node("Sub", []string{qf, zf}, d))
+			x = d
+		}
+		out := name(q + "_dq")
+		nodes = append(nodes, node("Mul", []string{x, scale}, out))
+		return nodes, out
+	}
+	get := func(in []string, i int) string {
+		if i < len(in) {
+			return in[i]
+		}
+		return ""
+	}
+	var out []*onnxpb.NodeProto
+	rewritten := 0
+	for _, n := range g.GetNode() {
+		in := n.GetInput()
+		if d := n.GetDomain(); (d != "" && d != "ai.onnx") || (n.GetOpType() != "QLinearConv" && n.GetOpType() != "QLinearMatMul") {
+			out = append(out, n)
+			continue
+		}
+		x, xs, xzp, w, ws, wzp, ys, yzp := get(in, 0), get(in, 1), get(in, 2), get(in, 3), get(in, 4), get(in, 5), get(in, 6), get(in, 7)
+		xf := name(x + "_dq")
+		out = append(out, &onnxpb.NodeProto{OpType: proto.String("DequantizeLinear"), Name: proto.String(name("DequantizeLinear")),
+			Input: []string{x, xs, xzp}, Output: []string{xf}})
+		var wShape []int64
+		if n.GetOpType() == "QLinearConv" {
+			wShape = []int64{-1, 1, 1, 1} // per output channel (a scalar broadcasts too)
+		}
+		nodes, wf := dequant(w, ws, wzp, wShape)
+		out = append(out, nodes...)
+		yf := name(n.GetOutput()[0] + "_f")
+		if n.GetOpType() == "QLinearConv" {
+			inputs := []string{xf, wf}
+			if b := get(in, 8); b != "" {
+				// int32 bias with scale x_scale·w_scale, zero point 0.
+				sc := name("bias_scale")
+				out = append(out, node("Mul", []string{xs, ws}, sc))
+				bn, bf := dequant(b, sc, "", nil)
+				out = append(out, bn...)
+				inputs = append(inputs, bf)
+			}
+			out = append(out, &onnxpb.NodeProto{OpType: proto.String("Conv"), Name: proto.String(name("Conv")), Input: inputs,
+				Output: []string{yf}, Attribute: n.GetAttribute()})
+		} else {
+			out = append(out, node("MatMul", []string{xf, wf}, yf))
+		}
+		out = append(out, &onnxpb.NodeProto{OpType: proto.String("QuantizeLinear"), Name: proto.String(name("QuantizeLinear")),
+			Input: []string{yf, ys, yzp}, Output: []string{n.GetOutput()[0]}})
+		rewritten++
+	}
+	g.Node = out
+	return rewritten
+}
+
+// hasQOperator reports whether a model has QOperator int8 nodes that
+// unfuseQOperator rewrites.
+func hasQOperator(m *onnxpb.ModelProto) bool {
+	for _, n := range m.GetGraph().GetNode() {
+		if op := n.GetOpType(); op == "QLinearConv" || op == "QLinearMatMul" {
+			return true
+		}
+	}
+	return false
 }
