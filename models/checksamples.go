@@ -17,7 +17,7 @@ const CheckSamplesKey = "edgeflow.kernel_check.samples"
 
 // thumbLimit is the number of values up to which a stored sample tensor is
 // kept whole; larger ones (images) are stored as a thumbnail of at most
-// about this many values per channel plane... in total.
+// about this many values in total.
 const thumbLimit = 4096
 
 // storedTensor is one sample input in the metadata: small tensors as
