@@ -305,6 +305,9 @@ func (m *Model) checkKernels(data []byte, sess *Session) error {
 	}
 	err = rep.Err(m.path)
 	switch {
+	case rep.Skipped != "":
+		m.log.Warn().Str("model", m.path).Msg(rep.String())
+		return nil
 	case err == nil:
 		m.log.Debug().Str("model", m.path).Msg(rep.String())
 		return nil
