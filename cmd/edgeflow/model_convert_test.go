@@ -30,7 +30,9 @@ func TestModelConvert(t *testing.T) {
 	// on images laid out NHWC.
 	q := filepath.Join(t.TempDir(), "face.int8.onnx")
 	r = edgeflow(t, nil, "model", "quantize", out, q, "--calib", "../../../shared/media", "--preprocess", "blazeface")
-	if r.code != 0 || !strings.Contains(r.stdout, "Conv:37") {
+	// 33 of the 37 convolutions run in int8; the other four (input or
+	// output kept float, so ORT cannot fuse them) keep float weights.
+	if r.code != 0 || !strings.Contains(r.stdout, "Conv:33") {
 		t.Errorf("quantize the conversion: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
