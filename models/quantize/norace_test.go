@@ -1,0 +1,5 @@
+//go:build !race
+
+package quantize_test
+
+const raceEnabled = false
