@@ -164,12 +164,6 @@ func TestDetectorsInt8(t *testing.T) {
 	var r ran
 	for _, tc := range detectorCases {
 		r.run(t, tc.detector, func(t *testing.T) {
-			if raceEnabled && tc.detector == quantize.YOLOX {
-				// Its calibration and sensitivity analysis walk ~300
-				// activations in Go, which the race detector slows past
-				// the package's 10-minute budget on a loaded 2-core box.
-				t.Skip("skipping YOLOX under -race (about 8 minutes); run without -race")
-			}
 			src, out := quantizeDetector(t, dir, media, tc, images(t, media, tc, calibViews))
 			agreement(t, src, out, tc.detector, "held-out image views", images(t, media, tc, evalViews), agreementFloor)
 			q, err := graph.Load(out)

@@ -1,5 +1,0 @@
-//go:build race
-
-package quantize_test
-
-const raceEnabled = true
