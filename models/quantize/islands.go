@@ -25,6 +25,9 @@ func (q *quantizer) int8Runs(n *onnxpb.NodeProto, planned map[*onnxpb.NodeProto]
 			}
 		}
 	}
+	if op := n.GetOpType(); op == "Gemm" || op == "MatMul" {
+		return true // QGemm and MatMulIntegerToFloat take a float output
+	}
 	_, ok := q.params[q.foldedOutput(n)]
 	return ok
 }

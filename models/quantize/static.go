@@ -335,15 +335,19 @@ func (q *quantizer) rewrite() error {
 		in0, ok := q.params[first[k]]
 		hasWeight := rl.weight >= 0 && rl.weight < len(n.GetInput()) && q.ix.Initializer(n.GetInput()[rl.weight]) != nil
 		if hasWeight && !q.opts.WeightOnlyIslands {
-			// ORT fuses a Conv/Gemm/MatMul into its int8 kernel only when
-			// both its input and its output are quantised. Otherwise it runs
+			// ORT fuses a Conv into its int8 kernel only when both its
+			// input and its output are quantised. Otherwise it runs
 			// the float kernel, which prepacks (and for Conv re-lays out,
 			// NCHWc) a constant float weight once, but dequantises an int8
 			// one on every run and cannot prepack it. Small weights (the
 			// stem's convolutions, which run at the highest resolution)
 			// stay float; large ones are stored int8 to keep the file small.
 			w := q.ix.Initializer(n.GetInput()[rl.weight])
-			if (!ok || !outQuantized[k]) && graph.Elements(w.GetDims()) <= islandFloatWeights {
+			// (Gemm and MatMul with a quantised input still fuse when
+			// their output stays float: QGemm and MatMulIntegerToFloat
+			// have float outputs; QLinearConv has none.)
+			unfused := !ok || (!outQuantized[k] && n.GetOpType() == "Conv")
+			if unfused && graph.Elements(w.GetDims()) <= islandFloatWeights {
 				q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: input or output kept float, weight kept float", n.GetOpType(), n.GetName()))
 				continue
 			}
