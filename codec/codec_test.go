@@ -153,6 +153,11 @@ func TestEnvelopeEncode(t *testing.T) {
 	if want := `{"topic":"t","payload":"a\"b"}`; string(out) != want {
 		t.Fatalf("got %s, want %s", out, want)
 	}
+	// Bytes that are not UTF-8 survive as base64 (a dead letter keeps them).
+	out, _ = enc.Encode(&pipeline.Message{Payload: []byte{0xff, 0x01}})
+	if want := `{"payload_base64":"/wE="}`; string(out) != want {
+		t.Fatalf("got %s, want %s", out, want)
+	}
 }
 
 func TestRawEncode(t *testing.T) {

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,9 +65,16 @@ func (envelopeEncoder) Encode(m *pipeline.Message) ([]byte, error) {
 		if b, err = AppendJSON(b, m.Fields); err != nil {
 			return nil, fmt.Errorf("envelope: fields: %w", err)
 		}
-	} else if len(m.Payload) > 0 {
+	} else if len(m.Payload) > 0 && utf8.Valid(m.Payload) {
 		sep("payload")
 		b = appendString(b, string(m.Payload))
+	} else if len(m.Payload) > 0 {
+		// Not text: base64 keeps every byte, where a JSON string would
+		// turn the invalid ones into U+FFFD.
+		sep("payload_base64")
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, m.Payload)
+		b = append(b, '"')
 	}
 	return append(b, '}'), nil
 }

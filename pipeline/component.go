@@ -76,6 +76,15 @@ type PipelinedSink interface {
 	Send(ctx context.Context, batch []*Message) (wait func() error)
 }
 
+// Reconnecter is implemented by sinks that write through a connection.
+// Reconnected returns a channel closed when the connection is next
+// (re)established. A sink retrying a failed write stops waiting then and
+// starts its backoff over, so that delivery resumes as soon as the broker
+// is back rather than after a pause grown long during the outage.
+type Reconnecter interface {
+	Reconnected() <-chan struct{}
+}
+
 // Flusher is implemented by stages that hold messages (a window). Flush is
 // called once, after the stage's input has ended, while its downstream edges
 // are still open: the stage emits what it can and Releases what it still

@@ -118,9 +118,19 @@ func (n *node) fail(m *Message, err error) {
 	n.stats.errors.Add(1)
 	n.p.failures.add(n.name, err)
 	dl := n.p.deadLetter
-	if dl == nil || n == dl {
+	switch {
+	case dl == nil:
 		n.p.log.Warn().Str("node", n.name).Err(err).Msg("message failed")
 		m.release(fmt.Errorf("%s: %w", n.name, err))
+		return
+	case n == dl:
+		// The last resort failed: say so loudly. The source nacks the
+		// message; sources bound its redeliveries (max_deliver).
+		n.p.log.Error().Str("node", n.name).Err(err).
+			Str("reason", m.Meta[MetaDeadLetterError]).Str("failed_node", m.Meta[MetaDeadLetterNode]).
+			Str("topic", m.Topic).Str("key", m.Key).Int("payload_bytes", len(m.Payload)).
+			Msg("dead letter could not be stored")
+		m.release(fmt.Errorf("dead-letter sink %s: %w", n.name, err))
 		return
 	}
 	n.p.log.Debug().Str("node", n.name).Err(err).Msg("message dead-lettered")

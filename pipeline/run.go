@@ -331,9 +331,20 @@ func (w *sinkWriter) deliver(ctx context.Context, b []*Message) {
 // err, writing again what failed for a reason that may pass.
 func (w *sinkWriter) finish(ctx context.Context, b []*Message, err error) {
 	n := w.n
-	backoff := n.opts.RetryBackoff
-	if backoff <= 0 {
-		backoff = 100 * time.Millisecond
+	first := n.opts.RetryBackoff
+	if first <= 0 {
+		first = 100 * time.Millisecond
+	}
+	backoff := first
+	isDL := n == n.p.deadLetter
+	if isDL {
+		for _, m := range b {
+			deadLetterRecord(m)
+		}
+	}
+	var up <-chan struct{}
+	if r, ok := n.sink.(Reconnecter); ok {
+		up = r.Reconnected()
 	}
 	for attempt := 0; len(b) > 0; attempt++ {
 		if attempt > 0 {
@@ -347,12 +358,22 @@ func (w *sinkWriter) finish(ctx context.Context, b []*Message, err error) {
 			switch err := w.errs[i]; {
 			case err == nil:
 				m.release(nil)
+			case isDL && IsPermanent(err) && m.Fields[DeadLetterFields] != nil:
+				// The record's copy of the original fields would not
+				// encode: store the rest of it.
+				unencodable(m, err)
+				w.retry = append(w.retry, m)
+				lastErr = err
 			case IsPermanent(err):
 				n.fail(m, err)
 			case lastTry || ctx.Err() != nil:
 				n.stats.errors.Add(1)
 				n.p.failures.add(n.name, err)
-				n.p.log.Warn().Str("node", n.name).Err(err).Msg("delivery failed")
+				ev := n.p.log.Warn()
+				if isDL {
+					ev = n.p.log.Error() // the last resort is down
+				}
+				ev.Str("node", n.name).Err(err).Msg("delivery failed")
 				m.release(err)
 			default:
 				w.retry = append(w.retry, m)
@@ -364,11 +385,19 @@ func (w *sinkWriter) finish(ctx context.Context, b []*Message, err error) {
 		}
 		n.p.log.Warn().Str("node", n.name).Err(lastErr).Int("messages", len(w.retry)).
 			Int("attempt", attempt+1).Dur("backoff", backoff).Msg("delivery failed, retrying")
+		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-t.C:
+			backoff = min(2*backoff, 30*time.Second)
+		case <-up:
+			// The connection is back: whatever failed for its absence may
+			// pass now, and the next outage starts from a short pause.
+			n.p.log.Info().Str("node", n.name).Msg("connection restored; retrying at once")
+			backoff = first
+			up = n.sink.(Reconnecter).Reconnected()
 		}
-		backoff = min(2*backoff, 30*time.Second)
+		t.Stop()
 		// Retry the failed messages in b's own storage.
 		b = append(b[:0], w.retry...)
 	}
