@@ -47,6 +47,7 @@ type Conn struct {
 	reconnects    atomic.Uint64
 	disconnects   atomic.Uint64
 	slowConsumers atomic.Uint64
+	up            signal // fired on every (re)connect
 }
 
 // ErrNotStarted is returned by Client before Start has succeeded.

@@ -19,11 +19,13 @@ func (c *Conn) onDisconnect(nc *nats.Conn, err error) {
 
 func (c *Conn) onReconnect(nc *nats.Conn) {
 	n := c.reconnects.Add(1)
+	c.up.fire()
 	c.log.Info().Str("server", nc.ConnectedUrlRedacted()).Uint64("reconnects", n).Msg("nats reconnected")
 }
 
 func (c *Conn) onConnect(nc *nats.Conn) {
 	// Only called when the first connect succeeded after retries.
+	c.up.fire()
 	c.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("nats connected")
 }
 

@@ -143,9 +143,13 @@ func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
 }
 
 // WriteBatch publishes batch and returns once the server confirmed all of
-// it. On an error, some messages of the batch may have been published:
-// the engine retries or nacks them all, so they can be published again (see
-// msg_id).
+// it. Each message has its own outcome: one that can never be published (it
+// does not encode, its subject cannot be filled, it is larger than the
+// server's max_payload or the stream's max_msg_size) fails permanently and
+// alone, so it goes to the dead-letter sink while the rest of the batch is
+// delivered. On a transient error, some messages of the batch may have
+// been published: the engine retries or nacks the failed ones, so they can
+// be published again (see msg_id).
 func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error {
 	nc, err := s.conn.Client()
 	if err != nil {
@@ -154,35 +158,57 @@ func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error 
 	if !nc.IsConnected() {
 		return fmt.Errorf("%w (%s)", ErrDisconnected, nc.Status())
 	}
-	// A message that cannot be made into a NATS message fails alone and
-	// permanently (to the dead-letter sink); the rest are published.
+	errs := make([]error, len(batch))
 	msgs := make([]*nats.Msg, 0, len(batch))
-	var errs []error
+	idx := make([]int, 0, len(batch)) // batch index of each of msgs
+	limit := nc.MaxPayload()
 	for i, m := range batch {
 		msg, err := s.natsMsg(m)
+		if err == nil && limit > 0 && int64(len(msg.Data)) > limit {
+			err = fmt.Errorf("%w: %d bytes, the server's max_payload is %d", nats.ErrMaxPayload, len(msg.Data), limit)
+		}
 		if err != nil {
-			if errs == nil {
-				errs = make([]error, len(batch))
-			}
 			errs[i] = pipeline.Permanent(err)
 			continue
 		}
 		msgs = append(msgs, msg)
+		idx = append(idx, i)
 	}
-	err = s.publish(ctx, nc, msgs)
-	if errs == nil {
-		return err
+	for j, err := range s.publish(ctx, nc, msgs) {
+		if err != nil && permanentPublishError(err) {
+			err = pipeline.Permanent(err)
+		}
+		errs[idx[j]] = err
 	}
-	for i := range errs {
-		if errs[i] == nil {
-			errs[i] = err
+	for _, err := range errs {
+		if err != nil {
+			return &pipeline.BatchError{Errs: errs}
 		}
 	}
-	return &pipeline.BatchError{Errs: errs}
+	return nil
 }
 
-// publish sends msgs and waits until the server has them all.
-func (s *Sink) publish(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
+// permanentPublishError reports whether the server refused a message for
+// what it is, so that publishing it again would fail the same way.
+func permanentPublishError(err error) bool {
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return true
+	}
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == jsErrMessageTooLarge
+}
+
+// jsErrMessageTooLarge is the JetStream API error for a message larger than
+// the stream's max_msg_size.
+const jsErrMessageTooLarge jetstream.ErrorCode = 10054
+
+// Reconnected implements pipeline.Reconnecter: retries resume as soon as
+// the connection is back.
+func (s *Sink) Reconnected() <-chan struct{} { return s.conn.Reconnected() }
+
+// publish sends msgs and waits until the server has them all. It returns
+// nil or one error per message.
+func (s *Sink) publish(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) []error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -191,17 +217,35 @@ func (s *Sink) publish(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) err
 	if s.jetstream {
 		return s.publishJS(ctx, nc, msgs)
 	}
-	for _, msg := range msgs {
-		if err := nc.PublishMsg(msg); err != nil {
-			return fmt.Errorf("publish %s: %w", msg.Subject, err)
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(msgs))
 		}
+		errs[i] = err
+	}
+	sent := 0
+	for i, msg := range msgs {
+		if err := nc.PublishMsg(msg); err != nil {
+			fail(i, fmt.Errorf("publish %s: %w", msg.Subject, err))
+			continue
+		}
+		sent++
+	}
+	if sent == 0 {
+		return errs
 	}
 	// The flush's PONG comes after the server has processed every
 	// publish before it.
 	if err := nc.FlushWithContext(ctx); err != nil {
-		return fmt.Errorf("flush after %d publishes: %w", len(msgs), err)
+		err = fmt.Errorf("flush after %d publishes: %w", sent, err)
+		for i := range msgs {
+			if errs == nil || errs[i] == nil {
+				fail(i, err)
+			}
+		}
 	}
-	return nil
+	return errs
 }
 
 func (s *Sink) natsMsg(m *pipeline.Message) (*nats.Msg, error) {
@@ -243,11 +287,18 @@ func (s *Sink) jetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 }
 
 // publishJS publishes asynchronously, at most max_in_flight awaiting acks
-// (PublishMsgAsync waits for a free slot), then waits for every ack.
-func (s *Sink) publishJS(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
+// (PublishMsgAsync waits for a free slot), then waits for every ack. It
+// returns nil or one error per message.
+func (s *Sink) publishJS(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) []error {
+	errs := make([]error, len(msgs))
+	failed := false
+	fail := func(i int, err error) { errs[i], failed = err, true }
 	js, err := s.jetStream(nc)
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		for i := range msgs {
+			fail(i, fmt.Errorf("jetstream: %w", err))
+		}
+		return errs
 	}
 	var opts []jetstream.PublishOpt
 	if s.stream != "" {
@@ -256,34 +307,48 @@ func (s *Sink) publishJS(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) e
 	if dl, ok := ctx.Deadline(); ok {
 		opts = append(opts, jetstream.WithStallWait(max(time.Until(dl), time.Millisecond)))
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	var pubErr error
-	for _, msg := range msgs {
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, msg := range msgs {
 		f, err := js.PublishMsgAsync(msg, opts...)
 		if err != nil {
-			pubErr = fmt.Errorf("publish %s: %w", msg.Subject, err)
-			break
+			fail(i, fmt.Errorf("publish %s: %w", msg.Subject, err))
+			if !permanentPublishError(err) {
+				// The connection or the async window is the trouble:
+				// the rest would fail the same way.
+				for j := i + 1; j < len(msgs); j++ {
+					fail(j, fmt.Errorf("publish %s: not attempted: %w", msgs[j].Subject, err))
+				}
+				break
+			}
+			continue
 		}
-		futures = append(futures, f)
+		futures[i] = f
 	}
 	// Wait for the acks even after a failed publish, so that no future
 	// outlives this call with nobody to read it.
-	var errs []error
-	for _, f := range futures {
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
 				s.duplicates.Add(1)
 			}
 		case err := <-f.Err():
-			errs = append(errs, fmt.Errorf("publish %s: %w", f.Msg().Subject, err))
+			fail(i, fmt.Errorf("publish %s: %w", f.Msg().Subject, err))
 		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("waiting for JetStream acks: %w", context.Cause(ctx)))
-			return errors.Join(append(errs, pubErr)...)
+			err := fmt.Errorf("waiting for JetStream acks: %w", context.Cause(ctx))
+			for j := i; j < len(futures); j++ {
+				if futures[j] != nil {
+					fail(j, err)
+				}
+			}
+			return errs
 		}
 	}
-	if len(errs) > 3 { // the first few say enough; a batch can be large
-		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
+	if !failed {
+		return nil
 	}
-	return errors.Join(append(errs, pubErr)...)
+	return errs
 }
