@@ -26,6 +26,30 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// unavailableError marks a failure of the destination, not of the message.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+// Unavailable marks err as the destination's failure: the sink is not
+// connected, its broker is down. The message is not at fault, so a source
+// that bounds the deliveries of a message that keeps failing (max_deliver)
+// does not count this one: a long outage must not send good messages to
+// the dead-letter sink. The engine retries it like any other failure.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err}
+}
+
+// IsUnavailable reports whether err was marked with Unavailable.
+func IsUnavailable(err error) bool {
+	var u unavailableError
+	return errors.As(err, &u)
+}
+
 // BatchError is returned by BatchSink.WriteBatch when only some messages of
 // a batch failed. Errs is as long as the batch; nil entries were delivered.
 // The engine retries only the failed ones (and dead-letters permanent

@@ -22,6 +22,7 @@ type pending struct {
 	msg    paho.Message
 	refs   int // subscribers that have not settled yet
 	failed bool
+	err    error // the first failure that counts as a failed delivery
 }
 
 func (q *ackQueue) add(msg paho.Message, refs int) *pending {
@@ -32,13 +33,21 @@ func (q *ackQueue) add(msg paho.Message, refs int) *pending {
 	return p
 }
 
-func (p *pending) settle(err error) {
+// settle records one subscriber's verdict. counted says whether a failure
+// counts as a failed delivery of the message (see Delivery.Release).
+func (p *pending) settle(err error, counted bool) {
 	q := p.q
 	q.mu.Lock()
 	if err != nil {
 		p.failed = true
+		if counted && p.err == nil {
+			p.err = err
+		}
 	}
 	p.refs--
+	if p.refs == 0 {
+		q.conn.attempts.outcome(p.msg.MessageID(), p.failed, p.err)
+	}
 	var ready []paho.Message
 	stranded := 0
 	i := 0

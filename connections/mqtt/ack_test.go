@@ -28,6 +28,8 @@ type ackLog struct {
 	ids []int
 }
 
+func (m *fakeMsg) MessageID() uint16 { return uint16(m.id) }
+
 func (m *fakeMsg) Ack() {
 	m.log.mu.Lock()
 	m.log.ids = append(m.log.ids, m.id)
@@ -64,7 +66,7 @@ func TestAcksInArrivalOrder(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			for k := w; k < len(ops); k += 4 {
-				ps[ops[k].i].settle(ops[k].err)
+				ps[ops[k].i].settle(ops[k].err, true)
 			}
 		})
 	}

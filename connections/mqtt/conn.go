@@ -50,6 +50,7 @@ type Conn struct {
 	// on the same client waits for.
 	pubMu sync.Mutex
 	pub   paho.Client
+	pubUp upSignal // fired when the publisher (re)connects
 
 	// The inbox: received messages waiting for the feeder (dispatch.go).
 	inMu       sync.Mutex
@@ -63,6 +64,9 @@ type Conn struct {
 	ackWake  chan struct{}
 	stranded atomic.Int64 // unacknowledged messages on the current network connection
 	strandCh chan struct{}
+
+	attempts   attempts // failed deliveries by packet id, for max_deliver
+	hadSession bool     // a previous connect of this process had a persistent session
 
 	lost      chan error
 	stop      chan struct{}

@@ -120,16 +120,19 @@ func (c *Conn) route(a arrival) {
 		return
 	}
 	var ack *pending
+	delivered, last := 1, ""
 	if msg.Qos() > 0 {
 		ack = a.q.add(msg, len(subs))
+		delivered, last = c.attempts.next(msg.MessageID())
 	}
 	for _, s := range subs {
 		d := &Delivery{Topic: msg.Topic(), Payload: msg.Payload(), QoS: msg.Qos(),
-			Retained: msg.Retained(), Duplicate: msg.Duplicate(), sub: s, ack: ack}
+			Retained: msg.Retained(), Duplicate: msg.Duplicate(), Delivered: delivered, LastError: last,
+			sub: s, ack: ack}
 		if !s.offer(d) {
 			c.stats.unrouted.Add(1)
 			if ack != nil {
-				ack.settle(errStopped)
+				ack.settle(errStopped, false)
 			}
 		}
 	}

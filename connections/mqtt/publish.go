@@ -54,7 +54,8 @@ func (c *Conn) publisher() (paho.Client, error) {
 		SetDefaultPublishHandler(nil).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			c.log.Warn().Err(err).Msg("mqtt publisher connection lost; reconnecting")
-		})
+		}).
+		SetOnConnectHandler(func(paho.Client) { c.pubUp.fire() })
 	c.pub = paho.NewClient(po)
 	// With ConnectRetry the token completes once connected. Wait for it
 	// (bounded): paho does not reliably hold publishes, QoS 0 ones above
@@ -79,4 +80,12 @@ func (c *Conn) Wait(ctx context.Context, tok paho.Token) error {
 	}
 	c.stats.published.Add(1)
 	return nil
+}
+
+// PublisherConnected reports whether the publishing client is connected.
+// A sink uses it to tell a broker outage from a message at fault.
+func (c *Conn) PublisherConnected() bool {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	return c.pub != nil && c.pub.IsConnectionOpen()
 }

@@ -8,6 +8,7 @@ import (
 
 type counters struct {
 	connects, connectFailures, connectionLost, redeliveryReconnects atomic.Uint64
+	sessionLost                                                     atomic.Uint64
 	received, duplicates, unrouted, blocked                         atomic.Uint64
 	settled, nacked, acked, stranded                                atomic.Uint64
 	published, publishFailures                                      atomic.Uint64
@@ -19,6 +20,7 @@ type Stats struct {
 	ConnectFailures      uint64 // failed attempts
 	ConnectionLost       uint64 // established connections that dropped
 	RedeliveryReconnects uint64 // reconnects made to get unacknowledged messages back
+	SessionLost          uint64 // reconnects that found the persistent session gone
 	Received             uint64 // PUBLISH packets received
 	Duplicates           uint64 // of which flagged DUP by the broker (likely redeliveries)
 	Unrouted             uint64 // received with no running subscriber: left unacknowledged
@@ -37,52 +39,65 @@ func (c *Conn) Stats() Stats {
 	return Stats{
 		Connects: s.connects.Load(), ConnectFailures: s.connectFailures.Load(),
 		ConnectionLost: s.connectionLost.Load(), RedeliveryReconnects: s.redeliveryReconnects.Load(),
-		Received: s.received.Load(), Duplicates: s.duplicates.Load(), Unrouted: s.unrouted.Load(),
+		SessionLost: s.sessionLost.Load(),
+		Received:    s.received.Load(), Duplicates: s.duplicates.Load(), Unrouted: s.unrouted.Load(),
 		Blocked: s.blocked.Load(), Settled: s.settled.Load(), Nacked: s.nacked.Load(),
 		Acked: s.acked.Load(), Stranded: s.stranded.Load(),
 		Published: s.published.Load(), PublishFailures: s.publishFailures.Load(),
 	}
 }
 
-var statDescs = func() map[string]*prometheus.Desc {
-	m := map[string]*prometheus.Desc{}
-	for name, help := range map[string]string{
-		"connects":              "Successful MQTT connects.",
-		"connect_failures":      "Failed MQTT connection attempts.",
-		"connection_lost":       "Established MQTT connections that dropped.",
-		"redelivery_reconnects": "Reconnects made so the broker redelivers unacknowledged messages.",
-		"received":              "PUBLISH packets received.",
-		"duplicates":            "Received messages flagged DUP (likely redeliveries).",
-		"unrouted":              "Received messages with no running subscriber (left unacknowledged).",
-		"blocked":               "Times dispatch waited for a subscriber's free in-flight slot.",
-		"settled":               "Deliveries settled as done.",
-		"nacked":                "Deliveries settled with an error (left unacknowledged).",
-		"acked":                 "QoS 1/2 acknowledgements sent.",
-		"stranded":              "QoS 1/2 messages left unacknowledged for redelivery.",
-		"published":             "Publishes confirmed by the broker.",
-		"publish_failures":      "Publishes that failed or timed out.",
-	} {
-		m[name] = prometheus.NewDesc("edgeflow_mqtt_"+name+"_total", help, []string{"connection"}, nil)
+var statHelp = map[string]string{
+	"connects":              "Successful MQTT connects.",
+	"connect_failures":      "Failed MQTT connection attempts.",
+	"connection_lost":       "Established MQTT connections that dropped.",
+	"redelivery_reconnects": "Reconnects made so the broker redelivers unacknowledged messages.",
+	"session_lost":          "Reconnects that found the persistent session gone at the broker (messages it held are lost).",
+	"received":              "PUBLISH packets received.",
+	"duplicates":            "Received messages flagged DUP (likely redeliveries).",
+	"unrouted":              "Received messages with no running subscriber (left unacknowledged).",
+	"blocked":               "Times dispatch waited for a subscriber's free in-flight slot.",
+	"settled":               "Deliveries settled as done.",
+	"nacked":                "Deliveries settled with an error (left unacknowledged).",
+	"acked":                 "QoS 1/2 acknowledgements sent.",
+	"stranded":              "QoS 1/2 messages left unacknowledged for redelivery.",
+	"published":             "Publishes confirmed by the broker.",
+	"publish_failures":      "Publishes that failed or timed out.",
+}
+
+// Metrics returns the connection's Prometheus collector. The connection's
+// name is a constant label, so that several connections register side by
+// side in one registry.
+func (c *Conn) Metrics() prometheus.Collector {
+	descs := make(map[string]*prometheus.Desc, len(statHelp))
+	for name, help := range statHelp {
+		descs[name] = prometheus.NewDesc("edgeflow_mqtt_"+name+"_total", help, nil, prometheus.Labels{"connection": c.name})
 	}
-	return m
-}()
+	return &collector{c: c, descs: descs}
+}
+
+type collector struct {
+	c     *Conn
+	descs map[string]*prometheus.Desc
+}
 
 // Describe implements prometheus.Collector.
-func (c *Conn) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range statDescs {
+func (m *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.descs {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector: counters are read at scrape time.
-func (c *Conn) Collect(ch chan<- prometheus.Metric) {
-	s := c.Stats()
+func (m *collector) Collect(ch chan<- prometheus.Metric) {
+	s := m.c.Stats()
 	for name, v := range map[string]uint64{
 		"connects": s.Connects, "connect_failures": s.ConnectFailures, "connection_lost": s.ConnectionLost,
-		"redelivery_reconnects": s.RedeliveryReconnects, "received": s.Received, "duplicates": s.Duplicates,
+		"redelivery_reconnects": s.RedeliveryReconnects, "session_lost": s.SessionLost,
+		"received": s.Received, "duplicates": s.Duplicates,
 		"unrouted": s.Unrouted, "blocked": s.Blocked, "settled": s.Settled, "nacked": s.Nacked,
 		"acked": s.Acked, "stranded": s.Stranded, "published": s.Published, "publish_failures": s.PublishFailures,
 	} {
-		ch <- prometheus.MustNewConstMetric(statDescs[name], prometheus.CounterValue, float64(v), c.name)
+		ch <- prometheus.MustNewConstMetric(m.descs[name], prometheus.CounterValue, float64(v))
 	}
 }

@@ -92,7 +92,7 @@ func (s *Subscription) Close() {
 		for {
 			select {
 			case d := <-s.c:
-				d.Settle(errStopped)
+				d.Release()
 			default:
 				return
 			}
@@ -144,6 +144,13 @@ type Delivery struct {
 	QoS       byte
 	Retained  bool
 	Duplicate bool // the broker says it may have sent this before
+	// Delivered counts the deliveries of this message in this session,
+	// this one included: 1, plus one for each earlier delivery that was
+	// settled with an error. LastError is the error of the latest. A
+	// subscriber gives up on a message that keeps failing (max_deliver)
+	// by dead-lettering it instead of processing it again.
+	Delivered int
+	LastError string
 
 	sub *Subscription
 	ack *pending // nil for QoS 0
@@ -151,14 +158,21 @@ type Delivery struct {
 
 // Settle reports the fate of the delivery. It never blocks for long and is
 // safe to call from any goroutine.
-func (d *Delivery) Settle(err error) {
+func (d *Delivery) Settle(err error) { d.settle(err, true) }
+
+// Release leaves the delivery unacknowledged, for the broker to redeliver,
+// without counting it as a failed delivery: the subscriber is stopping, not
+// failing the message.
+func (d *Delivery) Release() { d.settle(errStopped, false) }
+
+func (d *Delivery) settle(err error, counted bool) {
 	if err != nil {
 		d.sub.conn.stats.nacked.Add(1)
 	} else {
 		d.sub.conn.stats.settled.Add(1)
 	}
 	if d.ack != nil {
-		d.ack.settle(err)
+		d.ack.settle(err, counted)
 	}
 	<-d.sub.slots // free the in-flight slot: the dispatcher may deliver again
 }

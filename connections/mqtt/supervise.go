@@ -109,6 +109,7 @@ func (c *Conn) connect(cl paho.Client) error {
 	if err := tok.Error(); err != nil {
 		return err
 	}
+	c.checkSession(tok.(*paho.ConnectToken).SessionPresent())
 	c.mu.Lock()
 	subs := append([]*Subscription(nil), c.subs...)
 	c.mu.Unlock()
@@ -150,6 +151,32 @@ func (c *Conn) subscribe(ctx context.Context, cl paho.Client, subs []*Subscripti
 		}
 	}
 	return nil
+}
+
+// checkSession compares the CONNACK's session-present flag with what this
+// process expects. With a persistent session, a reconnect that finds no
+// session means the broker lost it (restarted without persistence, or
+// expired it): the messages it held for edgeflow while the connection was
+// down, and those left unacknowledged, are gone. edgeflow cannot get them
+// back, but it must not stay silent about it.
+func (c *Conn) checkSession(present bool) {
+	if c.opts.CleanSession {
+		return
+	}
+	switch {
+	case present:
+	case c.hadSession:
+		c.stats.sessionLost.Add(1)
+		c.log.Error().Str("client_id", c.opts.ClientID).
+			Msg("mqtt session lost: the broker came back without edgeflow's persistent session; messages it held for edgeflow (queued while disconnected, or unacknowledged) are lost. Make the broker persist sessions (mosquitto: persistence true, autosave_interval; see deploy/mosquitto)")
+	default:
+		c.log.Info().Str("client_id", c.opts.ClientID).Msg("mqtt: no session at the broker yet; starting a new persistent session")
+	}
+	if !present {
+		// Packet ids start afresh with the new session.
+		c.attempts.reset()
+	}
+	c.hadSession = true
 }
 
 // backoff is the pause before attempt n: ReconnectMin doubling up to

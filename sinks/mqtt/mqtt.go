@@ -39,6 +39,10 @@ or nacks it: the broker may then receive it twice (at-least-once).`,
 			{Name: "retain", Type: component.Bool, Default: false, Description: "Set the retain flag."},
 			{Name: "codec", Type: component.String, Default: "json", Enum: codec.EncoderNames(), Description: "Payload encoder."},
 			{Name: "publish_timeout", Type: component.Duration, Default: "30s", Description: "How long to wait for the broker's confirmation."},
+			{Name: "max_payload", Type: component.Int, Default: maxPacket, Min: component.Bound(1), Max: component.Bound(maxPacket),
+				Description: "Largest payload to publish; a larger message goes to the dead-letter sink. Set it to the broker's limit " +
+					"(mosquitto message_size_limit / max_packet_size): MQTT 3.1.1 has no way to refuse one message, so a broker " +
+					"drops the connection instead, and the publish would be retried for ever."},
 		},
 		Example: `sinks:
   alerts:
@@ -59,7 +63,12 @@ type Sink struct {
 	retain  bool
 	enc     codec.Encoder
 	timeout time.Duration
+	maxSize int
 }
+
+// maxPacket is the largest payload MQTT can carry (its remaining-length
+// limit, less a little for the topic).
+const maxPacket = 268435455 - 65536
 
 func newSink(conf *component.Config, res *component.Resources) (any, error) {
 	conn, err := component.ConnectionAs[*mqttconn.Conn](conf, res, "connection", "mqtt")
@@ -70,7 +79,8 @@ func newSink(conf *component.Config, res *component.Resources) (any, error) {
 	if err != nil {
 		return nil, conf.Errorf("codec", "%v", err)
 	}
-	s := &Sink{conn: conn, qos: byte(conf.Int("qos")), retain: conf.Bool("retain"), enc: enc, timeout: conf.Duration("publish_timeout")}
+	s := &Sink{conn: conn, qos: byte(conf.Int("qos")), retain: conf.Bool("retain"), enc: enc, timeout: conf.Duration("publish_timeout"),
+		maxSize: conf.Int("max_payload")}
 	if s.topic, err = address.TemplateFrom(conf, "topic", checkTopic); err != nil {
 		return nil, err
 	}
@@ -100,6 +110,10 @@ func (s *Sink) render(m *pipeline.Message) (string, error) {
 	}
 	return t, nil
 }
+
+// Reconnected implements pipeline.Reconnecter: retries resume as soon as
+// the publisher is connected again.
+func (s *Sink) Reconnected() <-chan struct{} { return s.conn.PublisherReconnected() }
 
 // Write publishes m and waits for the broker's confirmation.
 func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
@@ -135,6 +149,10 @@ func (s *Sink) Send(ctx context.Context, batch []*pipeline.Message) (wait func()
 			errs[i], failed = pipeline.Permanent(fmt.Errorf("encode: %w", err)), true
 			continue
 		}
+		if len(payload) > s.maxSize {
+			errs[i], failed = pipeline.Permanent(fmt.Errorf("payload of %d bytes exceeds max_payload %d", len(payload), s.maxSize)), true
+			continue
+		}
 		if toks[i], err = s.conn.PublishAsync(topic, s.qos, s.retain, payload); err != nil {
 			errs[i], failed = err, true
 		}
@@ -151,6 +169,14 @@ func (s *Sink) Send(ctx context.Context, batch []*pipeline.Message) (wait func()
 		}
 		if !failed {
 			return nil
+		}
+		if !s.conn.PublisherConnected() {
+			// The broker is away: not the messages' fault.
+			for i, err := range errs {
+				if err != nil && !pipeline.IsPermanent(err) {
+					errs[i] = pipeline.Unavailable(err)
+				}
+			}
 		}
 		return &pipeline.BatchError{Errs: errs}
 	}

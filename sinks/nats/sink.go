@@ -156,7 +156,7 @@ func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error 
 		return err
 	}
 	if !nc.IsConnected() {
-		return fmt.Errorf("%w (%s)", ErrDisconnected, nc.Status())
+		return pipeline.Unavailable(fmt.Errorf("%w (%s)", ErrDisconnected, nc.Status()))
 	}
 	errs := make([]error, len(batch))
 	msgs := make([]*nats.Msg, 0, len(batch))
@@ -175,8 +175,13 @@ func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error 
 		idx = append(idx, i)
 	}
 	for j, err := range s.publish(ctx, nc, msgs) {
-		if err != nil && permanentPublishError(err) {
+		switch {
+		case err == nil:
+		case permanentPublishError(err):
 			err = pipeline.Permanent(err)
+		case !nc.IsConnected():
+			// Lost the connection on the way: not the message's fault.
+			err = pipeline.Unavailable(err)
 		}
 		errs[idx[j]] = err
 	}

@@ -58,10 +58,14 @@ func (c *collector) Write(ctx context.Context, m *pipeline.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.failing {
-		return fmt.Errorf("sink down")
+		return pipeline.Unavailable(fmt.Errorf("sink down"))
 	}
 	seq := -1
-	if v, ok := m.Fields["seq"].(float64); ok {
+	fields := m.Fields
+	if f, ok := fields["fields"].(map[string]any); ok && m.Meta[pipeline.MetaDeadLetterError] != "" {
+		fields = f // a dead-letter record
+	}
+	if v, ok := fields["seq"].(float64); ok {
 		seq = int(v)
 	} else if n, err := strconv.Atoi(string(m.Payload[4:])); err == nil { // "bad-<n>"
 		seq = n

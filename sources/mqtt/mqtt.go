@@ -5,6 +5,7 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -26,7 +27,12 @@ shared subscriptions) on a named mqtt connection and decodes payloads with codec
 QoS 1/2 message is acknowledged to the broker only after everything derived from it has been
 delivered, filtered or dead-lettered, in arrival order. Payloads that do not decode go to the
 dead-letter sink with their original bytes. A message that fails downstream is not
-acknowledged: the broker redelivers it after a reconnect (persistent session).
+acknowledged: the broker redelivers it after a reconnect (persistent session). Deliveries
+are counted per message (packet id, within the session): once a message has failed
+max_deliver times it goes to the dead-letter sink with its last error instead of being
+processed again, so a message that can never succeed cannot loop for ever. Should the
+dead-letter sink fail it too, it is logged at error level and acknowledged after
+` + "`max_deliver`" + ` + 3 deliveries.
 At most max_in_flight messages are held unsettled; beyond that the connection stops taking
 messages, which withholds PUBACKs and so holds the broker back.`,
 		Fields: []component.Field{
@@ -38,6 +44,8 @@ messages, which withholds PUBACKs and so holds the broker back.`,
 			{Name: "codec", Type: component.String, Default: "json", Enum: codec.DecoderNames(), Description: "Payload decoder."},
 			address.KeyOption(true),
 			address.TimeOption("", "the time the message arrived"),
+			{Name: "max_deliver", Type: component.Int, Default: 5, Min: component.Bound(1),
+				Description: "Deliveries of a message that keeps failing before it is sent to the dead-letter sink."},
 			{Name: "max_in_flight", Type: component.Int, Default: 256, Min: component.Bound(1), Max: component.Bound(65535),
 				Description: "Messages received and not yet settled. Keep it at least the broker's per-client inflight window (mosquitto max_inflight_messages, default 20) so the window, not this bound, paces the broker."},
 		},
@@ -61,7 +69,14 @@ type Source struct {
 	key       address.Key
 	time      address.Time
 	log       zerolog.Logger
+	// maxDeliver is how often a message may fail before it is
+	// dead-lettered.
+	maxDeliver int
 }
+
+// deadLetterTries is how many deliveries past max_deliver a message gets
+// for its dead letter to be stored, before it is dropped with an error.
+const deadLetterTries = 3
 
 func newSource(conf *component.Config, res *component.Resources) (any, error) {
 	conn, err := component.ConnectionAs[*mqttconn.Conn](conf, res, "connection", "mqtt")
@@ -72,7 +87,7 @@ func newSource(conf *component.Config, res *component.Resources) (any, error) {
 	if err != nil {
 		return nil, conf.Errorf("codec", "%v", err)
 	}
-	s := &Source{dec: dec, codecName: conf.String("codec"), log: res.Logger}
+	s := &Source{dec: dec, codecName: conf.String("codec"), log: res.Logger, maxDeliver: conf.Int("max_deliver")}
 	if s.key, err = address.KeyFrom(conf, "/"); err != nil {
 		return nil, err
 	}
@@ -89,7 +104,16 @@ func newSource(conf *component.Config, res *component.Resources) (any, error) {
 }
 
 // settle is the SettleFunc of every message: the token is the delivery.
-func settle(token any, err error) { token.(*mqttconn.Delivery).Settle(err) }
+// A message the pipeline aborted (shutdown), or one a sink could not deliver
+// because it was down, is released, not counted as a failed delivery.
+func settle(token any, err error) {
+	d := token.(*mqttconn.Delivery)
+	if errors.Is(err, pipeline.ErrAborted) || pipeline.IsUnavailable(err) {
+		d.Release()
+		return
+	}
+	d.Settle(err)
+}
 
 // Run emits received messages until ctx is done. Deliveries not yet emitted
 // when it returns are left unacknowledged (the broker keeps them).
@@ -135,6 +159,15 @@ func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
 		m.Meta["mqtt_duplicate"] = "true"
 	}
 	m.Track(settle, d)
+	if failed := d.Delivered - 1; failed >= s.maxDeliver+deadLetterTries {
+		// Its dead letter failed too, deadLetterTries times (the pipeline
+		// logged each failure): stop the loop here.
+		s.log.Error().Str("topic", d.Topic).Int("deliveries", d.Delivered).Int("payload_bytes", len(d.Payload)).
+			Str("last_error", d.LastError).
+			Msg("dropping a message that failed every delivery and could not be dead-lettered")
+		m.Release(nil)
+		return nil
+	}
 	if err := s.dec.Decode(d.Payload, m); err != nil {
 		out.DeadLetter(m, fmt.Errorf("decode %s payload from topic %q: %w", s.codecName, d.Topic, err))
 		return nil
@@ -145,6 +178,10 @@ func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
 	}
 	if err := s.time.Apply(m); err != nil {
 		out.DeadLetter(m, err)
+		return nil
+	}
+	if failed := d.Delivered - 1; failed >= s.maxDeliver {
+		out.DeadLetter(m, fmt.Errorf("gave up after %d failed deliveries: %s", failed, d.LastError))
 		return nil
 	}
 	return out.Emit(m)

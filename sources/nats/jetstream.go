@@ -135,6 +135,10 @@ func defaultDurable(pipelineName, node string) string {
 	return name
 }
 
+// deadLetterTries is how many deliveries past max_deliver a message gets
+// for its dead letter to be stored, before it is terminated with an error.
+const deadLetterTries = 3
+
 // delivery is one delivery of a JetStream message in the pipeline: the
 // token its settle function receives.
 type delivery struct {
@@ -152,12 +156,14 @@ type deliveries struct {
 	mu       sync.Mutex
 	inflight map[*delivery]struct{}
 	lastErr  map[uint64]string
+	excused  map[uint64]uint64 // deliveries that failed for a sink outage, by stream sequence
 	limit    int
 }
 
 func (d *deliveries) init(maxAckPending int) {
 	d.inflight = make(map[*delivery]struct{})
 	d.lastErr = make(map[uint64]string)
+	d.excused = make(map[uint64]uint64)
 	// Failed messages may go to another instance and never come back here;
 	// the cap keeps their entries from piling up.
 	d.limit = 4 * maxAckPending
@@ -176,10 +182,31 @@ func (d *deliveries) done(x *delivery, failure string) {
 	delete(d.inflight, x)
 	if failure == "" {
 		delete(d.lastErr, x.seq)
+		delete(d.excused, x.seq)
 	} else if _, ok := d.lastErr[x.seq]; ok || len(d.lastErr) < d.limit {
 		d.lastErr[x.seq] = failure
 	}
 	d.mu.Unlock()
+}
+
+// excuse removes x from the in-flight set and notes that its delivery
+// failed for want of a sink, not for what it is: it does not count
+// towards max_deliver.
+func (d *deliveries) excuse(x *delivery) {
+	d.mu.Lock()
+	delete(d.inflight, x)
+	if _, ok := d.excused[x.seq]; ok || len(d.excused) < d.limit {
+		d.excused[x.seq]++
+	}
+	d.mu.Unlock()
+}
+
+// failed returns how many earlier deliveries of seq count as failures: the
+// server's count less the excused ones.
+func (d *deliveries) failed(seq, delivered uint64) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return int(delivered) - 1 - int(min(d.excused[seq], delivered-1))
 }
 
 // drop removes x from the in-flight set and leaves its last error alone.
@@ -471,14 +498,26 @@ func (s *Source) handle(msg jetstream.Msg, out pipeline.SourceOutput) error {
 	m.Meta[MetaStreamSeq] = strconv.FormatUint(d.seq, 10)
 	m.Meta[MetaDelivered] = strconv.FormatUint(d.delivered, 10)
 	j.st.add(d) // before Track: the message may settle before Emit returns
+	failed := j.st.failed(d.seq, d.delivered)
 	switch {
-	case int(md.NumDelivered) > j.maxDeliver:
+	case failed >= j.maxDeliver+deadLetterTries:
+		// Its dead letter failed too, deadLetterTries times (the pipeline
+		// logged each failure): stop the loop here.
+		s.log.Error().Uint64("seq", d.seq).Uint64("delivered", d.delivered).Str("subject", msg.Subject()).
+			Int("payload_bytes", len(msg.Data())).Str("last_error", j.st.lastError(d.seq)).
+			Msg("terminating a message that failed every delivery and could not be dead-lettered")
+		j.st.done(d, "")
+		if err := msg.Term(); err != nil {
+			s.log.Warn().Err(err).Uint64("seq", d.seq).Msg("term failed")
+		}
+		return nil
+	case failed >= j.maxDeliver:
 		last := j.st.lastError(d.seq)
 		if last == "" {
 			last = "last error unknown (it failed on another instance, or before a restart)"
 		}
 		d.dead = true
-		d.reason = fmt.Sprintf("gave up after %d failed deliveries: %s", j.maxDeliver, last)
+		d.reason = fmt.Sprintf("gave up after %d failed deliveries: %s", failed, last)
 		m.Track(s.settle, d)
 		out.DeadLetter(m, errors.New(d.reason))
 		return nil
@@ -515,13 +554,21 @@ func (s *Source) settle(token any, err error) {
 		j.st.done(d, "")
 		what, aerr = "ack", d.msg.Ack()
 	case errors.Is(err, pipeline.ErrAborted):
-		// Shutting down: let the next consumer have it at once.
-		j.st.done(d, "")
+		// Shutting down: let the next consumer have it at once. The
+		// delivery does not count against max_deliver.
+		j.st.excuse(d)
 		what, aerr = "nak", d.msg.Nak()
+	case pipeline.IsUnavailable(err):
+		// A sink is down: not the message's fault, so the delivery does
+		// not count against max_deliver.
+		j.st.excuse(d)
+		delay := s.nakDelay(d.delivered)
+		what, aerr = "nak", d.msg.NakWithDelay(delay)
 	default:
 		if d.dead {
 			// The dead-letter sink failed: keep the original failure as
-			// the reason the next attempt will give.
+			// the reason the next attempt will give. After deadLetterTries
+			// more deliveries handle terminates it.
 			j.st.drop(d)
 		} else {
 			j.st.done(d, err.Error())

@@ -35,6 +35,8 @@ func init() {
 			"With `jetstream`, reads a stream through a durable pull consumer. A message is acked only once the " +
 			"pipeline has delivered it (or filtered or dead-lettered it); a failure naks it with a growing delay, " +
 			"and after `max_deliver` failed attempts it goes to the dead-letter sink once and is terminated. " +
+			"Attempts that failed because a sink was down (not connected) or the pipeline was stopping do not count. " +
+			"Should the dead-letter sink fail it too, it is terminated with an error log after 3 more deliveries. " +
 			"Delivery is at least once: see docs/nats.md for the duplicates that can occur and how to remove them.\n\n" +
 			"Headers become metadata. JetStream messages also carry `nats_stream`, `nats_stream_seq` and `nats_delivered`. " +
 			"Payloads that do not decode go to the dead-letter sink.",
