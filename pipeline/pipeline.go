@@ -164,11 +164,18 @@ func (p *Pipeline) Stats(name string) (s Stats, ok bool) {
 	return s, true
 }
 
+// ErrDrainIncomplete is returned by Run when the drain timeout ran out:
+// the messages still in flight were nacked (brokers redeliver them), so the
+// stop was not clean.
+var ErrDrainIncomplete = errors.New("drain incomplete")
+
 // Run validates and wires the graph, then runs it until every source has
 // finished and everything has drained, or until ctx is done. When ctx is
 // done, sources stop, in-flight messages drain for up to the drain timeout,
-// sinks flush, and Run returns nil. It returns the errors of sources that
-// failed, or the graph's problems before anything starts.
+// sinks flush, and Run returns nil, or an error wrapping
+// ErrDrainIncomplete if the timeout cut the drain short. It returns the
+// errors of sources that failed, or the graph's problems before anything
+// starts.
 func (p *Pipeline) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("pipeline can only run once")
@@ -238,6 +245,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			close(p.abort)
 			cancelWork()
 			<-done
+			errs = append(errs, fmt.Errorf("%w after %s: messages still in flight were nacked", ErrDrainIncomplete, p.opts.DrainTimeout))
 		}
 	}
 	p.log.Info().Msg("pipeline stopped")

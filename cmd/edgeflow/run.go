@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,12 +14,17 @@ import (
 	"github.com/edgeflow/edgeflow/config"
 	"github.com/edgeflow/edgeflow/internal/admin"
 	"github.com/edgeflow/edgeflow/internal/reload"
+	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 )
 
 // exitAborted is the exit status after a second signal cut the drain short.
 const exitAborted = 130
+
+// exitDrainIncomplete is the exit status after drain_timeout cut the drain
+// short: messages in flight were nacked, not delivered.
+const exitDrainIncomplete = 3
 
 // runOptions are the flags of run.
 type runOptions struct {
@@ -46,8 +52,10 @@ unchanged connections (broker sessions, unacknowledged messages) and
 unchanged stages and sinks (loaded models). SIGHUP also reloads the model files.
 
 SIGINT or SIGTERM stops the sources and drains in-flight messages (bounded by
-drain_timeout), then exits 0. A second signal aborts at once, exit status 130:
-undelivered messages were never acknowledged, so brokers redeliver them.`,
+drain_timeout), then exits 0. If drain_timeout runs out first, the messages
+still in flight are nacked and the exit status is 3. A second signal aborts at
+once, exit status 130: undelivered messages were never acknowledged, so brokers
+redeliver them. A pipeline that fails exits 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runPipeline(cmd, g, o, args[0]) },
 	}
@@ -139,6 +147,9 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 	log.Info().Str("file", path).Msg("starting pipeline")
 	if err := runner.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("pipeline failed")
+		if errors.Is(err, pipeline.ErrDrainIncomplete) {
+			return exitError{exitDrainIncomplete}
+		}
 		return exitError{1}
 	}
 	log.Info().Msg("pipeline finished")

@@ -99,6 +99,11 @@ func New(name string, opts Options, log zerolog.Logger) (*Conn, error) {
 	if opts.EmbeddedListen == "" {
 		opts.EmbeddedListen = "127.0.0.1:1883"
 	}
+	if opts.ClientID == "" && opts.URL == Embedded {
+		// The broker lives and dies with this process: any id that is
+		// stable while it runs keeps the session.
+		opts.ClientID = "edgeflow-" + name
+	}
 	c := &Conn{opts: opts, name: name, log: log.With().Str("connection", name).Logger(),
 		ackWake: make(chan struct{}, 1), inWake: make(chan struct{}, 1), inRoom: make(chan struct{}, 1), strandCh: make(chan struct{}, 1),
 		lost: make(chan error, 1), stop: make(chan struct{})}

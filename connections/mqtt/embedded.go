@@ -3,6 +3,8 @@ package mqtt
 import (
 	"bytes"
 	"crypto/subtle"
+	"errors"
+	"syscall"
 
 	"fmt"
 	"log/slog"
@@ -13,6 +15,17 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 )
+
+// listenError explains a listener that could not start; the usual cause
+// is a broker already installed on the machine, holding port 1883.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("embedded broker cannot listen on %s: %w: another program (an MQTT broker already running "+
+			"here?) holds the port; set embedded_listen to a free address (such as 127.0.0.1:1884), "+
+			"or point url at that broker", addr, err)
+	}
+	return fmt.Errorf("embedded broker listen on %s: %w", addr, err)
+}
 
 // startEmbedded starts a mochi broker on opts.EmbeddedListen, tuned not to
 // drop messages under load. mochi pushes every message to an MQTT 3.1.1
@@ -54,11 +67,11 @@ func startEmbedded(opts Options, log zerolog.Logger) (*mochi.Server, *zerologWri
 		return nil, nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "edgeflow", Address: opts.EmbeddedListen})); err != nil {
-		return nil, nil, fmt.Errorf("embedded broker listen on %s: %w", opts.EmbeddedListen, err)
+		return nil, nil, listenError(opts.EmbeddedListen, err)
 	}
 	if err := srv.Serve(); err != nil {
 		_ = srv.Close()
-		return nil, nil, fmt.Errorf("embedded broker: %w", err)
+		return nil, nil, listenError(opts.EmbeddedListen, err)
 	}
 	log.Info().Str("listen", opts.EmbeddedListen).Msg("embedded mqtt broker started")
 	return srv, logs, nil

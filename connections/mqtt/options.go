@@ -54,7 +54,7 @@ var fields = []component.Field{
 	{Name: "url", Type: component.String, Example: "tcp://127.0.0.1:1883",
 		Description: "Broker address: tcp://host:port, ssl://host:port, ws://host:port/path, or `embedded` to run a broker inside edgeflow."},
 	{Name: "client_id", Type: component.String, Optional: true,
-		Description: "MQTT client id. Must be stable across restarts: the broker keeps the persistent session (subscriptions and unacknowledged messages) under it. Required unless clean_session is true."},
+		Description: "MQTT client id. Must be stable across restarts: the broker keeps the persistent session (subscriptions and unacknowledged messages) under it. Required unless clean_session is true or url is embedded (default there: edgeflow-<connection name>)."},
 	{Name: "username", Type: component.String, Optional: true, Description: "User name."},
 	{Name: "password", Type: component.String, Optional: true, Description: "Password (prefer password_file or password_env)."},
 	{Name: "password_file", Type: component.String, Optional: true, Description: "File holding the password (or token); trailing newlines are trimmed. Relative to the pipeline file."},
@@ -122,7 +122,7 @@ func (o *Options) check() *optErr {
 			return &optErr{"url", fmt.Sprintf("unsupported scheme %q (want tcp, ssl, ws or wss)", u.Scheme)}
 		}
 	}
-	if o.ClientID == "" && !o.CleanSession {
+	if o.ClientID == "" && !o.CleanSession && o.URL != Embedded {
 		return &optErr{"client_id", "a persistent session (clean_session: false) needs a stable client_id"}
 	}
 	n := 0
