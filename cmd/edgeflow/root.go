@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/edgeflow/edgeflow/internal/redact"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 )
@@ -119,7 +120,8 @@ func (g *globalOptions) logger(fileLevel, fileFormat string) (zerolog.Logger, er
 	// Millisecond timestamps: a pipeline's events are often closer than a
 	// second apart. The CLI owns the process, so setting the global is fine.
 	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	// No log line shows a password, whichever URL or error carries it.
+	return zerolog.New(redact.Writer(w)).Level(lvl).With().Timestamp().Logger(), nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/edgeflow/edgeflow/config"
+	"github.com/edgeflow/edgeflow/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -63,7 +64,7 @@ func validateFile(cmd *cobra.Command, g *globalOptions, path string) error {
 // line of its own.
 func printErrors(w io.Writer, err error) {
 	for _, e := range flatten(err) {
-		fmt.Fprintln(w, e)
+		fmt.Fprintln(w, redact.Error(e))
 	}
 }
 

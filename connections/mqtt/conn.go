@@ -21,6 +21,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/edgeflow/edgeflow/internal/redact"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/rs/zerolog"
 )
@@ -153,10 +154,10 @@ func (c *Conn) Start(ctx context.Context) error {
 	}
 	if err != nil && (c.opts.ConnectRequired || ctx.Err() != nil) {
 		c.Close(context.WithoutCancel(ctx))
-		return fmt.Errorf("mqtt connection %q: %w", c.name, err)
+		return fmt.Errorf("mqtt connection %q: %s", c.name, redact.Error(err))
 	}
 	if err != nil {
-		c.log.Warn().Err(err).Str("url", c.opts.URL).Msg("broker unreachable; starting anyway and retrying")
+		c.log.Warn().Str("error", redact.Error(err)).Str("url", redact.Text(c.opts.URL)).Msg("broker unreachable; starting anyway and retrying")
 	}
 	return nil
 }

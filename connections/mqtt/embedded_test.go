@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -49,3 +51,34 @@ func TestEmbeddedZeroConfig(t *testing.T) {
 		t.Errorf("client id %q", c.opts.ClientID)
 	}
 }
+
+// A password in the broker URL never reaches the log: it used to be
+// logged in clear at warn level when the broker was unreachable.
+func TestURLPasswordNotLogged(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	w := zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}))
+	c, err := New("plant", Options{URL: "tcp://edge:s3cret@127.0.0.1:1", ClientID: "x",
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 20 * time.Millisecond, ConnectTimeout: time.Second}, zerolog.New(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a few reconnect attempts
+	c.Close(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "s3cret") || !strings.Contains(logs.String(), "edge:xxxxx@") {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/redact"
 )
 
 // Embedded is the url value that starts a broker inside the process.
@@ -114,7 +115,7 @@ func (o *Options) check() *optErr {
 	if o.URL != Embedded {
 		u, err := url.Parse(o.URL)
 		if err != nil || u.Host == "" {
-			return &optErr{"url", fmt.Sprintf("%q is not a broker url (want tcp://host:1883, ssl://, ws://, wss:// or embedded)", o.URL)}
+			return &optErr{"url", fmt.Sprintf("%q is not a broker url (want tcp://host:1883, ssl://, ws://, wss:// or embedded)", redact.Text(o.URL))}
 		}
 		switch u.Scheme {
 		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/edgeflow/edgeflow/internal/redact"
 )
 
 // supervise owns the network connection: it connects, subscribes, waits for
@@ -34,7 +35,7 @@ func (c *Conn) supervise(cl paho.Client, first chan<- error) {
 			c.stats.connectFailures.Add(1)
 			wait := c.backoff(attempt)
 			attempt++
-			c.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("mqtt connect failed")
+			c.log.Warn().Str("error", redact.Error(err)).Int("attempt", attempt).Dur("retry_in", wait).Msg("mqtt connect failed")
 			if !c.sleep(wait) {
 				return
 			}
@@ -43,7 +44,7 @@ func (c *Conn) supervise(cl paho.Client, first chan<- error) {
 		attempt = 0
 		c.stats.connects.Add(1)
 		c.connected.Store(true)
-		c.log.Info().Str("url", c.opts.URL).Msg("mqtt connected")
+		c.log.Info().Str("url", redact.Text(c.opts.URL)).Msg("mqtt connected")
 
 		reason, ok := c.connectedPhase(cl)
 		c.connected.Store(false)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/redact"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -148,13 +149,13 @@ func (c *Conn) Start(ctx context.Context) error {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		c.shutdownServer()
-		return fmt.Errorf("nats connect %s: %w", redact(url), err)
+		return fmt.Errorf("nats connect %s: %w", redact.Text(url), err)
 	}
 	c.nc, c.started = nc, true
 	if nc.IsConnected() {
 		c.log.Info().Str("server", nc.ConnectedUrlRedacted()).Str("name", c.name).Msg("nats connected")
 	} else {
-		c.log.Warn().Str("servers", redact(url)).Msg("nats server unreachable; retrying in the background")
+		c.log.Warn().Str("servers", redact.Text(url)).Msg("nats server unreachable; retrying in the background")
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/redact"
 	"github.com/nats-io/nats.go"
 )
 
@@ -189,15 +190,15 @@ func parseServers(url string) ([]string, error) {
 		}
 		scheme, rest, ok := strings.Cut(s, "://")
 		if !ok {
-			return nil, fmt.Errorf("server %q: want a URL such as nats://host:4222", s)
+			return nil, fmt.Errorf("server %q: want a URL such as nats://host:4222", redact.Text(s))
 		}
 		switch scheme {
 		case "nats", "tls", "ws", "wss":
 		default:
-			return nil, fmt.Errorf("server %q: unknown scheme %q (want nats, tls, ws or wss)", s, scheme)
+			return nil, fmt.Errorf("server %q: unknown scheme %q (want nats, tls, ws or wss)", redact.Text(s), scheme)
 		}
 		if rest == "" || strings.HasPrefix(rest, ":") {
-			return nil, fmt.Errorf("server %q has no host", s)
+			return nil, fmt.Errorf("server %q has no host", redact.Text(s))
 		}
 		out = append(out, s)
 	}
@@ -205,21 +206,6 @@ func parseServers(url string) ([]string, error) {
 		return nil, errors.New("no server given")
 	}
 	return out, nil
-}
-
-// redact hides passwords and tokens in server URLs for logs and errors.
-func redact(url string) string {
-	parts := strings.Split(url, ",")
-	for i, p := range parts {
-		scheme, rest, ok := strings.Cut(p, "://")
-		if !ok {
-			continue
-		}
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			parts[i] = scheme + "://[redacted]@" + rest[at+1:]
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // readSecret reads a token or password file, trimming the final newline

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/internal/redact"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/edgeflow/edgeflow/vision/frame"
 	"github.com/rs/zerolog"
@@ -45,7 +46,7 @@ func (c *config) source() string {
 	case c.file != "":
 		return "file " + c.file
 	}
-	return "stream " + c.url
+	return "stream " + redact.Text(c.url)
 }
 
 // Camera is the camera source. It implements pipeline.Source.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/edgeflow/edgeflow/internal/redact"
 	"github.com/edgeflow/edgeflow/vision/frame"
 	"gocv.io/x/gocv"
 )
@@ -61,7 +62,8 @@ func openCapture(c *config) (capture, error) {
 		if vc != nil {
 			vc.Close()
 		}
-		return nil, fmt.Errorf("cannot open %s: %w", c.source(), err)
+		// OpenCV's error names the URL, credentials included.
+		return nil, fmt.Errorf("cannot open %s: %s", c.source(), redact.Error(err))
 	}
 	if c.device >= 0 {
 		// Keep the driver's queue short: we want the newest frame.
