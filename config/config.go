@@ -52,6 +52,8 @@ type Connection struct {
 	Config *component.Config
 	// Line and Column locate the connection's name in the file.
 	Line, Column int
+
+	clean bool // parsed without a problem, so it can be constructed
 }
 
 // Node is one source, stage or sink, or the dead-letter sink.
@@ -72,6 +74,7 @@ type Node struct {
 
 	path     string     // dotted key, e.g. stages.win
 	inputsAt []inputRef // where each input entry is written
+	clean    bool       // parsed without a problem, so it can be constructed
 }
 
 // inputRef is one entry of a node's `input:` with its position, so that

@@ -126,19 +126,27 @@ func (p *parser) parse(data []byte) *File {
 	p.conns = map[string]*Connection{}
 	p.broken = map[*Node]bool{}
 	p.each(sections["connections"], "connections", func(k, v *yaml.Node, path string) {
+		before := len(p.errs)
 		if c := p.connection(k, v, path); c != nil {
+			c.clean = len(p.errs) == before
 			f.Connections = append(f.Connections, c)
 		}
 	})
 	for _, sec := range nodeSections {
 		p.each(sections[sec.name], sec.name, func(k, v *yaml.Node, path string) {
+			before := len(p.errs)
 			if n := p.node(sec.kind, false, k, v, path); n != nil {
+				n.clean = len(p.errs) == before
 				f.Nodes = append(f.Nodes, n)
 			}
 		})
 	}
 	if dl := sections["dead_letter"]; dl[0] != nil && !isNull(deref(dl[1])) {
+		before := len(p.errs)
 		f.DeadLetter = p.node(pipeline.KindSink, true, dl[0], deref(dl[1]), DeadLetterName)
+		if f.DeadLetter != nil {
+			f.DeadLetter.clean = len(p.errs) == before
+		}
 	}
 	p.checkGraph(f, root, sections)
 	return f

@@ -55,3 +55,22 @@ func TestRunDrainTimeoutExitStatus(t *testing.T) {
 		t.Errorf("log does not say the drain was incomplete:\n%s", errb.String())
 	}
 }
+
+// validate reports the graph error and, with it, what the constructors
+// find: before, the dangling input hid the two expressions that fail on
+// every message at run time.
+func TestValidateReportsComponentErrorsBehindGraphErrors(t *testing.T) {
+	r := edgeflow(t, nil, "validate", "testdata/hidden.yaml")
+	if r.code != 1 {
+		t.Fatalf("validate exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		`testdata/hidden.yaml:20:12: sinks.out.input: no source or stage is named "nowhere"`,
+		`testdata/hidden.yaml:11:16: stages.every7.condition: expression "seq % 7 == 0"`, "write int(seq)",
+		`testdata/hidden.yaml:16:10: stages.scaled.set.v: expression "scale(value)": unknown function "scale"`,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}

@@ -43,21 +43,18 @@ and exits with status 1.`,
 	}
 }
 
-// validateFile loads path and builds it dry.
-func validateFile(cmd *cobra.Command, g *globalOptions, path string) error {
-	f, err := config.Load(path)
+// validateFile checks path: parse, graph and every component's
+// constructor, all problems at once; then builds it dry.
+func validateFile(_ *cobra.Command, g *globalOptions, path string) error {
+	level, format := "", ""
+	if f, err := config.Load(path); err == nil {
+		level, format = f.Logging.Level, f.Logging.Format
+	}
+	log, err := g.logger(level, format)
 	if err != nil {
 		return err
 	}
-	log, err := g.logger(f.Logging.Level, f.Logging.Format)
-	if err != nil {
-		return err
-	}
-	built, err := f.Build(cmd.Context(), config.BuildOptions{Logger: log, DryRun: true})
-	if err != nil {
-		return err
-	}
-	return built.Close(cmd.Context())
+	return config.Check(path, log)
 }
 
 // printErrors writes each error of a (possibly nested) errors.Join on a

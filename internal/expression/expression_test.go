@@ -128,3 +128,28 @@ func BenchmarkEval(b *testing.B) {
 		}
 	}
 }
+
+// What used to compile and fail on every message: an unknown function,
+// and % on a number field (a float).
+func TestCompileCatchesRunTimeFailures(t *testing.T) {
+	for src, want := range map[string]string{
+		"foo(value) > 1":     `unknown function "foo"`,
+		"abss(value) > 1":    `unknown function "abss" (did you mean "abs"?)`,
+		"seq % 7 == 0":       "write int(seq)",
+		"fields.seq % 7":     "write int(fields.seq)",
+		`fields["n"] % 2`:    "write int(fields.n)",
+		"10 % value":         "write int(value)",
+		"int(seq) % 7 == 0":  "",
+		"abs(value) > 1":     "",
+		"len(key) % 2 == 0":  "",
+		"key == 'a' ? 1 : 2": "",
+	} {
+		_, err := Compile(src)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", src, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want an error containing %q", src, err, want)
+		}
+	}
+}

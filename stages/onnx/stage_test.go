@@ -144,7 +144,7 @@ func TestMalformedInputsDeadLettered(t *testing.T) {
 		t.Fatalf("%d delivered, %d dead-lettered; want %d and %d", len(sink.Messages()), len(dead.Messages()), 40-len(bad), len(bad))
 	}
 	for _, m := range dead.Messages() {
-		i := m.Fields["i"].(int)
+		i := m.Fields[pipeline.DeadLetterFields].(map[string]any)["i"].(int) // a dead-letter record
 		if bad[i] == nil {
 			t.Errorf("good message %d dead-lettered: %s", i, m.Meta[pipeline.MetaDeadLetterError])
 		}
