@@ -18,7 +18,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages with OpenCV code behind the gocv build tag.
 GOCV_PKGS   ?= ./vision/... ./sources/camera/... ./stages/image/... ./stages/detect/... ./sinks/annotate/... ./examples/camera/... ./examples/face/... ./models/quantize/...
 
-.PHONY: help build build-gocv deps test test-gocv demo bench lint docs fuzz mutate clean
+.PHONY: help build build-gocv deps test test-gocv demo bench lint docs fuzz mutate clean chaos compose-secrets
 
 help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
@@ -31,6 +31,8 @@ help:
 	@echo "make docs    regenerate docs/components.md and docs/edgeflow.schema.json"
 	@echo "make fuzz    run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make mutate  hand-picked mutants of the engine, ack paths, NAB scorer and decoders; report of killed and surviving"
+	@echo "make chaos   the full fault matrix against real brokers (test/chaos; report in CHAOS_REPORT)"
+	@echo "make compose-secrets  random broker passwords for docker-compose.yml in deploy/secrets/"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
@@ -88,6 +90,20 @@ fuzz:
 # keeps the last one).
 mutate:
 	$(GO) run ./internal/mutate
+# The long fault suite: more messages, every fault twice, brokers SIGKILLed
+# too. `go test ./...` runs the short matrix. One JSON line per run in
+# CHAOS_REPORT.
+CHAOS_REPORT ?= chaos-report.jsonl
+chaos: deps
+	EDGEFLOW_CHAOS=full CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
+		$(GO) test -count=1 -v -timeout 60m -run . ./test/chaos
+	@cat $(CHAOS_REPORT)
+
+compose-secrets:
+	@for f in mqtt_password nats_password; do \
+		[ -s deploy/secrets/$$f ] || { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > deploy/secrets/$$f; \
+		chmod 0644 deploy/secrets/$$f; echo "wrote deploy/secrets/$$f"; }; \
+	done
 
 clean:
 	rm -rf bin
