@@ -69,6 +69,7 @@ func testAcknowledgesOnlyAfterDelivery(t *testing.T, h SourceHarness) {
 	gate := NewGate(false)
 	// A short drain timeout: the stop below aborts with the gate shut.
 	c := consume(t, h, gate, 200*time.Millisecond)
+	c.aborts = true
 	WaitFor(t, 10*time.Second, "the sink to hold a message", func() bool { return gate.Held() > 0 })
 	if h.Unacked != nil {
 		if !waitUntil(2*time.Second, func() bool { return h.Unacked(t) >= n }) {
