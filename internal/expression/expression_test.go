@@ -153,3 +153,23 @@ func TestCompileCatchesRunTimeFailures(t *testing.T) {
 		}
 	}
 }
+
+// Any text either compiles or is refused with an error; what compiles
+// evaluates (or fails) without a panic.
+func FuzzCompile(f *testing.F) {
+	for _, s := range []string{"value > 3", "int(seq) % 7 == 0", "foo(x)", "fields['a b'] ?? 0", "meta.k + key",
+		"len(topic) > 2 && abs(value) < 1e9", "[1,2][5]", "1/0", "value.x.y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		p, err := Compile(src)
+		if err != nil {
+			return
+		}
+		m := pipeline.NewMessage([]byte("{}"))
+		m.Fields = map[string]any{"value": 1.5, "seq": 3.0, "a b": "x"}
+		m.Key, m.Topic = "k", "t/1"
+		_, _ = p.Eval(m)
+		_, _ = p.Eval(pipeline.NewMessage(nil))
+	})
+}
