@@ -90,6 +90,7 @@ fuzz:
 # keeps the last one).
 mutate:
 	$(GO) run ./internal/mutate
+
 # The long fault suite: more messages, every fault twice, brokers SIGKILLed
 # too. `go test ./...` runs the short matrix. One JSON line per run in
 # CHAOS_REPORT.
