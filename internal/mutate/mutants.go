@@ -70,7 +70,7 @@ var mutants = []mutant{
 
 	// NATS JetStream: ack, nak, term and redelivery.
 	{Name: "nats/max-deliver-off-by-one", File: "sources/nats/jetstream.go", Pkgs: natsPkgs,
-		Old: "case int(md.NumDelivered) > j.maxDeliver:", New: "case int(md.NumDelivered) >= j.maxDeliver:",
+		Old: "case failed >= j.maxDeliver:", New: "case failed >= j.maxDeliver-1:",
 		Why: "gives up one delivery before max_deliver"},
 	{Name: "nats/failure-acked", File: "sources/nats/jetstream.go", Pkgs: natsPkgs,
 		Old: `what, aerr = "nak", d.msg.NakWithDelay(delay)`, New: `what, aerr = "ack", d.msg.Ack()`,

@@ -562,8 +562,7 @@ func (s *Source) settle(token any, err error) {
 		// A sink is down: not the message's fault, so the delivery does
 		// not count against max_deliver.
 		j.st.excuse(d)
-		delay := s.nakDelay(d.delivered)
-		what, aerr = "nak", d.msg.NakWithDelay(delay)
+		what, aerr = "nak (sink down)", d.msg.NakWithDelay(s.nakDelay(d.delivered))
 	default:
 		if d.dead {
 			// The dead-letter sink failed: keep the original failure as
