@@ -80,7 +80,7 @@ jetstream:
 		st, _ := p.Stats("src")
 		return st.Received >= 5
 	})
-	r.stop(t)
+	r.abort(t)
 	if st, _ := p.Stats("src"); st.Acked != 0 {
 		t.Fatalf("the source acked %d messages that no sink delivered", st.Acked)
 	}

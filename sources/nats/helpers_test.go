@@ -142,7 +142,13 @@ func run(t *testing.T, p *pipeline.Pipeline) *running {
 }
 
 // stop cancels the run and waits for it; it fails the test if Run fails.
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t *testing.T) { r.end(t, nil) }
+
+// abort is stop for a run whose drain timeout must run out: Run reports
+// the incomplete drain, and nothing else.
+func (r *running) abort(t *testing.T) { r.end(t, pipeline.ErrDrainIncomplete) }
+
+func (r *running) end(t *testing.T, want error) {
 	t.Helper()
 	if r.cancel == nil {
 		return
@@ -151,8 +157,8 @@ func (r *running) stop(t *testing.T) {
 	r.cancel = nil
 	select {
 	case err := <-r.done:
-		if err != nil {
-			t.Errorf("pipeline: %v", err)
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("pipeline: %v, want %v", err, want)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("pipeline did not stop within 30s")
