@@ -18,7 +18,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages with OpenCV code behind the gocv build tag.
 GOCV_PKGS   ?= ./vision/... ./sources/camera/... ./stages/image/... ./stages/detect/... ./sinks/annotate/... ./examples/camera/... ./examples/face/... ./models/quantize/...
 
-.PHONY: help build build-gocv deps test test-gocv demo bench lint docs fuzz mutate clean chaos compose-secrets
+.PHONY: help build build-gocv deps test test-gocv demo bench lint docs fuzz mutate clean chaos soak compose-secrets
 
 help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
@@ -32,6 +32,7 @@ help:
 	@echo "make fuzz    run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make mutate  hand-picked mutants of the engine, ack paths, NAB scorer and decoders; report of killed and surviving"
 	@echo "make chaos   the full fault matrix against real brokers (test/chaos; report in CHAOS_REPORT)"
+	@echo "make soak    the anomaly example under steady load for SOAK_DURATION; fails on RSS growth >= 5% (scripts/soak.sh)"
 	@echo "make compose-secrets  random broker passwords for docker-compose.yml in deploy/secrets/"
 
 build:
@@ -99,6 +100,10 @@ chaos: deps
 	EDGEFLOW_CHAOS=full CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
 		$(GO) test -count=1 -v -timeout 60m -run . ./test/chaos
 	@cat $(CHAOS_REPORT)
+
+# A steady load for SOAK_DURATION (default 10m); see scripts/soak.sh.
+soak: deps build
+	EDGEFLOW_BIN=$(BIN) scripts/soak.sh
 
 compose-secrets:
 	@for f in mqtt_password nats_password; do \
