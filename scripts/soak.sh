@@ -69,9 +69,15 @@ done
 curl -sf "http://$METRICS_LISTEN/readyz" >/dev/null || { echo "edgeflow not ready" >&2; exit 1; }
 
 # The simulator's machines play 3000 readings per sensor; run it in a loop.
-(while :; do
-	"$bin" simulate --url "tcp://$MQTT_LISTEN" --machines "$machines" --speed "$speed" --interval 1s >/dev/null 2>&1 || exit 1
-done) &
+(
+	child=""
+	trap '[[ -n "$child" ]] && kill "$child" 2>/dev/null; exit 0' TERM
+	while :; do
+		"$bin" simulate --url "tcp://$MQTT_LISTEN" --machines "$machines" --speed "$speed" --interval 1s >/dev/null 2>&1 &
+		child=$!
+		wait "$child" || exit 1
+	done
+) &
 sim_pid=$!
 
 echo "seconds,rss_bytes,goroutines,queued" >"$out"
