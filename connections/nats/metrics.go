@@ -17,12 +17,12 @@ var (
 	descConnected = prometheus.NewDesc("edgeflow_nats_connected", "1 while the NATS client is connected, else 0.", connLabels, nil)
 )
 
-// Describe implements prometheus.Collector.
-func (c *Conn) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descInMsgs, descOutMsgs, descInBytes, descOutBytes, descReconn, descDisconn, descSlow, descConnected} {
-		ch <- d
-	}
-}
+// Describe implements prometheus.Collector. It describes nothing, which
+// makes the connection an unchecked collector: the descriptors are shared
+// by every nats connection (the connection is a label), and a registry
+// refuses a second collector that describes the same ones, which would
+// keep a pipeline with two nats connections from starting.
+func (c *Conn) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (c *Conn) Collect(ch chan<- prometheus.Metric) {
