@@ -310,6 +310,7 @@ func (n *node) pipelinedSinkLoop(ctx context.Context, ps PipelinedSink, size int
 			free <- b[:0]
 			continue
 		}
+		n.asRecords(b)
 		pending <- sentBatch{b: b, wait: n.sendSink(ctx, ps, b)}
 	}
 }
@@ -324,7 +325,19 @@ type sinkWriter struct {
 
 // deliver writes b and settles every message of it.
 func (w *sinkWriter) deliver(ctx context.Context, b []*Message) {
+	w.n.asRecords(b)
 	w.finish(ctx, b, w.n.writeSink(ctx, b))
+}
+
+// asRecords turns the messages of a batch for the dead-letter sink into
+// dead-letter records, before their first write.
+func (n *node) asRecords(b []*Message) {
+	if n != n.p.deadLetter {
+		return
+	}
+	for _, m := range b {
+		deadLetterRecord(m)
+	}
 }
 
 // finish settles every message of b, which was written once with outcome
@@ -337,11 +350,6 @@ func (w *sinkWriter) finish(ctx context.Context, b []*Message, err error) {
 	}
 	backoff := first
 	isDL := n == n.p.deadLetter
-	if isDL {
-		for _, m := range b {
-			deadLetterRecord(m)
-		}
-	}
 	var up <-chan struct{}
 	if r, ok := n.sink.(Reconnecter); ok {
 		up = r.Reconnected()
