@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -46,17 +47,37 @@ func planMode(info *models.Info) (mode, int64) {
 // sample is one message's inputs in model input order; in the batching
 // modes the shapes leave out the batch dimension.
 type sample struct {
-	idx    int // in the batch
-	data   [][]float32
-	shapes [][]int64
-	key    string // the shapes, to group samples that can stack
+	idx int             // in the batch
+	ins []models.Tensor // one per model input
+}
+
+// sameShapes reports whether a and b can stack into one run.
+func sameShapes(a, b sample) bool {
+	return slices.EqualFunc(a.ins, b.ins, func(x, y models.Tensor) bool { return slices.Equal(x.Shape, y.Shape) })
+}
+
+// shapeKey names a sample's shapes, to group samples that can stack.
+func shapeKey(smp sample) string {
+	var key []byte
+	for _, in := range smp.ins {
+		for _, d := range in.Shape {
+			key = strconv.AppendInt(key, d, 10)
+			key = append(key, ',')
+		}
+		key = append(key, ';')
+	}
+	return string(key)
 }
 
 // runBatch runs every message of batch, recording per-message errors.
 func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs []error) {
 	info := sess.Info()
 	md, k := planMode(info)
-	samples := make([]sample, 0, len(batch))
+	var one [1]sample // batch 1, the common case, allocates no slice
+	samples := one[:0]
+	if len(batch) > 1 {
+		samples = make([]sample, 0, len(batch))
+	}
 	for i, m := range batch {
 		smp, err := s.extract(info, md, m)
 		if err != nil {
@@ -67,45 +88,55 @@ func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs [
 		samples = append(samples, smp)
 	}
 	if md == modeWhole {
-		for _, smp := range samples {
-			s.runGroup(sess, []sample{smp}, 0, false, batch, errs)
+		for i := range samples {
+			s.runGroup(sess, samples[i:i+1], 0, false, batch, errs)
 		}
 		return
 	}
-	for _, group := range groupByShape(samples) {
-		step := len(group)
-		if md == modeFixed {
-			step = int(k)
-		}
-		for lo := 0; lo < len(group); lo += step {
-			s.runGroup(sess, group[lo:min(lo+step, len(group))], k, true, batch, errs)
-		}
+	groups := groupByShape(samples)
+	if groups == nil { // one shape (or no sample): no grouping to allocate
+		s.runShape(sess, samples, md, k, batch, errs)
+		return
+	}
+	for _, group := range groups {
+		s.runShape(sess, group, md, k, batch, errs)
+	}
+}
+
+// runShape runs samples of one shape, all together or, with a fixed batch
+// of k, k at a time.
+func (s *Stage) runShape(sess *models.Session, group []sample, md mode, k int64, batch []*pipeline.Message, errs []error) {
+	step := len(group)
+	if md == modeFixed {
+		step = int(k)
+	}
+	for lo := 0; lo < len(group); lo += step {
+		s.runGroup(sess, group[lo:min(lo+step, len(group))], k, true, batch, errs)
 	}
 }
 
 // groupByShape splits samples into runs of one shape, keeping batch order
-// inside each group. The common case, one shape, allocates nothing.
+// inside each group. It returns nil in the common case, when all samples
+// share a shape (or there are none).
 func groupByShape(samples []sample) [][]sample {
-	if len(samples) == 0 {
-		return nil
-	}
 	same := true
-	for _, smp := range samples[1:] {
-		if smp.key != samples[0].key {
+	for _, smp := range samples[min(1, len(samples)):] {
+		if !sameShapes(smp, samples[0]) {
 			same = false
 			break
 		}
 	}
 	if same {
-		return [][]sample{samples}
+		return nil
 	}
 	var order []string
 	groups := map[string][]sample{}
 	for _, smp := range samples {
-		if _, seen := groups[smp.key]; !seen {
-			order = append(order, smp.key)
+		key := shapeKey(smp)
+		if _, seen := groups[key]; !seen {
+			order = append(order, key)
 		}
-		groups[smp.key] = append(groups[smp.key], smp)
+		groups[key] = append(groups[key], smp)
 	}
 	out := make([][]sample, len(order))
 	for i, key := range order {
@@ -124,23 +155,32 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 	if pad > 0 {
 		size = pad
 	}
-	inputs := make([]models.Tensor, len(info.Inputs))
+	var small [4]models.Tensor
+	inputs := small[:0]
+	switch {
+	case batched && len(info.Inputs) <= len(small):
+		inputs = small[:len(info.Inputs)]
+	case batched:
+		inputs = make([]models.Tensor, len(info.Inputs))
+	}
+	first := group[0]
+	if !batched {
+		inputs = first.ins
+	}
 	for j := range info.Inputs {
-		first := group[0]
 		if !batched {
-			inputs[j] = models.Tensor{Shape: first.shapes[j], Data: first.data[j]}
-			continue
+			break
 		}
-		shape := make([]int64, 0, len(first.shapes[j])+1)
-		shape = append(append(shape, size), first.shapes[j]...)
+		shape := make([]int64, 0, len(first.ins[j].Shape)+1)
+		shape = append(append(shape, size), first.ins[j].Shape...)
 		if size == 1 {
-			inputs[j] = models.Tensor{Shape: shape, Data: first.data[j]} // no copy
+			inputs[j] = models.Tensor{Shape: shape, Data: first.ins[j].Data} // no copy
 			continue
 		}
-		per := len(first.data[j])
+		per := len(first.ins[j].Data)
 		data := make([]float32, int(size)*per)
 		for i, smp := range group {
-			copy(data[i*per:], smp.data[j])
+			copy(data[i*per:], smp.ins[j].Data)
 		}
 		inputs[j] = models.Tensor{Shape: shape, Data: data}
 	}
@@ -203,8 +243,7 @@ func (s *Stage) outputField(name string) string {
 
 // extract reads a message's inputs and fits them to the model's shapes.
 func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message) (sample, error) {
-	smp := sample{data: make([][]float32, len(info.Inputs)), shapes: make([][]int64, len(info.Inputs))}
-	var key []byte
+	smp := sample{ins: make([]models.Tensor, len(info.Inputs))}
 	for j, in := range info.Inputs {
 		field := s.inputs[in.Name]
 		v, ok := m.Fields[field]
@@ -230,14 +269,8 @@ func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message) (sample
 		if err != nil {
 			return smp, fmt.Errorf("model input %q (%s): field %q: %w", in.Name, in.ShapeString(), field, err)
 		}
-		smp.data[j], smp.shapes[j] = data, shape
-		for _, d := range shape {
-			key = strconv.AppendInt(key, d, 10)
-			key = append(key, ',')
-		}
-		key = append(key, ';')
+		smp.ins[j] = models.Tensor{Shape: shape, Data: data}
 	}
-	smp.key = string(key)
 	return smp, nil
 }
 

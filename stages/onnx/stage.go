@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -284,14 +285,18 @@ func (s *Stage) ProcessBatch(ctx context.Context, batch []*pipeline.Message, out
 			s.metrics.queue.Observe(start.Sub(m.IngestTime).Seconds())
 		}
 	}
-	errs := make([]error, len(batch))
+	var one [1]error // batch 1, the common case, allocates only on failure
+	errs := one[:]
+	if len(batch) != 1 {
+		errs = make([]error, len(batch))
+	}
 	model, err := s.open()
 	if err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
 		s.metrics.failed.Add(float64(len(batch)))
-		return errs
+		return slices.Clone(errs)
 	}
 	err = model.Use(func(sess *models.Session) error {
 		s.runBatch(sess, batch, errs)
@@ -316,7 +321,7 @@ func (s *Stage) ProcessBatch(ctx context.Context, batch []*pipeline.Message, out
 	if failed == 0 {
 		return nil
 	}
-	return errs
+	return slices.Clone(errs)
 }
 
 var errNoValue = errors.New("missing")
