@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,7 +77,11 @@ func BenchmarkOverhead(b *testing.B) {
 // BenchmarkOverheadPaired runs the plain loop and the pipeline (batch 1)
 // alternately, several rounds, and reports the median of the pipeline's
 // throughput over the loop's, round by round, so that a machine whose
-// speed drifts (other load) affects both sides of each ratio alike:
+// speed drifts (other load) affects both sides of each ratio alike. On a
+// machine shared with other load even paired wall times scatter; the
+// process's CPU time per round (cpu_plain/pipeline, the loop's CPU time over
+// the pipeline's, both cores counted) is steadier and says what the
+// pipeline's own work costs:
 //
 //	go test -run '^$' -bench OverheadPaired -benchtime 1x ./stages/onnx/
 func BenchmarkOverheadPaired(b *testing.B) {
@@ -85,18 +90,34 @@ func BenchmarkOverheadPaired(b *testing.B) {
 	path := mlp.Write(b, b.TempDir(), "ae.onnx")
 	const rounds, n = 7, 20000
 	ratios := make([]float64, 0, rounds)
+	cpu := make([]float64, 0, rounds)
 	for range b.N {
 		for range rounds {
+			c0 := cpuTime(b)
 			plain := plainLoop(b, path, mlp, n)
+			c1 := cpuTime(b)
 			piped := pipelineRun(b, path, n, 1)
+			c2 := cpuTime(b)
 			ratios = append(ratios, plain.Seconds()/piped.Seconds())
-			b.Logf("plain %v pipeline %v", plain, piped)
+			cpu = append(cpu, (c1-c0).Seconds()/(c2-c1).Seconds())
+			b.Logf("plain %v (cpu %v) pipeline %v (cpu %v)", plain, c1-c0, piped, c2-c1)
 		}
 	}
 	slices.Sort(ratios)
+	slices.Sort(cpu)
 	b.ReportMetric(ratios[len(ratios)/2], "pipeline/plain")
 	b.ReportMetric(ratios[0], "min_ratio")
 	b.ReportMetric(ratios[len(ratios)-1], "max_ratio")
+	b.ReportMetric(cpu[len(cpu)/2], "cpu_plain/pipeline")
+}
+
+// cpuTime is the CPU time the process has used so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // plainLoop runs the model n times with onnxruntime_go directly, reusing
