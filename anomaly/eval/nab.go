@@ -37,6 +37,10 @@ type NABOptions struct {
 	Int8 bool
 	// PerFile also prints each file's standard-profile result.
 	PerFile bool
+	// Results, when set, is a folder to write NAB results files to (see
+	// WriteResults), for detector "edgeflow" (with Int8: "edgeflowFp32"
+	// and "edgeflowInt8").
+	Results string
 }
 
 // NAB runs the anomaly detector (window → per-sensor normalisation →
@@ -74,10 +78,10 @@ func NAB(out io.Writer, files []*nab.File, o NABOptions) error {
 		}
 		defer done()
 		cfg.Model, cfg.Window = r, anomaly.WindowOf(data)
-		return runEval(out, files, cfg, "model "+o.Model, o.PerFile)
+		return runEval(out, files, cfg, "model "+o.Model, o, "edgeflow")
 	}
 	if !o.Int8 {
-		return runEval(out, files, cfg, fmt.Sprintf("%s autoencoder, %s", cfg.Mode, runtime), o.PerFile)
+		return runEval(out, files, cfg, fmt.Sprintf("%s autoencoder, %s", cfg.Mode, runtime), o, "edgeflow")
 	}
 	if cfg.Mode != nab.Pretrained {
 		return fmt.Errorf("eval: int8 needs the pretrained mode, not %q", cfg.Mode)
@@ -87,16 +91,16 @@ func NAB(out io.Writer, files []*nab.File, o NABOptions) error {
 		return err
 	}
 	for _, m := range []struct {
-		name string
-		data []byte
-	}{{"fp32 (ORT)", fp32}, {"int8 (ORT)", int8Model}} {
+		name, detector string
+		data           []byte
+	}{{"fp32 (ORT)", "edgeflowFp32", fp32}, {"int8 (ORT)", "edgeflowInt8", int8Model}} {
 		r, done, err := ORTReconstructor(m.data)
 		if err != nil {
 			return err
 		}
 		c := cfg
 		c.Model, c.Runtime = r, nil
-		err = runEval(out, files, c, "pretrained autoencoder "+m.name, o.PerFile)
+		err = runEval(out, files, c, "pretrained autoencoder "+m.name, o, m.detector)
 		done()
 		if err != nil {
 			return err
@@ -126,15 +130,26 @@ func SelectFiles(files []*nab.File, names []string) ([]*nab.File, error) {
 	return out, nil
 }
 
-func runEval(out io.Writer, files []*nab.File, cfg nab.EvalConfig, label string, perFile bool) error {
+func runEval(out io.Writer, files []*nab.File, cfg nab.EvalConfig, label string, o NABOptions, detector string) error {
 	start := time.Now()
 	res, err := nab.Evaluate(files, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "%s: %d files, %s\n", label, len(files), time.Since(start).Round(time.Millisecond))
-	return PrintResult(out, res, perFile)
+	if err := PrintResult(out, res, o.PerFile); err != nil {
+		return err
+	}
+	if o.Results == "" {
+		return nil
+	}
+	return WriteResults(out, o.Results, detector, files, res.Scores, ShippedAlert(cfg))
 }
+
+// ShippedAlert is the alerter a detector configured as cfg runs with
+// outside the sweep: cfg.Score.Alert (a zero Threshold is the alerter's
+// default, the anomaly stage's).
+func ShippedAlert(cfg nab.EvalConfig) anomaly.AlertConfig { return cfg.Score.Alert }
 
 // PrintResult prints a result's three profiles as a table (and, with
 // perFile, each file's standard-profile result).

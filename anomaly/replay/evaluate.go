@@ -30,6 +30,11 @@ type EvalOptions struct {
 	MQTTURL, NATSURL, Subject string
 	// PerFile also prints each file's standard-profile results.
 	PerFile bool
+	// Results, when set, is a folder to write the pipeline's NAB results
+	// files to (eval.WriteResults), as detector "edgeflowPipelineFp32" and
+	// "edgeflowPipelineInt8" (with Model: "edgeflowPipeline"), the alert
+	// column at the pipeline file's threshold.
+	Results string
 	// Logger receives the pipeline's logs (default: none).
 	Logger zerolog.Logger
 }
@@ -47,8 +52,8 @@ func Evaluate(ctx context.Context, out io.Writer, files []*nab.File, base nab.Ev
 		return err
 	}
 	st.Thresholds, base.Window = base.Thresholds, st.Window
-	type variant struct{ name, label string }
-	variants := []variant{{"fp32", "fp32"}, {"int8", "int8"}}
+	type variant struct{ name, label, detector string }
+	variants := []variant{{"fp32", "fp32", "edgeflowPipelineFp32"}, {"int8", "int8", "edgeflowPipelineInt8"}}
 	data := map[string][]byte{}
 	if pe.Model != "" {
 		m, err := os.ReadFile(pe.Model)
@@ -58,7 +63,7 @@ func Evaluate(ctx context.Context, out io.Writer, files []*nab.File, base nab.Ev
 		if w := anomaly.WindowOf(m); w != st.Window {
 			return fmt.Errorf("--model %s takes windows of %d, the pipeline makes windows of %d", pe.Model, w, st.Window)
 		}
-		variants, data["model"] = []variant{{"model", filepath.Base(pe.Model)}}, m
+		variants, data["model"] = []variant{{"model", filepath.Base(pe.Model), "edgeflowPipeline"}}, m
 	} else if data["fp32"], data["int8"], err = eval.TrainPretrainedPair(base); err != nil {
 		return err
 	}
@@ -114,6 +119,11 @@ func Evaluate(ctx context.Context, out io.Writer, files []*nab.File, base nab.Ev
 			rep.Duplicates, rep.Unmatched, rep.DeadLettered, d.ready, d.rows, d.score, d.max)
 		if len(rep.Incomplete) > 0 {
 			fmt.Fprintf(out, "  no score for the last row of: %s\n", strings.Join(rep.Incomplete, ", "))
+		}
+		if pe.Results != "" {
+			if err := eval.WriteResults(out, pe.Results, v.detector, files, rep.Scores, eval.ShippedAlert(st)); err != nil {
+				return err
+			}
 		}
 		rows = append(rows,
 			row{v.label, "Go (eval nab)", resGo, t1.Sub(t0)},

@@ -20,12 +20,12 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 		Short: "Score detectors on benchmarks",
 	}
 	var o struct {
-		data, mode, model, runtime, lib, thresholds string
-		pipeline, mqttURL, natsURL, subject         string
-		only                                        []string
-		window, epochs                              int
-		seed                                        uint64
-		int8, files                                 bool
+		data, mode, model, runtime, lib, thresholds  string
+		pipeline, mqttURL, natsURL, subject, results string
+		only                                         []string
+		window, epochs                               int
+		seed                                         uint64
+		int8, files                                  bool
 	}
 	nabCmd := &cobra.Command{
 		Use:   "nab",
@@ -54,7 +54,16 @@ NATS (--subject) are placed on their rows by sensor and time and scored. Without
 the pipeline's embedded broker runs on a free port; without --nats-url an in-process
 nats-server (JetStream in a temporary directory) does. The same models are also scored in Go,
 both as without --pipeline and with the pipeline's own window and anomaly settings; the
-latter should match the pipeline row for row.`,
+latter should match the pipeline row for row.
+
+With --results DIR the per-row outputs are also written as NAB results files, laid out as
+NAB's results/ folder (DIR/<detector>/<category>/<detector>_<file>.csv, detector edgeflow,
+edgeflowFp32 and edgeflowInt8 with --int8, edgeflowPipelineFp32 and edgeflowPipelineInt8
+with --pipeline, edgeflowPipeline with --pipeline --model) with the columns
+timestamp,value,anomaly_score,label,alert: anomaly_score is the log likelihood score NAB
+sweeps (the "raw likelihood score" column), label is 1 inside the labelled windows, alert
+is 1 where the alerter fires at the shipped threshold (the anomaly stage's default, or
+the pipeline file's threshold); the NAB scores of that alert column are printed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			files, err := nab.LoadCorpus(o.data)
@@ -93,13 +102,13 @@ latter should match the pipeline row for row.`,
 					return err
 				}
 				return replay.Evaluate(cmd.Context(), out, files, cfg, replay.EvalOptions{Path: o.pipeline, Model: o.model,
-					MQTTURL: o.mqttURL, NATSURL: o.natsURL, Subject: o.subject, PerFile: o.files, Logger: log})
+					MQTTURL: o.mqttURL, NATSURL: o.natsURL, Subject: o.subject, PerFile: o.files, Results: o.results, Logger: log})
 			}
 			if o.int8 && o.model == "" && o.mode != nab.Pretrained {
 				return usageError{fmt.Errorf("--int8 needs --mode pretrained")}
 			}
 			return anomalyeval.NAB(out, files, anomalyeval.NABOptions{Config: cfg, Runtime: o.runtime, Library: o.lib,
-				Model: o.model, Int8: o.int8, PerFile: o.files})
+				Model: o.model, Int8: o.int8, PerFile: o.files, Results: o.results})
 		},
 	}
 	f := nabCmd.Flags()
@@ -115,6 +124,7 @@ latter should match the pipeline row for row.`,
 	f.StringVar(&o.thresholds, "thresholds", "", "comma-separated alert thresholds to sweep (default 0.1 to 0.95 by 0.025)")
 	f.BoolVar(&o.files, "files", false, "print each file's standard-profile result")
 	f.StringArrayVar(&o.only, "file", nil, "score only this file of the corpus (its name under data/, e.g. realKnownCause/nyc_taxi.csv; repeat for several)")
+	f.StringVar(&o.results, "results", "", "also write NAB results files here: <dir>/<detector>/<category>/<detector>_<file>.csv (see below)")
 	f.StringVar(&o.pipeline, "pipeline", "", "score this pipeline file through the engine and brokers (see above)")
 	f.StringVar(&o.mqttURL, "mqtt-url", "", "with --pipeline: the MQTT broker to use (default: the pipeline's embedded one on a free port)")
 	f.StringVar(&o.natsURL, "nats-url", "", "with --pipeline: the NATS server to use (default: an in-process one)")
