@@ -125,6 +125,9 @@ func Evaluate(ctx context.Context, out io.Writer, files []*nab.File, base nab.Ev
 				return err
 			}
 		}
+		// Only the summaries are printed from here on: let the per-row
+		// scores go, so that memory does not grow with the variants.
+		resGo.Scores, resStage.Scores, resPipe.Scores, rep.Scores = nil, nil, nil, nil
 		rows = append(rows,
 			row{v.label, "Go (eval nab)", resGo, t1.Sub(t0)},
 			row{v.label, "Go, pipeline settings", resStage, t2.Sub(t1)},

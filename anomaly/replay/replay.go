@@ -242,8 +242,18 @@ func publish(ctx context.Context, built *config.Built, mqttURL string, opts Opti
 	if err != nil {
 		return nil, fmt.Errorf("replay: the pipeline does not receive from %s: %w", mqttURL, err)
 	}
+	// The broker acknowledges a publish on receipt, whatever the pipeline
+	// has read: unchecked, every reading would queue in the broker (the
+	// embedded one copies its whole queue on every acknowledgement), and
+	// memory would grow with the corpus. Hold the publisher back instead.
+	g := &gate{ctx: ctx, base: conn.Stats().Received, ahead: publishAhead + uint64(len(series)),
+		received: func() uint64 { return conn.Stats().Received }}
+	gated := make([]sim.Series, len(series))
+	for i, s := range series {
+		gated[i] = gatedSeries{s, g}
+	}
 	start := time.Now()
-	sum, err := sim.Publish(ctx, pub, series, sim.Options{Topic: opts.Topic, QoS: 1})
+	sum, err := sim.Publish(ctx, pub, gated, sim.Options{Topic: opts.Topic, QoS: 1})
 	if err != nil {
 		return nil, fmt.Errorf("replay: publish: %w", err)
 	}
@@ -266,6 +276,41 @@ func publish(ctx context.Context, built *config.Built, mqttURL string, opts Opti
 	}
 	res.Elapsed = col.lastAt().Sub(start)
 	return res, nil
+}
+
+// publishAhead bounds the readings published that the pipeline has not
+// received yet.
+const publishAhead = 1000
+
+// gate counts the readings handed to the publisher and holds the next one
+// back while more than ahead of them have not reached the pipeline.
+type gate struct {
+	ctx      context.Context
+	received func() uint64 // readings the pipeline's connection received
+	base     uint64        // received before the first reading (probes)
+	ahead    uint64
+	handed   uint64 // only the publisher's goroutine calls Next
+}
+
+func (g *gate) wait() {
+	for g.handed > g.ahead && g.received()-g.base < g.handed-g.ahead && g.ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	g.handed++
+}
+
+// gatedSeries is a series whose Next waits at its gate.
+type gatedSeries struct {
+	sim.Series
+	g *gate
+}
+
+func (s gatedSeries) Next() (sim.Reading, bool) {
+	r, ok := s.Series.Next()
+	if ok {
+		s.g.wait()
+	}
+	return r, ok
 }
 
 // index maps every file's sensor id and row times to rows, and makes the
