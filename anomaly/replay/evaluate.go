@@ -92,6 +92,9 @@ func Evaluate(ctx context.Context, out io.Writer, files []*nab.File, base nab.Ev
 		goCfg.Model, goCfg.Runtime, stageCfg.Model = r, nil, r
 		t0 := time.Now()
 		resGo, err := nab.Evaluate(files, goCfg)
+		if err == nil {
+			resGo.Scores = nil // only its summary is printed
+		}
 		t1 := time.Now()
 		var resStage *nab.EvalResult
 		if err == nil {

@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -313,10 +315,12 @@ func (s gatedSeries) Next() (sim.Reading, bool) {
 	return r, ok
 }
 
-// index maps every file's sensor id and row times to rows, and makes the
-// series the simulator publishes.
-func index(files []*nab.File) ([]map[int64][]int, map[string]int, []sim.Series, error) {
-	rows := make([]map[int64][]int, len(files))
+// index gives every file's rows in time order (row order among equal
+// times) and the sensor ids, and makes the series the simulator publishes,
+// read from the files as they go: nothing here grows by more than an int32
+// a row.
+func index(files []*nab.File) ([][]int32, map[string]int, []sim.Series, error) {
+	rows := make([][]int32, len(files))
 	sensors := map[string]int{}
 	series := make([]sim.Series, len(files))
 	for i, f := range files {
@@ -325,24 +329,44 @@ func index(files []*nab.File) ([]map[int64][]int, map[string]int, []sim.Series, 
 			return nil, nil, nil, fmt.Errorf("replay: %s and %s would both be sensor %q", files[j].Name, f.Name, id)
 		}
 		sensors[id] = i
-		rows[i] = make(map[int64][]int, len(f.Times))
-		readings := make([]sim.Reading, len(f.Values))
-		for r, t := range f.Times {
-			// Some NAB files repeat a timestamp (daylight saving time):
-			// their scores are placed in arrival order, which each
-			// sensor's windows keep.
-			rows[i][t.UnixNano()] = append(rows[i][t.UnixNano()], r)
-			readings[r] = sim.Reading{Sensor: id, Offset: t.Sub(f.Times[0]), Time: t, Value: f.Values[r]}
+		if len(f.Times) > math.MaxInt32 {
+			return nil, nil, nil, fmt.Errorf("replay: %s has too many rows", f.Name)
 		}
-		series[i] = sim.Recorded(id, readings)
+		rows[i] = make([]int32, len(f.Times))
+		for r := range rows[i] {
+			rows[i][r] = int32(r)
+		}
+		// Some NAB files repeat a timestamp (daylight saving time): their
+		// scores are placed in arrival order, which each sensor's windows
+		// keep.
+		slices.SortStableFunc(rows[i], func(a, b int32) int { return f.Times[a].Compare(f.Times[b]) })
+		series[i] = &fileSeries{id: id, f: f}
 	}
 	return rows, sensors, series, nil
+}
+
+// fileSeries plays a file's rows as readings of one sensor.
+type fileSeries struct {
+	id   string
+	f    *nab.File
+	next int
+}
+
+func (s *fileSeries) Sensor() string { return s.id }
+
+func (s *fileSeries) Next() (sim.Reading, bool) {
+	if s.next >= len(s.f.Values) {
+		return sim.Reading{}, false
+	}
+	r, t := s.next, s.f.Times[s.next]
+	s.next++
+	return sim.Reading{Sensor: s.id, Offset: t.Sub(s.f.Times[0]), Time: t, Value: s.f.Values[r]}, true
 }
 
 // collector files score messages under their rows.
 type collector struct {
 	files   []*nab.File
-	rows    []map[int64][]int // the rows at each time
+	rows    [][]int32 // each file's rows in time order
 	sensors map[string]int
 
 	mu                sync.Mutex
@@ -353,7 +377,7 @@ type collector struct {
 	at                time.Time
 }
 
-func newCollector(files []*nab.File, rows []map[int64][]int, sensors map[string]int) *collector {
+func newCollector(files []*nab.File, rows [][]int32, sensors map[string]int) *collector {
 	c := &collector{files: files, rows: rows, sensors: sensors, lastSeen: make([]bool, len(files)),
 		scores: make([][]anomaly.Score, len(files)), got: make([][]bool, len(files))}
 	for i, f := range files {
@@ -380,15 +404,16 @@ func (c *collector) add(msg *nats.Msg) {
 		c.unmatched++
 		return
 	}
-	at, ok := c.rows[i][t.UnixNano()]
+	times, order := c.files[i].Times, c.rows[i]
+	k, ok := slices.BinarySearchFunc(order, t, func(row int32, t time.Time) int { return times[row].Compare(t) })
 	if !ok {
 		c.unmatched++
 		return
 	}
 	r := -1
-	for _, k := range at {
-		if !c.got[i][k] {
-			r = k
+	for ; k < len(order) && times[order[k]].Equal(t); k++ {
+		if !c.got[i][order[k]] {
+			r = int(order[k])
 			break
 		}
 	}
