@@ -209,9 +209,23 @@ func TestEvalNAB(t *testing.T) {
 
 	// A model from `model train anomaly`, int8, scored as given.
 	_, int8Path := trainAnomaly(t, data)
-	r = edgeflow(t, nil, "eval", "nab", "--data", data, "--file", jumpsUp, "--model", int8Path, "--thresholds", "0.2,0.3,0.4")
+	results := t.TempDir()
+	r = edgeflow(t, nil, "eval", "nab", "--data", data, "--file", jumpsUp, "--model", int8Path, "--thresholds", "0.2,0.3,0.4", "--results", results)
 	if r.code != 0 {
 		t.Fatalf("eval nab --model: exit %d: %s", r.code, r.stderr)
+	}
+	// --results: NAB's layout, one row per input row.
+	for _, f := range files {
+		if f.Name != jumpsUp {
+			continue
+		}
+		rr, err := nab.ReadResults(filepath.Join(results, "edgeflow", "artificialWithAnomaly", "edgeflow_art_daily_jumpsup.csv"))
+		if err != nil {
+			t.Fatalf("--results: %v", err)
+		}
+		if len(rr.Times) != len(f.Times) || !strings.Contains(r.stdout, "\nresults: 1 files in "+filepath.Join(results, "edgeflow")+";") {
+			t.Errorf("--results: %d rows of %d; output:\n%s", len(rr.Times), len(f.Times), r.stdout)
+		}
 	}
 	if want := fmt.Sprintf("model %s: 1 files, ", int8Path); !strings.HasPrefix(r.stdout, want) {
 		t.Errorf("eval nab --model output does not start with %q:\n%s", want, r.stdout)
