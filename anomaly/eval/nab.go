@@ -10,6 +10,7 @@ import (
 	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/anomaly/nab"
 	"github.com/edgeflow/edgeflow/models"
+	stage "github.com/edgeflow/edgeflow/stages/anomaly"
 )
 
 // Runtimes of NABOptions.Runtime.
@@ -147,9 +148,15 @@ func runEval(out io.Writer, files []*nab.File, cfg nab.EvalConfig, label string,
 }
 
 // ShippedAlert is the alerter a detector configured as cfg runs with
-// outside the sweep: cfg.Score.Alert (a zero Threshold is the alerter's
-// default, the anomaly stage's).
-func ShippedAlert(cfg nab.EvalConfig) anomaly.AlertConfig { return cfg.Score.Alert }
+// outside the sweep: cfg.Score.Alert, a zero Threshold being the anomaly
+// stage's default.
+func ShippedAlert(cfg nab.EvalConfig) anomaly.AlertConfig {
+	a := cfg.Score.Alert
+	if a.Threshold <= 0 {
+		a.Threshold = stage.DefaultThreshold
+	}
+	return a
+}
 
 // PrintResult prints a result's three profiles as a table (and, with
 // perFile, each file's standard-profile result).

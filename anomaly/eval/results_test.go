@@ -10,11 +10,12 @@ import (
 	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/anomaly/eval"
 	"github.com/edgeflow/edgeflow/anomaly/nab"
+	stage "github.com/edgeflow/edgeflow/stages/anomaly"
 )
 
 // TestNABResults writes results files for two NAB files, reads them back
 // and scores them again: the same rows and times as the input, scores in
-// [0,1], the alert column the alerter's at the default threshold, and the
+// [0,1], the alert column the alerter's at the stage's default threshold, and the
 // same NAB scores as eval nab printed.
 func TestNABResults(t *testing.T) {
 	files, err := eval.SelectFiles(corpus(t), []string{"artificialWithAnomaly/art_daily_jumpsup.csv", "realKnownCause/rogue_agent_key_hold.csv"})
@@ -50,7 +51,7 @@ func TestNABResults(t *testing.T) {
 				inWindow[r] = true
 			}
 		}
-		a := anomaly.NewAlerter(anomaly.AlertConfig{})
+		a := anomaly.NewAlerter(anomaly.AlertConfig{Threshold: stage.DefaultThreshold})
 		for r := range f.Times {
 			if !rr.Times[r].Equal(f.Times[r]) || rr.Values[r] != f.Values[r] {
 				t.Fatalf("%s row %d: %s %v, want %s %v", p, r, rr.Times[r], rr.Values[r], f.Times[r], f.Values[r])
@@ -67,7 +68,7 @@ func TestNABResults(t *testing.T) {
 			if a.Update(rr.Scores[r]) {
 				want = 1
 			}
-			if rr.Alert[r] != want || (want == 1 && rr.Scores[r] < 0.5) {
+			if rr.Alert[r] != want || (want == 1 && rr.Scores[r] < stage.DefaultThreshold) {
 				t.Fatalf("%s row %d: alert %v at score %v, want %v", p, r, rr.Alert[r], rr.Scores[r], want)
 			}
 			fired += int(want)
@@ -77,7 +78,7 @@ func TestNABResults(t *testing.T) {
 	if fired == 0 {
 		t.Fatal("no alert in either file: the alert column is not tested")
 	}
-	line := "results: 2 files in " + filepath.Join(dir, "edgeflow") + "; their alert column (threshold 0.500) scores"
+	line := "results: 2 files in " + filepath.Join(dir, "edgeflow") + fmt.Sprintf("; their alert column (threshold %.3f) scores", stage.DefaultThreshold)
 	for _, p := range nab.Profiles {
 		raw, err := nab.Score(files, scores, p)
 		if err != nil {
