@@ -34,6 +34,8 @@ help:
 	@echo "make chaos   the full fault matrix against real brokers (test/chaos; report in CHAOS_REPORT)"
 	@echo "make soak    the anomaly example under steady load for SOAK_DURATION; fails on RSS growth >= 5% (scripts/soak.sh)"
 	@echo "make compose-secrets  random broker passwords for docker-compose.yml in deploy/secrets/"
+	@echo "make build-arm64 / build-gocv-arm64  cross-compile $(ARM64_DIR)/edgeflow(-gocv) for linux/arm64"
+	@echo "make test-arm64  tests, score checks and the demo on arm64 under qemu (not in make test)"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
@@ -121,3 +123,29 @@ clean:
 test-gocv: deps
 	$(GO) vet -tags gocv ./...
 	$(GOTEST) -race -count=1 -tags gocv,matprofile -timeout $(TEST_TIMEOUT) $$($(GO) list $(GOCV_PKGS) 2>/dev/null)
+
+# linux/arm64 (Raspberry Pi 4/5, Jetson, i.MX, Rockchip), cross-compiled with
+# cgo through Debian's aarch64 toolchain (scripts/arm64/go); the camera build
+# links Debian's arm64 OpenCV from a sysroot under .cache/arm64. None of this
+# is part of `make deps` or `make test`. docs/deploy.md installs the result.
+ARM64_DIR   ?= bin/arm64
+
+.PHONY: deps-arm64 deps-gocv-arm64 build-arm64 build-gocv-arm64 test-arm64
+
+deps-arm64:
+	@scripts/setup/arm64/toolchain.sh
+
+deps-gocv-arm64: deps-arm64
+	@scripts/setup/arm64/opencv-sysroot.sh
+
+build-arm64: deps-arm64
+	scripts/arm64/go build -trimpath -ldflags '$(LDFLAGS)' -o $(ARM64_DIR)/edgeflow ./cmd/edgeflow
+
+build-gocv-arm64: deps-gocv-arm64
+	scripts/arm64/go --gocv build -trimpath -tags gocv -ldflags '$(LDFLAGS)' -o $(ARM64_DIR)/edgeflow-gocv ./cmd/edgeflow
+
+# Tests, score and detector comparisons with x86-64, and the anomaly demo,
+# all under qemu user-mode emulation (test/arm64/run.sh says which; about
+# 15 minutes on 2 cores once built).
+test-arm64: deps deps-gocv-arm64
+	test/arm64/run.sh

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# `make test-arm64`: edgeflow's linux/arm64 build, cross-compiled here and run
+# under qemu user-mode emulation (scripts/arm64/run) against the arm64 ONNX
+# Runtime of the same onnxruntime-node release. Brokers (mosquitto,
+# nats-server) stay native x86-64 processes on loopback. Steps:
+#
+#   1. unit/integration tests: a subset of packages (ARM64_PKGS), each built
+#      with `go test -c` for arm64 and run under qemu (no -race: the race
+#      detector does not run under qemu-user);
+#   2. anomaly scores: test/arm64/scores.yaml on the int8 autoencoder (trained
+#      natively) over NAB's realKnownCause series, x86-64 vs arm64 under each
+#      emulated CPU in ARM64_CPUS, compared by test/arm64/scorediff;
+#   3. int8 detector agreement: `model compare` of NanoDet fp32 vs its int8
+#      release on the shared images, x86-64 vs arm64: the same matched
+#      detections;
+#   4. the anomaly demo (examples/anomaly/demo.sh) with the arm64 binary:
+#      the same alerts as the x86-64 binary.
+#
+# Environment: ARM64_PKGS, ARM64_CPUS (qemu -cpu models, default
+# "max cortex-a72": a recent core with the dot-product instructions, and the
+# Raspberry Pi 4's core without them), ARM64_SKIP (steps to skip, e.g.
+# "demo detect"), SHARED (default ../shared). Ends with
+# "N passed, N failed".
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+shared="$(cd "${SHARED:-$root/../shared}" && pwd)"
+out="$root/bin/arm64/test"
+pkgs=(${ARM64_PKGS:-codec internal/expression pipeline stages/window stages/anomaly stages/onnx anomaly models connections/mqtt sources/mqtt sinks/nats examples/anomaly})
+cpus=(${ARM64_CPUS:-max cortex-a72})
+skip=" ${ARM64_SKIP:-} "
+mkdir -p "$out"
+
+passed=0 failed=0 failures=()
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+result() { # result NAME STATUS
+	if [[ "$2" == 0 ]]; then
+		passed=$((passed + 1))
+		echo "ok   $1"
+	else
+		failed=$((failed + 1))
+		failures+=("$1")
+		echo "FAIL $1"
+	fi
+}
+elapsed() { echo "$((SECONDS - $1))s"; }
+
+say "building: edgeflow for x86-64 and arm64 (with and without OpenCV)"
+go build -trimpath -o "$out/edgeflow-amd64" ./cmd/edgeflow
+go build -trimpath -tags gocv -o "$out/edgeflow-gocv-amd64" ./cmd/edgeflow
+scripts/arm64/go build -trimpath -o "$out/edgeflow" ./cmd/edgeflow
+scripts/arm64/go --gocv build -trimpath -tags gocv -o "$out/edgeflow-gocv" ./cmd/edgeflow
+
+if [[ "$skip" != *" unit "* ]]; then
+	say "1. tests under emulation: ${pkgs[*]}"
+	for p in "${pkgs[@]}"; do
+		name="${p//\//_}"
+		scripts/arm64/go test -c -o "$out/$name.test" "./$p"
+		if [[ ! -x "$out/$name.test" ]]; then
+			echo "---- $p: no test files"
+			continue
+		fi
+		start=$SECONDS
+		st=0
+		# go test runs a package's tests in its directory.
+		(cd "$p" && "$root/scripts/arm64/run" "$out/$name.test" -test.count=1 -test.timeout=15m \
+			>"$out/$name.log" 2>&1) || st=$?
+		[[ $st == 0 ]] || tail -n 30 "$out/$name.log"
+		result "test $p ($(elapsed "$start"))" "$st"
+	done
+fi
+
+if [[ "$skip" != *" scores "* ]]; then
+	say "2. int8 anomaly scores, x86-64 vs arm64"
+	model="$out/anomaly.int8.onnx"
+	if [[ ! -s "$model" ]]; then
+		args=()
+		for f in "$shared"/data/nab/data/*/*.csv; do args+=(--csv "$f"); done
+		"$out/edgeflow-amd64" model train anomaly "${args[@]}" --normal 0.15 --seed 1 \
+			--out "$out/anomaly.onnx" --int8 "$model" 2>&1 | tail -n 1
+	fi
+	export SCORES_DATA="$shared/data/nab/data/realKnownCause/*.csv" SCORES_MODEL="$model"
+	rm -f "$out"/scores-*.jsonl
+	SCORES_OUT="$out/scores-amd64.jsonl" "$out/edgeflow-amd64" run test/arm64/scores.yaml 2>"$out/scores-amd64.log"
+	for cpu in "${cpus[@]}"; do
+		start=$SECONDS
+		st=0
+		QEMU_CPU="$cpu" SCORES_OUT="$out/scores-$cpu.jsonl" scripts/arm64/run "$out/edgeflow" run test/arm64/scores.yaml \
+			2>"$out/scores-$cpu.log" || st=$?
+		[[ $st == 0 ]] && { go run ./test/arm64/scorediff -tol 1e-3 -error-tol 1e-3 "$out/scores-amd64.jsonl" "$out/scores-$cpu.jsonl" || st=$?; }
+		result "anomaly scores, arm64 cpu $cpu vs x86-64 ($(elapsed "$start"))" "$st"
+	done
+	unset SCORES_DATA SCORES_MODEL
+fi
+
+if [[ "$skip" != *" detect "* ]]; then
+	say "3. int8 detector agreement (NanoDet fp32 vs int8), x86-64 vs arm64"
+	models="$shared/models"
+	cmp=(model compare "$models/nanodet_m_416.onnx" "$models/nanodet_m_416_int8.onnx"
+		--data "$shared/media" --detector nanodet --augment --repeat 1 --threads 1)
+	"$out/edgeflow-gocv-amd64" "${cmp[@]}" >"$out/detect-amd64.txt" 2>"$out/detect-amd64.log"
+	grep -i 'agree\|match' "$out/detect-amd64.txt" | sed 's/^/  x86-64: /'
+	for cpu in "${cpus[@]}"; do
+		start=$SECONDS
+		st=0
+		QEMU_CPU="$cpu" scripts/arm64/run "$out/edgeflow-gocv" "${cmp[@]}" >"$out/detect-$cpu.txt" 2>"$out/detect-$cpu.log" || st=$?
+		if [[ $st == 0 ]]; then
+			grep -i 'agree\|match' "$out/detect-$cpu.txt" | sed "s/^/  $cpu: /"
+			# The agreement lines must be the same (timings differ).
+			diff <(grep -i 'agree\|match' "$out/detect-amd64.txt") <(grep -i 'agree\|match' "$out/detect-$cpu.txt") || st=$?
+		fi
+		result "detector agreement, arm64 cpu $cpu vs x86-64 ($(elapsed "$start"))" "$st"
+	done
+fi
+
+if [[ "$skip" != *" demo "* ]]; then
+	say "4. the anomaly demo with the arm64 binary"
+	wrapper="$out/edgeflow-qemu"
+	printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$root/scripts/arm64/run" "$out/edgeflow" >"$wrapper"
+	chmod +x "$wrapper"
+	# The alerts: sensor and reading time, in the order they were raised per
+	# sensor.
+	alerts() { grep 'ALERT' "$1" | sed -E 's/.*ALERT +([^ ]+) .* at ([0-9T:-]+).*/\1 \2/' | sort; }
+	start=$SECONDS
+	st=0
+	EDGEFLOW_BIN="$out/edgeflow-amd64" NAB_DATA="$shared/data/nab" examples/anomaly/demo.sh >"$out/demo-amd64.txt" 2>&1 || st=$?
+	[[ $st == 0 ]] || tail -n 20 "$out/demo-amd64.txt"
+	st2=0
+	EDGEFLOW_BIN="$wrapper" NAB_DATA="$shared/data/nab" examples/anomaly/demo.sh >"$out/demo-arm64.txt" 2>&1 || st2=$?
+	[[ $st2 == 0 ]] || tail -n 20 "$out/demo-arm64.txt"
+	if [[ $st == 0 && $st2 == 0 ]]; then
+		echo "  x86-64: $(alerts "$out/demo-amd64.txt" | wc -l) alerts; arm64: $(alerts "$out/demo-arm64.txt" | wc -l) alerts"
+		[[ $(alerts "$out/demo-arm64.txt" | wc -l) -gt 0 ]] || st=1
+		diff <(alerts "$out/demo-amd64.txt") <(alerts "$out/demo-arm64.txt") || st=$?
+	else
+		st=1
+	fi
+	result "anomaly demo, arm64 vs x86-64 alerts ($(elapsed "$start"))" "$st"
+fi
+
+echo
+((failed == 0)) || echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+((failed == 0))
