@@ -5,25 +5,45 @@
 #
 #   docker build -t edgeflow .
 #   docker run --rm edgeflow validate examples/anomaly/pipeline.yaml
+#
+# Multi-arch (linux/amd64 and linux/arm64: Raspberry Pi 4/5, Jetson, i.MX,
+# Rockchip), from the same sources with BuildKit:
+#
+#   docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/edgeflow --push .
+#
+# The build stages run on the build machine's own platform ($BUILDPLATFORM)
+# and cross-compile for $TARGETARCH with Debian's cross gcc, so no stage runs
+# under emulation; only the final stage is the target's.
 
 # The ONNX Runtime shared library ships inside the onnxruntime-node npm
-# package; take the one for the build platform's architecture.
-FROM node:20-bookworm-slim AS onnxruntime
+# package; take the one for the target's architecture.
+FROM --platform=$BUILDPLATFORM node:20-bookworm-slim AS onnxruntime
+ARG TARGETARCH
 ARG ORT_VERSION=1.25.1
 WORKDIR /ort
-RUN npm pack --silent onnxruntime-node@${ORT_VERSION} \
+RUN case "${TARGETARCH}" in amd64) arch=x64 ;; arm64) arch=arm64 ;; *) echo "unsupported TARGETARCH ${TARGETARCH}" >&2; exit 1 ;; esac \
+ && npm pack --silent onnxruntime-node@${ORT_VERSION} \
  && tar -xzf onnxruntime-node-${ORT_VERSION}.tgz \
- && case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "unsupported arch $(uname -m)" >&2; exit 1 ;; esac \
  && cp package/bin/napi-v6/linux/${arch}/libonnxruntime.so.1 /ort/libonnxruntime.so.1
 
-# onnxruntime_go loads the library with cgo, so the binary is built with it.
-FROM golang:1.26-bookworm AS build
+# onnxruntime_go loads the library with cgo, so the binary is built with it,
+# by the target's cross gcc when the target is not the build platform.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+ARG TARGETARCH
+RUN case "${TARGETARCH}" in amd64) triple=x86_64-linux-gnu ;; arm64) triple=aarch64-linux-gnu ;; *) echo "unsupported TARGETARCH ${TARGETARCH}" >&2; exit 1 ;; esac \
+ && if [ "${TARGETARCH}" != "$(dpkg --print-architecture)" ]; then \
+      apt-get update -qq \
+      && apt-get install -y -qq --no-install-recommends "gcc-$(echo ${triple} | tr _ -)" "libc6-dev-${TARGETARCH}-cross" \
+      && rm -rf /var/lib/apt/lists/* \
+      && echo "${triple}-gcc" >/cc; \
+    else echo gcc >/cc; fi
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=docker
-RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/edgeflow ./cmd/edgeflow
+RUN CGO_ENABLED=1 GOOS=linux GOARCH=${TARGETARCH} CC="$(cat /cc)" \
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/edgeflow ./cmd/edgeflow
 
 FROM debian:bookworm-slim
 RUN useradd --system --create-home --home-dir /var/lib/edgeflow edgeflow \
