@@ -51,6 +51,11 @@ go build -trimpath -o "$out/edgeflow-amd64" ./cmd/edgeflow
 go build -trimpath -tags gocv -o "$out/edgeflow-gocv-amd64" ./cmd/edgeflow
 scripts/arm64/go build -trimpath -o "$out/edgeflow" ./cmd/edgeflow
 scripts/arm64/go --gocv build -trimpath -tags gocv -o "$out/edgeflow-gocv" ./cmd/edgeflow
+# The arm64 build as a command that scripts can run like a native one (the
+# demo's EDGEFLOW_BIN, test/arm64/rss.sh).
+wrapper="$out/edgeflow-qemu"
+printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$root/scripts/arm64/run" "$out/edgeflow" >"$wrapper"
+chmod +x "$wrapper"
 
 if [[ "$skip" != *" unit "* ]]; then
 	say "1. tests under emulation: ${pkgs[*]}"
@@ -123,9 +128,6 @@ fi
 
 if [[ "$skip" != *" demo "* ]]; then
 	say "4. the anomaly demo with the arm64 binary"
-	wrapper="$out/edgeflow-qemu"
-	printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$root/scripts/arm64/run" "$out/edgeflow" >"$wrapper"
-	chmod +x "$wrapper"
 	# The alerts: sensor and reading time, in the order they were raised per
 	# sensor.
 	alerts() { grep 'ALERT' "$1" | sed -E 's/.*ALERT +([^ ]+) .* at ([0-9T:-]+).*/\1 \2/' | sort; }
