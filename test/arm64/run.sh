@@ -70,7 +70,11 @@ if [[ "$skip" != *" unit "* ]]; then
 		p="${spec%%:*}" flags=()
 		[[ "$spec" == *:* ]] && flags=("${spec#*:}")
 		name="${p//\//_}"
-		scripts/arm64/go test -c -trimpath -o "$out/$name.test" "./$p"
+		rm -f "$out/$name.test"
+		if ! scripts/arm64/go test -c -trimpath -o "$out/$name.test" "./$p"; then
+			result "test $p (does not build for arm64)" 1
+			continue
+		fi
 		if [[ ! -x "$out/$name.test" ]]; then
 			echo "---- $p: no test files"
 			continue
