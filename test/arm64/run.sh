@@ -14,8 +14,9 @@
 #   3. int8 detector agreement: `model compare` of NanoDet fp32 vs its int8
 #      release on the three shared images, x86-64 vs arm64: the same fp32
 #      detections, and int8's agreement with them within 0.1 of x86-64's;
-#   4. the anomaly demo (examples/anomaly/demo.sh) with the arm64 binary:
-#      the same alerts as the x86-64 binary.
+#   4. the anomaly demo (examples/anomaly/demo.sh, which checks that every
+#      injected fault raised an alert) with the arm64 binary: the same alerts
+#      on the simulated machines as the x86-64 binary, none it did not raise.
 #
 # Environment: ARM64_PKGS, ARM64_CPUS (qemu -cpu models, default
 # "max cortex-a72": a recent core with the dot-product instructions, and the
@@ -82,10 +83,12 @@ if [[ "$skip" != *" unit "* ]]; then
 		start=$SECONDS
 		st=0
 		# go test runs a package's tests in its directory.
-		(cd "$p" && "$root/scripts/arm64/run" "$out/$name.test" -test.count=1 -test.timeout=15m "${flags[@]}" \
+		(cd "$p" && "$root/scripts/arm64/run" "$out/$name.test" -test.v -test.count=1 -test.timeout=15m "${flags[@]}" \
 			>"$out/$name.log" 2>&1) || st=$?
 		[[ $st == 0 ]] || tail -n 30 "$out/$name.log"
-		result "test $p ($(elapsed "$start"))" "$st"
+		counts="$(grep -c '^--- PASS' "$out/$name.log" || true) passed, $(grep -c '^--- SKIP' "$out/$name.log" || true) skipped"
+		grep -A1 '^--- SKIP' "$out/$name.log" | grep -v '^--' | sed 's/^ */    skip: /' || true
+		result "test $p ($counts, $(elapsed "$start"))" "$st"
 	done
 fi
 
@@ -141,9 +144,8 @@ fi
 
 if [[ "$skip" != *" demo "* ]]; then
 	say "4. the anomaly demo with the arm64 binary"
-	# The alerts: sensor and reading time, in the order they were raised per
-	# sensor.
-	alerts() { grep 'ALERT' "$1" | sed -E 's/.*ALERT +([^ ]+) .* at ([0-9T:-]+).*/\1 \2/' | sort; }
+	# The alerts: sensor and the reading time they were raised at.
+	alerts() { sed -n -E 's/^  ALERT +([^ ]+) .* at ([0-9T:-]+)$/\1 \2/p' "$1" | sort; }
 	start=$SECONDS
 	st=0
 	EDGEFLOW_BIN="$out/edgeflow-amd64" NAB_DATA="$shared/data/nab" examples/anomaly/demo.sh >"$out/demo-amd64.txt" 2>&1 || st=$?
@@ -152,9 +154,18 @@ if [[ "$skip" != *" demo "* ]]; then
 	EDGEFLOW_BIN="$wrapper" NAB_DATA="$shared/data/nab" examples/anomaly/demo.sh >"$out/demo-arm64.txt" 2>&1 || st2=$?
 	[[ $st2 == 0 ]] || tail -n 20 "$out/demo-arm64.txt"
 	if [[ $st == 0 && $st2 == 0 ]]; then
+		# demo.sh itself fails unless every injected fault raised an alert.
+		grep -h 'injected faults raised' "$out/demo-arm64.txt" | sed 's/^/  arm64: /'
 		echo "  x86-64: $(alerts "$out/demo-amd64.txt" | wc -l) alerts; arm64: $(alerts "$out/demo-arm64.txt" | wc -l) alerts"
-		[[ $(alerts "$out/demo-arm64.txt" | wc -l) -gt 0 ]] || st=1
-		diff <(alerts "$out/demo-amd64.txt") <(alerts "$out/demo-arm64.txt") || st=$?
+		# The demo stops edgeflow 2 s after the simulator's last reading:
+		# under emulation it may not have scored the NAB series' tails yet,
+		# so arm64 may raise fewer alerts there, but none that x86-64 did
+		# not, and the same on the simulated machines.
+		extra=$(comm -13 <(alerts "$out/demo-amd64.txt") <(alerts "$out/demo-arm64.txt"))
+		[[ -z "$extra" ]] || { echo "  alerts on arm64 only:"; echo "$extra" | sed 's/^/    /'; st=1; }
+		diff <(alerts "$out/demo-amd64.txt" | grep '^machine-') <(alerts "$out/demo-arm64.txt" | grep '^machine-') || st=1
+		missing=$(comm -23 <(alerts "$out/demo-amd64.txt") <(alerts "$out/demo-arm64.txt") | wc -l)
+		((missing == 0)) || echo "  $missing alerts of x86-64 not (yet) raised on arm64 when the demo stopped it (NAB series' tails)"
 	else
 		st=1
 	fi
