@@ -12,8 +12,8 @@
 #   docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/edgeflow --push .
 #
 # The build stages run on the build machine's own platform ($BUILDPLATFORM)
-# and cross-compile for $TARGETARCH with Debian's cross gcc, so no stage runs
-# under emulation; only the final stage is the target's.
+# and cross-compile for $TARGETARCH with Debian's cross gcc; the final stage
+# (the target's) only copies, so no step runs under emulation.
 
 # The ONNX Runtime shared library ships inside the onnxruntime-node npm
 # package; take the one for the target's architecture.
@@ -43,17 +43,20 @@ RUN go mod download
 COPY . .
 ARG VERSION=docker
 RUN CGO_ENABLED=1 GOOS=linux GOARCH=${TARGETARCH} CC="$(cat /cc)" \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/edgeflow ./cmd/edgeflow
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/edgeflow ./cmd/edgeflow \
+ && mkdir -p /out/dirs/models /out/dirs/var/lib/edgeflow
 
+# The target's stage has no RUN: it needs no emulation to build for arm64 on
+# x86-64 (or the reverse). edgeflow runs as uid 10001, HOME /var/lib/edgeflow
+# (its caches: ~/.cache/edgeflow), models in /models.
 FROM debian:bookworm-slim
-RUN useradd --system --create-home --home-dir /var/lib/edgeflow edgeflow \
- && mkdir /models && chown edgeflow /models
+COPY --from=build --chown=10001:10001 /out/dirs/models /models
+COPY --from=build --chown=10001:10001 /out/dirs/var/lib/edgeflow /var/lib/edgeflow
 COPY --from=onnxruntime /ort/libonnxruntime.so.1 /usr/local/lib/libonnxruntime.so.1
 COPY --from=build /out/edgeflow /usr/local/bin/edgeflow
-COPY examples /app/examples
-ENV ONNXRUNTIME_LIB=/usr/local/lib/libonnxruntime.so.1
+COPY --chown=10001:10001 examples /app/examples
+ENV ONNXRUNTIME_LIB=/usr/local/lib/libonnxruntime.so.1 HOME=/var/lib/edgeflow
 WORKDIR /app
-RUN chown -R edgeflow /app
-USER edgeflow
+USER 10001:10001
 ENTRYPOINT ["edgeflow"]
 CMD ["version"]
