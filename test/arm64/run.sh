@@ -155,7 +155,7 @@ if [[ "$skip" != *" demo "* ]]; then
 	[[ $st2 == 0 ]] || tail -n 20 "$out/demo-arm64.txt"
 	if [[ $st == 0 && $st2 == 0 ]]; then
 		# demo.sh itself fails unless every injected fault raised an alert.
-		grep -h 'injected faults raised' "$out/demo-arm64.txt" | sed 's/^/  arm64: /'
+		grep -h 'injected faults raised' "$out/demo-arm64.txt" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^== /  arm64: /'
 		echo "  x86-64: $(alerts "$out/demo-amd64.txt" | wc -l) alerts; arm64: $(alerts "$out/demo-arm64.txt" | wc -l) alerts"
 		# The demo stops edgeflow 2 s after the simulator's last reading:
 		# under emulation it may not have scored the NAB series' tails yet,
