@@ -10,7 +10,8 @@
 #      detector does not run under qemu-user);
 #   2. anomaly scores: test/arm64/scores.yaml on the int8 autoencoder (trained
 #      natively) over NAB's realKnownCause series, x86-64 vs arm64 under each
-#      emulated CPU in ARM64_CPUS, compared by test/arm64/scorediff;
+#      emulated CPU in ARM64_CPUS, compared by test/arm64/scorediff; loading
+#      the model on arm64 runs its int8 kernel check (models/kernelcheck.go);
 #   3. int8 detector agreement: `model compare` of NanoDet fp32 vs its int8
 #      release on the three shared images, x86-64 vs arm64: the same fp32
 #      detections, and int8's agreement with them within 0.1 of x86-64's;
@@ -33,7 +34,7 @@ out="$root/bin/arm64/test"
 # hot-swap and concurrency tests take minutes each under qemu: the
 # default runs its correctness tests (real detectors included).
 default_pkgs="codec internal/expression pipeline stages/window stages/anomaly stages/onnx anomaly
-	models:-test.run=^Test(Detectors|FitInputs|InspectMLP|BatchedEqualsUnbatched|ShapeErrors|SHA256|OptionsRejected|RuntimeNotFound)$
+	models:-test.run=^Test(Detectors|FitInputs|InspectMLP|BatchedEqualsUnbatched|ShapeErrors|SHA256|OptionsRejected|RuntimeNotFound|KernelCheck.*|CheckSamplesRoundTrip|ParseCPUInfo)$
 	connections/mqtt sources/mqtt sinks/nats examples/anomaly"
 pkgs=(${ARM64_PKGS:-$default_pkgs})
 cpus=(${ARM64_CPUS:-max cortex-a72})
@@ -94,21 +95,25 @@ fi
 
 if [[ "$skip" != *" scores "* ]]; then
 	say "2. int8 anomaly scores, x86-64 vs arm64"
+	# Trained and quantised natively each time (seconds): the quantiser
+	# stores the int8 kernel check's samples in the model, and every load
+	# (here: the onnx stage's, on arm64) checks ORT's int8 kernels against
+	# an unfused reference on them and refuses the model when they differ.
 	model="$out/anomaly.int8.onnx"
-	if [[ ! -s "$model" ]]; then
-		args=()
-		for f in "$shared"/data/nab/data/*/*.csv; do args+=(--csv "$f"); done
-		"$out/edgeflow-amd64" model train anomaly "${args[@]}" --normal 0.15 --seed 1 \
-			--out "$out/anomaly.onnx" --int8 "$model" 2>&1 | tail -n 1
-	fi
+	args=()
+	for f in "$shared"/data/nab/data/*/*.csv; do args+=(--csv "$f"); done
+	"$out/edgeflow-amd64" model train anomaly "${args[@]}" --normal 0.15 --seed 1 \
+		--out "$out/anomaly.onnx" --int8 "$model" 2>&1 | tail -n 1
 	export SCORES_DATA="$shared/data/nab/data/realKnownCause/*.csv" SCORES_MODEL="$model"
 	rm -f "$out"/scores-*.jsonl
 	SCORES_OUT="$out/scores-amd64.jsonl" "$out/edgeflow-amd64" run test/arm64/scores.yaml 2>"$out/scores-amd64.log"
 	for cpu in "${cpus[@]}"; do
 		start=$SECONDS
 		st=0
-		QEMU_CPU="$cpu" SCORES_OUT="$out/scores-$cpu.jsonl" scripts/arm64/run "$out/edgeflow" run test/arm64/scores.yaml \
-			2>"$out/scores-$cpu.log" || st=$?
+		QEMU_CPU="$cpu" SCORES_OUT="$out/scores-$cpu.jsonl" scripts/arm64/run "$out/edgeflow" --log-level debug \
+			run test/arm64/scores.yaml 2>"$out/scores-$cpu.log" || st=$?
+		[[ $st == 0 ]] || tail -n 5 "$out/scores-$cpu.log"
+		grep -i 'kernel' "$out/scores-$cpu.log" | head -n 2 | sed "s/^/  $cpu: /"
 		[[ $st == 0 ]] && { go run ./test/arm64/scorediff -tol 1e-3 -error-tol 1e-3 "$out/scores-amd64.jsonl" "$out/scores-$cpu.jsonl" || st=$?; }
 		result "anomaly scores, arm64 cpu $cpu vs x86-64 ($(elapsed "$start"))" "$st"
 	done
