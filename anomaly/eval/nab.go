@@ -10,7 +10,6 @@ import (
 	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/anomaly/nab"
 	"github.com/edgeflow/edgeflow/models"
-	stage "github.com/edgeflow/edgeflow/stages/anomaly"
 )
 
 // Runtimes of NABOptions.Runtime.
@@ -153,7 +152,7 @@ func runEval(out io.Writer, files []*nab.File, cfg nab.EvalConfig, label string,
 func ShippedAlert(cfg nab.EvalConfig) anomaly.AlertConfig {
 	a := cfg.Score.Alert
 	if a.Threshold <= 0 {
-		a.Threshold = stage.DefaultThreshold
+		a.Threshold = anomaly.DefaultThreshold
 	}
 	return a
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/edgeflow/edgeflow/anomaly"
 	"github.com/edgeflow/edgeflow/anomaly/eval"
 	"github.com/edgeflow/edgeflow/anomaly/nab"
-	stage "github.com/edgeflow/edgeflow/stages/anomaly"
 )
 
 // TestNABResults writes results files for two NAB files, reads them back
@@ -51,7 +50,7 @@ func TestNABResults(t *testing.T) {
 				inWindow[r] = true
 			}
 		}
-		a := anomaly.NewAlerter(anomaly.AlertConfig{Threshold: stage.DefaultThreshold})
+		a := anomaly.NewAlerter(anomaly.AlertConfig{Threshold: anomaly.DefaultThreshold})
 		for r := range f.Times {
 			if !rr.Times[r].Equal(f.Times[r]) || rr.Values[r] != f.Values[r] {
 				t.Fatalf("%s row %d: %s %v, want %s %v", p, r, rr.Times[r], rr.Values[r], f.Times[r], f.Values[r])
@@ -68,7 +67,7 @@ func TestNABResults(t *testing.T) {
 			if a.Update(rr.Scores[r]) {
 				want = 1
 			}
-			if rr.Alert[r] != want || (want == 1 && rr.Scores[r] < stage.DefaultThreshold) {
+			if rr.Alert[r] != want || (want == 1 && rr.Scores[r] < anomaly.DefaultThreshold) {
 				t.Fatalf("%s row %d: alert %v at score %v, want %v", p, r, rr.Alert[r], rr.Scores[r], want)
 			}
 			fired += int(want)
@@ -78,7 +77,7 @@ func TestNABResults(t *testing.T) {
 	if fired == 0 {
 		t.Fatal("no alert in either file: the alert column is not tested")
 	}
-	line := "results: 2 files in " + filepath.Join(dir, "edgeflow") + fmt.Sprintf("; their alert column (threshold %.3f) scores", stage.DefaultThreshold)
+	line := "results: 2 files in " + filepath.Join(dir, "edgeflow") + fmt.Sprintf("; their alert column (threshold %.3f) scores", anomaly.DefaultThreshold)
 	for _, p := range nab.Profiles {
 		raw, err := nab.Score(files, scores, p)
 		if err != nil {

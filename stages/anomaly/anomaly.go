@@ -109,9 +109,9 @@ about 70 kB per sensor with the default history.`,
 	})
 }
 
-// DefaultThreshold is the default alert threshold: the one a NAB threshold
-// sweep chose once for the default settings (docs/anomaly.md).
-const DefaultThreshold = 0.3
+// DefaultThreshold is the stage's default alert threshold
+// (anomaly.DefaultThreshold).
+const DefaultThreshold = anomaly.DefaultThreshold
 
 // ScoreConfig reads the scorer settings of an anomaly stage's configuration
 // (score mode), so that an evaluation can run the very same scorer.
