@@ -13,6 +13,13 @@ type Source interface {
 	Run(ctx context.Context, out SourceOutput) error
 }
 
+// A Readier is a source that becomes ready some time after Run starts (a
+// broker subscription acknowledged, for example). Pipeline.Ready reports
+// ready only once every such source is.
+type Readier interface {
+	Ready() bool
+}
+
 // SourceOutput is what a running source emits into.
 type SourceOutput interface {
 	// Emit hands m to the pipeline, blocking while an edge applies

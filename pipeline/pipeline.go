@@ -141,9 +141,19 @@ func (p *Pipeline) add(n *node) error {
 	return nil
 }
 
-// Ready reports whether every node has started and the pipeline has not
-// finished.
-func (p *Pipeline) Ready() bool { return p.ready.Load() && !p.finished.Load() }
+// Ready reports whether every node has started, every source that is a
+// Readier is ready, and the pipeline has not finished.
+func (p *Pipeline) Ready() bool {
+	if !p.ready.Load() || p.finished.Load() {
+		return false
+	}
+	for _, n := range p.nodes {
+		if r, ok := n.source.(Readier); ok && !r.Ready() {
+			return false
+		}
+	}
+	return true
+}
 
 // Stats returns a snapshot of a node's counters; ok is false for an unknown
 // name.

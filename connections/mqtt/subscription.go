@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // errStopped settles deliveries a subscription still held when it closed:
@@ -24,7 +25,15 @@ type Subscription struct {
 	slots   chan struct{}
 	once    sync.Once
 	closed  chan struct{}
+	// subscribed is set once the broker has acknowledged the filters (a
+	// SUBACK on this process's connection).
+	subscribed atomic.Bool
 }
+
+// Subscribed reports whether the broker has acknowledged the subscription
+// at least once since Register. Until then a new session gets nothing: what
+// is published before is not kept for it.
+func (s *Subscription) Subscribed() bool { return s.subscribed.Load() }
 
 // Register adds a subscription for filters at qos. It does no I/O: the
 // broker subscription is made on (every) connect, and by Subscription.Open

@@ -151,6 +151,9 @@ func (c *Conn) subscribe(ctx context.Context, cl paho.Client, subs []*Subscripti
 			c.log.Warn().Str("filter", f).Uint8("asked", filters[f]).Uint8("granted", granted).Msg("broker granted a lower qos")
 		}
 	}
+	for _, s := range subs {
+		s.subscribed.Store(true)
+	}
 	return nil
 }
 

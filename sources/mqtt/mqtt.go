@@ -115,6 +115,11 @@ func settle(token any, err error) {
 	d.Settle(err)
 }
 
+// Ready implements pipeline.Readier: the source is ready once the broker
+// has acknowledged its subscription, so that a publisher waiting for
+// /readyz loses nothing to a subscription still in flight.
+func (s *Source) Ready() bool { return s.sub.Subscribed() }
+
 // Run emits received messages until ctx is done. Deliveries not yet emitted
 // when it returns are left unacknowledged (the broker keeps them).
 func (s *Source) Run(ctx context.Context, out pipeline.SourceOutput) error {
