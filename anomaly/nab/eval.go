@@ -79,7 +79,7 @@ type EvalResult struct {
 	// a deployment with that threshold would score.
 	Fixed []Result
 	// Raw are the scores of the log-scaled likelihood itself, without
-	// alert hysteresis, threshold optimised by NAB's sweep.
+	// the alerter (no rest period after an alert), threshold optimised by NAB's sweep.
 	Raw []Result
 	// Scores are the per-row outputs of the detector, per file.
 	Scores [][]anomaly.Score

@@ -42,7 +42,7 @@ rows), which NAB does not score. Unless --model is given, the autoencoder is tra
 synthetic series (--mode pretrained: it sees no file's data) or on each file's own
 probationary period (--mode per-sensor). As NAB optimises each
 detector's threshold over the corpus, the alert threshold is swept and the best is shown
-per profile; "raw" is the log-likelihood itself without alert hysteresis.
+per profile; "raw" is the log-likelihood itself without the alerter (no rest period after an alert).
 
 With --int8 the pretrained model is also quantised (static QDQ, calibrated on the training
 windows) and both are scored through ONNX Runtime.
