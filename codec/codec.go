@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/edgeflow/edgeflow/component/schema"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 
@@ -82,6 +83,19 @@ func NewEncoder(name string) (Encoder, error) {
 		return rawEncoder{}, nil
 	}
 	return nil, fmt.Errorf("unknown encoder %q (want one of %s)", name, strings.Join(EncoderNames(), ", "))
+}
+
+// DecoderSchema is what the decoder called name says of the fields of
+// the messages it fills: raw and float32le always give the same one field;
+// what json and csv give depends on the payload, so it is unknown.
+func DecoderSchema(name string) schema.Schema {
+	switch name {
+	case "raw":
+		return schema.Schema{Closed: true, From: "from the raw codec", Fields: map[string]schema.Type{"value": schema.String}}
+	case "float32le":
+		return schema.Schema{Closed: true, From: "from the float32le codec", Fields: map[string]schema.Type{"values": schema.Floats}}
+	}
+	return schema.Unknown()
 }
 
 // IsDecoder reports whether name is a known decoder; config validation uses

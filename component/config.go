@@ -1,7 +1,9 @@
 package component
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -172,4 +174,58 @@ func (c *Config) ErrorfAt(field, key string, format string, args ...any) error {
 		}
 	}
 	return c.Errorf(field, format, args...)
+}
+
+// TextError is err as an error of the field's value (of key inside it
+// when key is not ""), like Errorf and ErrorfAt. When err knows where in
+// the value's text it lies (a Position() (line, col int) method, 1-based,
+// as expression errors have) and the YAML writes the value on one line as
+// is (plain, or quoted without escapes), it points at that place, so that
+// an error in an expression points at the token at fault.
+func (c *Config) TextError(field, key string, err error) error {
+	var out error
+	if key == "" {
+		out = c.Errorf(field, "%v", err)
+	} else {
+		out = c.ErrorfAt(field, key, "%v", err)
+	}
+	e, ok := out.(*Error)
+	if !ok {
+		return out
+	}
+	e.Err = err
+	var p interface{ Position() (int, int) }
+	if !errors.As(err, &p) {
+		return e
+	}
+	line, col := p.Position()
+	v := c.at[field]
+	if key != "" {
+		v = mapValue(v, key)
+	}
+	if v == nil || v.Kind != yaml.ScalarNode || line != 1 || col < 1 || strings.Contains(v.Value, "\n") || v.Line != e.Line {
+		return e
+	}
+	switch v.Style {
+	case 0:
+		e.Column = v.Column + col - 1
+	case yaml.SingleQuotedStyle, yaml.DoubleQuotedStyle:
+		if !strings.ContainsAny(v.Value, `'"\`) {
+			e.Column = v.Column + col
+		}
+	}
+	return e
+}
+
+// mapValue is the value of key in mapping n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }

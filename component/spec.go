@@ -6,6 +6,7 @@ package component
 import (
 	"time"
 
+	"github.com/edgeflow/edgeflow/component/schema"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
 )
@@ -93,6 +94,14 @@ type Spec struct {
 	// New builds the component from its parsed config: a pipeline.Source,
 	// a pipeline.Processor or BatchProcessor, or a pipeline.Sink.
 	New func(conf *Config, res *Resources) (any, error)
+	// Schema, if set, says what fields the component's messages have,
+	// given those of its input (a source gets an unknown one), and
+	// type-checks its expressions against in. `edgeflow validate` calls it
+	// in graph order. It may read local files (a replay source samples
+	// them) but dials nothing. Without it a source's fields are unknown
+	// and a stage's output is unknown. Errors are the component's config
+	// errors (conf.Errorf); it is only called on a config that parsed.
+	Schema func(conf *Config, in schema.Schema, res *Resources) (schema.Schema, error)
 }
 
 // Resources is what a component may use besides its own config.

@@ -12,12 +12,14 @@ import (
 )
 
 // Check reports every problem of the pipeline file at path in one go:
-// syntax, keys and types, the graph, and what the constructors of the
+// syntax, keys and types, the graph, what the constructors of the
 // components that parsed cleanly find (expressions, codecs, templates,
-// model files). Load stops before the constructors when the file has any
+// model files), and expressions that do not fit the fields their messages
+// have (CheckFields). Load stops before the constructors when the file has any
 // problem, so that a dangling input would hide a bad expression until the
 // next run of `validate`; Check does not. It starts nothing and writes
-// nothing: constructors do no I/O. nil means the file is good.
+// nothing: constructors do no I/O, and only replay sources read (a sample
+// of their files). nil means the file is good.
 func Check(path string, log zerolog.Logger) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -29,6 +31,8 @@ func Check(path string, log zerolog.Logger) error {
 	errs := p.errs
 	if f != nil {
 		errs = append(errs, f.constructAll(log)...)
+		_, typeErrs := f.CheckFields(log)
+		errs = append(errs, typeErrs...)
 	}
 	if len(errs) == 0 && f != nil {
 		// Everything parsed and constructed: assemble it too.

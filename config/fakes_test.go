@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/schema"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 
@@ -139,7 +140,15 @@ func (c *closeRecorder) Write(context.Context, *pipeline.Message) error { return
 func (c *closeRecorder) Close(context.Context) error                    { c.closed.add(1); return nil }
 
 func init() {
+	// test_gen's messages have one field, value (a float); with id
+	// "unknown" it says nothing of them.
 	component.Register(component.Spec{Kind: pipeline.KindSource, Name: "test_gen", Summary: "test source",
+		Schema: func(conf *component.Config, _ schema.Schema, _ *component.Resources) (schema.Schema, error) {
+			if conf.String("id") == "unknown" {
+				return schema.Unknown(), nil
+			}
+			return schema.Schema{Closed: true, Fields: map[string]schema.Type{"value": schema.Float}}, nil
+		},
 		Fields: []component.Field{
 			{Name: "count", Type: component.Int, Default: 10, Min: component.Bound(0)},
 			{Name: "id", Type: component.String, Default: "gen"},

@@ -137,9 +137,7 @@ func MustCompile(src string, opts ...Option) *Program {
 
 // check finds what the type checker lets through, since every field's type
 // is unknown until a message arrives, but that can only fail at run time:
-// calls of functions that do not exist, and `%` on a number field, which is
-// a float (JSON, CSV and generated numbers all are) while `%` takes
-// integers.
+// calls of functions that do not exist.
 func check(node ast.Node) error {
 	c := &checker{}
 	ast.Walk(&node, c)
@@ -152,38 +150,11 @@ func (c *checker) Visit(n *ast.Node) {
 	if c.err != nil {
 		return
 	}
-	switch n := (*n).(type) {
-	case *ast.CallNode:
+	if n, ok := (*n).(*ast.CallNode); ok {
 		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
 			c.err = fmt.Errorf("unknown function %q%s", id.Value, didyoumean.Suggest(id.Value, exprbuiltin.Names))
 		}
-	case *ast.BinaryNode:
-		if n.Operator != "%" {
-			return
-		}
-		for _, side := range []ast.Node{n.Left, n.Right} {
-			if name, ok := fieldRef(side); ok {
-				c.err = fmt.Errorf("%% takes integers, and number fields are floats (JSON, CSV and generated numbers all are): write int(%s)", name)
-				return
-			}
-		}
 	}
-}
-
-// fieldRef reports whether n reads a message field: a name that is not a
-// builtin, or fields.NAME / fields["NAME"].
-func fieldRef(n ast.Node) (string, bool) {
-	switch n := n.(type) {
-	case *ast.IdentifierNode:
-		return n.Value, !Reserved(n.Value)
-	case *ast.MemberNode:
-		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "fields" {
-			if s, ok := n.Property.(*ast.StringNode); ok {
-				return "fields." + s.Value, true
-			}
-		}
-	}
-	return "", false
 }
 
 type identVisitor func(string)

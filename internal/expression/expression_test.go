@@ -129,16 +129,12 @@ func BenchmarkEval(b *testing.B) {
 	}
 }
 
-// What used to compile and fail on every message: an unknown function,
-// and % on a number field (a float).
+// What used to compile and fail on every message: an unknown function. (%
+// on a number field depends on the field's type: see TestCheck.)
 func TestCompileCatchesRunTimeFailures(t *testing.T) {
 	for src, want := range map[string]string{
 		"foo(value) > 1":     `unknown function "foo"`,
 		"abss(value) > 1":    `unknown function "abss" (did you mean "abs"?)`,
-		"seq % 7 == 0":       "write int(seq)",
-		"fields.seq % 7":     "write int(fields.seq)",
-		`fields["n"] % 2`:    "write int(fields.n)",
-		"10 % value":         "write int(value)",
 		"int(seq) % 7 == 0":  "",
 		"abs(value) > 1":     "",
 		"len(key) % 2 == 0":  "",

@@ -12,6 +12,7 @@ import (
 	"errors"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/schema"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 
@@ -94,5 +95,9 @@ Needs OpenCV: build with ` + "`-tags gocv`" + ` (` + "`make build-gocv`" + `).`,
     loop: true
     max_in_flight: 1`,
 		New: func(conf *component.Config, res *component.Resources) (any, error) { return build(conf, res) },
+		Schema: func(*component.Config, schema.Schema, *component.Resources) (schema.Schema, error) {
+			return schema.Schema{Closed: true, From: "from the camera source", Fields: map[string]schema.Type{
+				"frame": schema.Any, "camera": schema.String, "frame_id": schema.Any}}, nil // frame_id: a uint64
+		},
 	})
 }

@@ -37,8 +37,14 @@ as ` + "`60x`" + ` replays sixty times faster than real time.
 A row that cannot be read (wrong column count, bad time, a value that is not a
 number, a JSON line without the key or time field named) goes to the dead-letter sink with
 ` + "`file:line`" + ` in the reason; it never stops the replay. A CSV file whose header lacks the
-key or time column named stops the replay with an error instead. Files are opened when the
-pipeline runs, not when it is validated.`,
+key or time column named stops the replay with an error instead.
+
+` + "`edgeflow validate`" + ` reads the header and first rows of each file (up to 1000 rows, 64 files) to
+learn the fields of its messages, and checks the expressions downstream against them: a CSV
+file's columns (numbers, or strings for those in ` + "`strings`" + `), or the names and types of
+the values in a JSON Lines file's first lines. It reports a header that lacks a column named
+in the options, and a number column that holds no number in those rows. A file that does not
+exist yet makes the fields unknown.`,
 		Fields: []component.Field{
 			{Name: "path", Type: component.String, Example: "data/nab/realKnownCause/*.csv",
 				Description: "File or glob of files to replay, relative to the pipeline file."},
@@ -63,7 +69,8 @@ pipeline runs, not when it is validated.`,
     path: ../shared/data/nab/data/realKnownCause/*.csv
     time: {field: timestamp, format: "2006-01-02 15:04:05"}
     speed: 3600x`,
-		New: newSource,
+		New:    newSource,
+		Schema: fileSchema,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/schema"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 
@@ -89,6 +90,10 @@ reading.`,
       probability: 0.002
       kinds: [spike, shift]`,
 		New: newGenerator,
+		Schema: func(*component.Config, schema.Schema, *component.Resources) (schema.Schema, error) {
+			return schema.Schema{Closed: true, From: "from the generate source", Fields: map[string]schema.Type{
+				"sensor": schema.String, "value": schema.Float, "anomaly": schema.Bool}}, nil
+		},
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
 	"github.com/edgeflow/edgeflow/component/address"
+	"github.com/edgeflow/edgeflow/component/schema"
 	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
@@ -42,6 +43,7 @@ messages, which withholds PUBACKs and so holds the broker back.`,
 			{Name: "qos", Type: component.Int, Default: 1, Min: component.Bound(0), Max: component.Bound(2),
 				Description: "Subscription QoS. 0 can lose messages; 1 (default) redelivers what is not acknowledged."},
 			{Name: "codec", Type: component.String, Default: "json", Enum: codec.DecoderNames(), Description: "Payload decoder."},
+			component.FieldsOption(),
 			address.KeyOption(true),
 			address.TimeOption("", "the time the message arrived"),
 			{Name: "max_deliver", Type: component.Int, Default: 5, Min: component.Bound(1),
@@ -58,6 +60,9 @@ messages, which withholds PUBACKs and so holds the broker back.`,
     key: {topic_token: 2}     # plant/<sensor>/temp
     time: {field: ts}         # default: the time the message arrived`,
 		New: newSource,
+		Schema: func(conf *component.Config, _ schema.Schema, _ *component.Resources) (schema.Schema, error) {
+			return component.DeclaredSchema(conf, codec.DecoderSchema(conf.String("codec")))
+		},
 	})
 }
 

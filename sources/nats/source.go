@@ -12,6 +12,7 @@ import (
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
 	"github.com/edgeflow/edgeflow/component/address"
+	"github.com/edgeflow/edgeflow/component/schema"
 	natsconn "github.com/edgeflow/edgeflow/connections/nats"
 	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/nats-io/nats.go"
@@ -45,6 +46,9 @@ func init() {
 		New: func(conf *component.Config, res *component.Resources) (any, error) {
 			return New(conf, res)
 		},
+		Schema: func(conf *component.Config, _ schema.Schema, _ *component.Resources) (schema.Schema, error) {
+			return component.DeclaredSchema(conf, codec.DecoderSchema(conf.String("codec")))
+		},
 	})
 }
 
@@ -68,6 +72,7 @@ var fields = []component.Field{
 		Description: "Core NATS only: queue group, so that several edgeflow instances share the subjects."},
 	{Name: "codec", Type: component.String, Default: "json", Enum: codec.DecoderNames(),
 		Description: "How payloads become fields."},
+	component.FieldsOption(),
 	address.KeyOption(true),
 	address.TimeOption("", "the time JetStream stored the message, or the receive time for core NATS"),
 	{Name: "pending_limit", Type: component.Int, Default: 1024, Min: component.Bound(1),

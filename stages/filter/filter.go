@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/schema"
 	"github.com/edgeflow/edgeflow/internal/expression"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
@@ -42,7 +43,21 @@ Use ` + "`field ?? default`" + ` where a field may be missing.`,
 			}
 			return &Filter{cond: prog}, nil
 		},
+		Schema: checkCondition,
 	})
+}
+
+// checkCondition type-checks the condition against the input's fields; the
+// messages pass with their fields unchanged.
+func checkCondition(conf *component.Config, in schema.Schema, _ *component.Resources) (schema.Schema, error) {
+	src := conf.String("condition")
+	if _, err := expression.Compile(src, expression.AsBool()); err != nil {
+		return in, nil // the constructor reports it
+	}
+	if _, err := expression.Check(src, in, expression.AsBool()); err != nil {
+		return in, conf.TextError("condition", "", err)
+	}
+	return in, nil
 }
 
 // Filter is the filter stage. It is safe for concurrent use.

@@ -4,11 +4,14 @@ package mapping
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/schema"
+	"github.com/edgeflow/edgeflow/internal/didyoumean"
 	"github.com/edgeflow/edgeflow/internal/expression"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
@@ -49,8 +52,45 @@ message to the dead-letter sink, as far as it had been changed.`,
       unit: '"F"'
     key: '"plant1/" + sensor'
     delete: [celsius]`,
-		New: newMap,
+		New:    newMap,
+		Schema: mapSchema,
 	})
+}
+
+// mapSchema type-checks the expressions, each against the fields as the
+// steps before it left them, and returns the fields the stage emits: set
+// fields get their expression's result type, deleted ones go.
+func mapSchema(conf *component.Config, in schema.Schema, _ *component.Resources) (schema.Schema, error) {
+	var errs []error
+	out := in
+	exprs := conf.StringMap("set")
+	for _, field := range conf.Keys("set") {
+		t := schema.Any
+		if _, err := expression.Compile(exprs[field]); err == nil && !expression.Reserved(field) {
+			if t, err = expression.Check(exprs[field], out); err != nil {
+				errs = append(errs, conf.TextError("set", field, err))
+			}
+		}
+		out = out.With(field, t)
+	}
+	if src := conf.String("key"); conf.Has("key") {
+		if _, err := expression.Compile(src); err == nil {
+			t, err := expression.Check(src, out)
+			switch {
+			case err != nil:
+				errs = append(errs, conf.TextError("key", "", err))
+			case t != schema.Any && t != schema.String && t != schema.Float && t != schema.Int && t != schema.Bool:
+				errs = append(errs, conf.Errorf("key", "expression %q produces a %s, want a string (or a number or bool, formatted)", src, t))
+			}
+		}
+	}
+	for _, f := range conf.StringList("delete") {
+		if _, ok := out.Lookup(f); !ok && out.Closed && !expression.Reserved(f) {
+			errs = append(errs, conf.Errorf("delete", "no field %q to delete%s", f, didyoumean.Suggest(f, out.Names())))
+		}
+		out = out.Without(f)
+	}
+	return out, errors.Join(errs...)
 }
 
 type assignment struct {

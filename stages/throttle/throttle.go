@@ -54,7 +54,8 @@ least recently used being forgotten.`,
     interval: 1s
     per_key: true
     mode: drop`,
-		New: newThrottle,
+		New:    newThrottle,
+		Schema: component.Passthrough,
 	})
 }
 

@@ -6,11 +6,14 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
+	"github.com/edgeflow/edgeflow/component/schema"
+	"github.com/edgeflow/edgeflow/internal/didyoumean"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 
@@ -66,8 +69,27 @@ acknowledged without a window.`,
     input: sensors
     size: 64
     step: 16`,
-		New: newWindow,
+		New:    newWindow,
+		Schema: windowSchema,
 	})
+}
+
+// windowSchema checks that the field collected can be a number, and
+// returns the fields of a window.
+func windowSchema(conf *component.Config, in schema.Schema, res *component.Resources) (schema.Schema, error) {
+	field := conf.String("field")
+	t, ok := in.Lookup(field)
+	switch {
+	case !ok && in.Closed:
+		return schema.Unknown(), conf.Errorf("field", "no field %q in the input%s (the input has %s)",
+			field, didyoumean.Suggest(field, in.Names()), strings.Join(in.Names(), ", "))
+	case t != schema.Any && t != schema.Float && t != schema.Int:
+		return schema.Unknown(), conf.Errorf("field", "field %q is a %s, not a number", field, t)
+	}
+	return schema.Schema{Closed: true, From: "made by the window stage " + res.Node, Fields: map[string]schema.Type{
+		conf.String("output"): schema.Floats, "key": schema.String, "count": schema.Int,
+		"start": schema.Time, "end": schema.Time,
+	}}, nil
 }
 
 // Window is the window stage. It is safe for concurrent use, though windows
