@@ -206,13 +206,12 @@ func (c *Config) TextError(field, key string, err error) error {
 	if v == nil || v.Kind != yaml.ScalarNode || line != 1 || col < 1 || strings.Contains(v.Value, "\n") || v.Line != e.Line {
 		return e
 	}
-	switch v.Style {
-	case 0:
+	switch {
+	case v.Style == 0:
 		e.Column = v.Column + col - 1
-	case yaml.SingleQuotedStyle, yaml.DoubleQuotedStyle:
-		if !strings.ContainsAny(v.Value, `'"\`) {
-			e.Column = v.Column + col
-		}
+	case v.Style == yaml.SingleQuotedStyle && !strings.Contains(v.Value, "'"),
+		v.Style == yaml.DoubleQuotedStyle && !strings.ContainsAny(v.Value, `"\`):
+		e.Column = v.Column + col // after the opening quote
 	}
 	return e
 }

@@ -66,7 +66,7 @@ func TestValidateReportsComponentErrorsBehindGraphErrors(t *testing.T) {
 	}
 	for _, want := range []string{
 		`testdata/hidden.yaml:20:12: sinks.out.input: no source or stage is named "nowhere"`,
-		`testdata/hidden.yaml:11:16: stages.every7.condition: expression "seq % 7 == 0"`, "write int(seq)",
+		`testdata/hidden.yaml:11:16: stages.every7.condition: expression "seq % 7 == 0": no field "seq"; the messages here have anomaly (bool), sensor (string), value (float)`,
 		`testdata/hidden.yaml:16:10: stages.scaled.set.v: expression "scale(value)": unknown function "scale"`,
 	} {
 		if !strings.Contains(r.stderr, want) {

@@ -58,7 +58,7 @@ func Check(src string, s schema.Schema, opts ...Option) (schema.Type, error) {
 	}
 	t := prog.Node().Type()
 	if p.bool && t != nil && t.Kind() != reflect.Bool && t.Kind() != reflect.Interface {
-		return schema.Any, &Error{Src: src, Line: 1, Column: 1, Msg: fmt.Sprintf("produces a %s, not a bool", typeName(t))}
+		return schema.Any, &Error{Src: src, Line: 1, Column: 1, Msg: fmt.Sprintf("produces %s, not a bool", article(typeName(t)))}
 	}
 	if t == nil {
 		return schema.Any, nil
@@ -213,4 +213,12 @@ func typeName(t reflect.Type) string {
 		return st.String()
 	}
 	return t.String()
+}
+
+// article is name with its indefinite article: "a float", "an object".
+func article(name string) string {
+	if name != "" && strings.ContainsRune("aeiou", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
 }

@@ -103,6 +103,9 @@ func TestCheckBool(t *testing.T) {
 	if _, err := Check("temperature", declared, AsBool()); err == nil || !strings.Contains(err.Error(), "produces a float, not a bool") {
 		t.Errorf("a float condition: %v", err)
 	}
+	if _, err := Check("extra", declared, AsBool()); err == nil || !strings.Contains(err.Error(), "produces an object, not a bool") {
+		t.Errorf("an object condition: %v", err)
+	}
 	for _, src := range []string{"ok", "blob", "temperature > 1", "unknown"} {
 		s := declared
 		if src == "unknown" {

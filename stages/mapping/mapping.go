@@ -80,7 +80,7 @@ func mapSchema(conf *component.Config, in schema.Schema, _ *component.Resources)
 			case err != nil:
 				errs = append(errs, conf.TextError("key", "", err))
 			case t != schema.Any && t != schema.String && t != schema.Float && t != schema.Int && t != schema.Bool:
-				errs = append(errs, conf.Errorf("key", "expression %q produces a %s, want a string (or a number or bool, formatted)", src, t))
+				errs = append(errs, conf.Errorf("key", "expression %q produces %s, want a string (or a number or bool, formatted)", src, article(t)))
 			}
 		}
 	}
@@ -166,6 +166,14 @@ func (s *Map) Process(_ context.Context, m *pipeline.Message, out pipeline.Emitt
 	}
 	out.Emit(m)
 	return nil
+}
+
+// article is t with its indefinite article: "a list", "an object".
+func article(t schema.Type) string {
+	if strings.ContainsRune("aeiou", rune(t.String()[0])) {
+		return "an " + t.String()
+	}
+	return "a " + t.String()
 }
 
 func keyString(v any) (string, error) {
