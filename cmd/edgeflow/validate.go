@@ -16,9 +16,11 @@ func newValidateCmd(g *globalOptions) *cobra.Command {
 		Use:   "validate FILE...",
 		Short: "Check pipeline files and report every problem",
 		Long: `validate parses each pipeline file, checks every key, type, component option and
-the graph, then builds the pipeline without starting anything (no connection is
-dialled, no file written), so that errors from the components' constructors show
-too. It prints "ok", or every problem, one per line, as file:line:col: key: message,
+the graph, type-checks every expression against the fields its messages will have
+(those the sources declare with fields:, or that replayed files hold: validate
+reads their header and first rows), then builds the pipeline without starting
+anything (no connection is dialled, no file written), so that errors from the
+components' constructors show too. It prints "ok", or every problem, one per line, as file:line:col: key: message,
 and exits with status 1.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

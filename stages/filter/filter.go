@@ -25,7 +25,8 @@ The condition is an [expr](https://expr-lang.org) expression that sees the
 message's fields at the top level plus ` + "`key`, `topic`, `meta`, `source_time`, `ingest_time`" + ` and
 ` + "`fields`" + `. It must produce a bool: a result of another type, or a runtime error
 (such as comparing a missing field), sends the message to the dead-letter sink.
-Use ` + "`field ?? default`" + ` where a field may be missing.`,
+Use ` + "`field ?? default`" + ` where a field may be missing. ` + "`edgeflow validate`" + ` checks the
+condition against the fields the messages will have (see docs/expressions.md).`,
 		Fields: []component.Field{
 			{Name: "condition", Type: component.String,
 				Description: "Boolean expression; messages for which it is true pass.",

@@ -28,7 +28,10 @@ and ` + "`fields`" + ` (all fields as a map, for names that are not identifiers)
 The steps run in this order: every ` + "`set`" + ` entry in the order written (each
 sees the fields set before it), then ` + "`key`" + `, then ` + "`delete`" + `.
 Expressions are compiled when the pipeline is built, so a syntax error is a
-config error that points at the expression.
+config error that points at the expression. ` + "`edgeflow validate`" + ` also checks them against
+the fields the messages will have (those the source declares or samples, as the stages
+before leave them): a field that is not there, or used with the wrong type, is reported
+there too (see docs/expressions.md). Each set field then has the type of its expression.
 
 A runtime error (a missing field in arithmetic, a type mismatch) sends the
 message to the dead-letter sink, as far as it had been changed.`,
