@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeflow/edgeflow/component/schema"
 	"github.com/edgeflow/edgeflow/config"
 	"github.com/rs/zerolog"
 )
@@ -109,6 +110,12 @@ func TestNoFalseFieldErrors(t *testing.T) {
 			if len(s.Fields) > 0 {
 				typed++
 				break
+			}
+		}
+		if strings.HasSuffix(d.path, "examples/anomaly/pipeline.yaml") {
+			// The alerts map is checked against the fields of a score.
+			if s := schemas["detect"]; !s.Closed || s.Fields["last"] != schema.Float {
+				t.Errorf("%s: the fields of the detect stage are %+v, want those of a score", d.path, s)
 			}
 		}
 	}

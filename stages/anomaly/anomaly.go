@@ -19,6 +19,7 @@ import (
 func init() {
 	component.Register(component.Spec{
 		Kind:    pipeline.KindStage,
+		Schema:  stageSchema,
 		Name:    "anomaly",
 		Summary: "Per-sensor normalisation for an autoencoder, and reconstruction error → anomaly likelihood → debounced alerts.",
 		Description: `Two modes, used on either side of an ` + "`onnx`" + ` stage that runs the autoencoder

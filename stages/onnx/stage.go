@@ -24,6 +24,7 @@ import (
 func init() {
 	component.Register(component.Spec{
 		Kind:     pipeline.KindStage,
+		Schema:   stageSchema,
 		Name:     "onnx",
 		Summary:  "Run an ONNX model on message fields with ONNX Runtime, with dynamic micro-batching.",
 		Batching: true,
