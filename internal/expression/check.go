@@ -33,9 +33,10 @@ func (e *Error) Position() (line, col int) { return e.Line, e.Column }
 // at validation what would otherwise fail message by message at run time:
 // a name that is not a field of a closed schema (with the closest one
 // suggested), operands and arguments of the wrong type (`temperature >
-// "hot"`, `upper(value)` on a number), `%` on a float or unknown field
-// (decoders read every number as a float). Fields of type Any, and every
-// name not listed in an open schema, are accepted as anything.
+// "hot"`, `upper(value)` on a number), `%` on a float field or one an open
+// schema does not list (decoders read every number as a float). Fields
+// listed as Any, and otherwise the names an open schema does not list, are
+// accepted as anything.
 //
 // Check is for validation only: the Program that runs is compiled without
 // field types (Compile), so what Check costs, and what it assumes, never
