@@ -14,7 +14,19 @@ type ackQueue struct {
 	conn *Conn
 	mu   sync.Mutex
 	q    []*pending
+	// gone is closed when the network connection ends. A message of that
+	// connection still waiting for room in the inbox is then dropped, not
+	// delivered: it was never acknowledged, so the broker sends it again
+	// when the session resumes, and paho's reader, blocked in dispatch,
+	// must be free to stop or the client never leaves its old state.
+	gone     chan struct{}
+	goneOnce sync.Once
 }
+
+func newAckQueue(c *Conn) *ackQueue { return &ackQueue{conn: c, gone: make(chan struct{})} }
+
+// end marks the network connection as over; see gone.
+func (q *ackQueue) end() { q.goneOnce.Do(func() { close(q.gone) }) }
 
 // pending is one received message awaiting its subscribers' verdicts.
 type pending struct {

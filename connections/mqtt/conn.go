@@ -108,7 +108,7 @@ func New(name string, opts Options, log zerolog.Logger) (*Conn, error) {
 	c := &Conn{opts: opts, name: name, log: log.With().Str("connection", name).Logger(),
 		ackWake: make(chan struct{}, 1), inWake: make(chan struct{}, 1), inRoom: make(chan struct{}, 1), strandCh: make(chan struct{}, 1),
 		lost: make(chan error, 1), stop: make(chan struct{})}
-	c.acks = &ackQueue{conn: c}
+	c.acks = newAckQueue(c)
 	return c, nil
 }
 
@@ -137,6 +137,10 @@ func (c *Conn) Start(ctx context.Context) error {
 	if err != nil {
 		c.stopBroker()
 		return fmt.Errorf("mqtt connection %q: %w", c.name, err)
+	}
+	switch po.Servers[0].Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		po.SetCustomOpenConnectionFn(openWatched(c.networkDown))
 	}
 	cl := paho.NewClient(po)
 	c.mu.Lock()
@@ -256,6 +260,15 @@ const ackBarrier = "edgeflow/ack-barrier"
 // redelivery reconnect): the broker then takes the session over, discards
 // the old connection's unread PUBACKs and sends those messages again,
 // although they were delivered. Mosquitto does this.
+// networkDown ends the current network connection's ack queue when its
+// socket fails, before paho gets round to reporting the loss.
+func (c *Conn) networkDown() {
+	c.mu.Lock()
+	q := c.acks
+	c.mu.Unlock()
+	q.end()
+}
+
 func (c *Conn) disconnect(cl paho.Client) {
 	tok := cl.Unsubscribe(ackBarrier)
 	if !tok.WaitTimeout(time.Second) {

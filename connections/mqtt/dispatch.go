@@ -46,6 +46,8 @@ func (c *Conn) dispatch(_ paho.Client, msg paho.Message) {
 		case <-c.inRoom:
 		case <-c.stop:
 			return // left unacknowledged: the broker keeps it
+		case <-a.q.gone:
+			return // likewise; see ackQueue.gone
 		}
 	}
 }

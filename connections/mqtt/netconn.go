@@ -2,6 +2,8 @@ package mqtt
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"net"
 	"net/url"
 	"runtime"
@@ -30,15 +32,75 @@ const (
 // of bridging. TLS connections buffer reads by themselves; websockets are
 // left to paho.
 func openTCP(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
-	d := o.Dialer
-	if d == nil {
-		d = &net.Dialer{Timeout: o.ConnectTimeout}
-	}
-	conn, err := proxy.FromEnvironmentUsing(d).Dial("tcp", uri.Host)
+	conn, err := dialTCP(uri, o)
 	if err != nil {
 		return nil, err
 	}
 	return newBufferedConn(conn), nil
+}
+
+func dialTCP(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+	d := o.Dialer
+	if d == nil {
+		d = &net.Dialer{Timeout: o.ConnectTimeout}
+	}
+	return proxy.FromEnvironmentUsing(d).Dial("tcp", uri.Host)
+}
+
+// openWatched is openTCP, or a TLS dial like paho's own, for a connection
+// that must learn of the end of its network connection at once: down is
+// called once, when a read fails or paho closes the socket (which it does
+// first when it detects a loss, by a failed read or a missing PINGRESP).
+// paho reports the loss only after its reader and router goroutines have
+// stopped, and the router may be waiting in dispatch for room that only the
+// loss can give up (see ackQueue.gone).
+func openWatched(down func()) paho.OpenConnectionFunc {
+	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+		raw, err := dialTCP(uri, o)
+		if err != nil {
+			return nil, err
+		}
+		w := &watchedConn{Conn: raw, down: down}
+		switch uri.Scheme {
+		case "tcp", "mqtt":
+			return newBufferedConn(w), nil
+		}
+		cfg := o.TLSConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = uri.Hostname()
+		}
+		tc := tls.Client(w, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), o.ConnectTimeout)
+		defer cancel()
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// watchedConn calls down once, when a read first fails or on Close.
+type watchedConn struct {
+	net.Conn
+	down func()
+	once sync.Once
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.once.Do(c.down)
+	}
+	return n, err
+}
+
+func (c *watchedConn) Close() error {
+	c.once.Do(c.down)
+	return c.Conn.Close()
 }
 
 // bufferedConn is a net.Conn whose reads go through a buffer and whose

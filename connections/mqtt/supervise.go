@@ -21,12 +21,16 @@ func (c *Conn) supervise(cl paho.Client, first chan<- error) {
 		// A new ack queue per network connection: PUBACKs for messages of
 		// an old connection are dropped by paho and must not hold up the
 		// order of the new one.
+		acks := newAckQueue(c)
 		c.mu.Lock()
-		c.acks = &ackQueue{conn: c}
+		c.acks = acks
 		c.mu.Unlock()
 		c.stranded.Store(0)
 
 		err := c.connect(cl)
+		if err != nil {
+			acks.end()
+		}
 		if first != nil {
 			first <- err
 			first = nil
@@ -48,6 +52,7 @@ func (c *Conn) supervise(cl paho.Client, first chan<- error) {
 
 		reason, ok := c.connectedPhase(cl)
 		c.connected.Store(false)
+		acks.end()
 		if !ok {
 			return
 		}
@@ -114,9 +119,7 @@ func (c *Conn) connect(cl paho.Client) error {
 	c.mu.Lock()
 	subs := append([]*Subscription(nil), c.subs...)
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.ConnectTimeout)
-	defer cancel()
-	if err := c.subscribe(ctx, cl, subs); err != nil {
+	if err := c.subscribe(context.Background(), cl, subs); err != nil {
 		cl.Disconnect(250)
 		return err
 	}
@@ -135,10 +138,8 @@ func (c *Conn) subscribe(ctx context.Context, cl paho.Client, subs []*Subscripti
 	}
 	defer c.beginHandshake()()
 	tok := cl.SubscribeMultiple(filters, nil)
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		return fmt.Errorf("subscribe: %w", ctx.Err())
+	if err := c.awaitSuback(ctx, tok); err != nil {
+		return err
 	}
 	if err := tok.Error(); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
@@ -155,6 +156,34 @@ func (c *Conn) subscribe(ctx context.Context, cl paho.Client, subs []*Subscripti
 		s.subscribed.Store(true)
 	}
 	return nil
+}
+
+// awaitSuback waits for the SUBACK for as long as the broker shows it is
+// alive. A resumed session's backlog arrives ahead of the SUBACK, and on a
+// loaded box reading 100k queued messages can take longer than
+// ConnectTimeout: a fixed deadline would drop a working connection and make
+// the broker send everything in flight again. So the deadline restarts
+// whenever messages arrived during the last ConnectTimeout; only a broker
+// that sends nothing at all for that long is given up on.
+func (c *Conn) awaitSuback(ctx context.Context, tok paho.Token) error {
+	timer := time.NewTimer(c.opts.ConnectTimeout)
+	defer timer.Stop()
+	seen := c.stats.received.Load()
+	for {
+		select {
+		case <-tok.Done():
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("subscribe: %w", ctx.Err())
+		case <-timer.C:
+			now := c.stats.received.Load()
+			if now == seen {
+				return fmt.Errorf("subscribe: no SUBACK and no message from the broker for %s", c.opts.ConnectTimeout)
+			}
+			seen = now
+			timer.Reset(c.opts.ConnectTimeout)
+		}
+	}
 }
 
 // checkSession compares the CONNACK's session-present flag with what this

@@ -144,7 +144,9 @@ func running(t *testing.T, conn *mqttconn.Conn, src pipeline.Source, out, dl pip
 	if err := conn.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	componenttest.WaitFor(t, 10*time.Second, "connection", conn.Connected)
+	// Generous: a resumed session's backlog is read ahead of the SUBACK, and
+	// under -race on a loaded 2-core box 100k messages take well over 10 s.
+	componenttest.WaitFor(t, time.Minute, "connection", conn.Connected)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
