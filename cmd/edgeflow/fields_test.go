@@ -126,3 +126,13 @@ func TestNoFalseFieldErrors(t *testing.T) {
 }
 
 var yamlBlocks = regexp.MustCompile("(?s)```yaml\n(.*?)```")
+
+// run refuses what validate reports of expressions against fields, before
+// it starts anything: a type error would otherwise dead-letter every
+// message at run time.
+func TestRunRefusesTypeErrors(t *testing.T) {
+	r := edgeflow(t, nil, "run", "testdata/types.yaml")
+	if r.code != 1 || !strings.Contains(r.stderr, `% takes integers, and seq is a float`) {
+		t.Fatalf("run types.yaml = %d, stderr:\n%s", r.code, r.stderr)
+	}
+}

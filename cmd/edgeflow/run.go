@@ -77,6 +77,12 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 	if err != nil {
 		return err
 	}
+	// What validate checks of expressions against fields, run refuses too:
+	// a type error found at the first message would dead-letter them all.
+	if _, errs := f.CheckFields(log); len(errs) > 0 {
+		printErrors(cmd.ErrOrStderr(), errors.Join(errs...))
+		return exitError{1}
+	}
 	log = log.With().Str("pipeline", f.Name).Logger()
 	if o.cpuProfile != "" {
 		pf, err := os.Create(o.cpuProfile)

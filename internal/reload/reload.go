@@ -77,6 +77,11 @@ func load(path string) ([]byte, *config.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// As validate does: a reload must not swap in expressions that fail on
+	// the fields their messages have.
+	if _, errs := f.CheckFields(zerolog.Nop()); len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
 	return raw, f, nil
 }
 
