@@ -83,6 +83,11 @@ func NewSession(data []byte, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	// ORT's Go binding indexes the first input and output of a run: a
+	// model without both would panic there (found by FuzzOpen).
+	if len(info.Inputs) == 0 || len(info.Outputs) == 0 {
+		return nil, fmt.Errorf("model has %d inputs and %d outputs; it needs at least one of each", len(info.Inputs), len(info.Outputs))
+	}
 	so, err := opts.sessionOptions()
 	if err != nil {
 		return nil, err
