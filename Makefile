@@ -92,8 +92,8 @@ fuzz:
 		name=$$(echo "$$decl" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); \
 		dir=$$(dirname "$$file"); tags=; \
 		if head -1 "$$file" | grep -q '^//go:build.*gocv'; then tags=-tags=gocv,matprofile; fi; \
-		echo "$(GO) test $$tags -run='^$$' -fuzz='^$$name$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) $$dir"; \
-		$(GO) test $$tags -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $(FUZZFLAGS) "$$dir" || exit 1; \
+		echo "$(GO) test $$tags -run='^$$' -fuzz='^$$name$$' -fuzztime=$(FUZZTIME) -timeout=2h $(FUZZFLAGS) $$dir"; \
+		$(GO) test $$tags -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -timeout=2h $(FUZZFLAGS) "$$dir" || exit 1; \
 	done
 
 # Not part of make test: minutes long. The report is Markdown (docs/testing.md
