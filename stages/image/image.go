@@ -132,10 +132,9 @@ func (s *Stage) Process(_ context.Context, m *pipeline.Message, out pipeline.Emi
 		f.OnRelease(func() { s.putTensor(t) })
 		data = t.data
 	} else if len(m.Payload) > 0 {
-		img, derr := gocv.IMDecode(m.Payload, gocv.IMReadColor)
-		if derr != nil || img.Empty() {
-			img.Close()
-			return fmt.Errorf("no %q field, and the payload is not an image (%d bytes): %v", s.frameField, len(m.Payload), derr)
+		img, derr := decode(m.Payload)
+		if derr != nil {
+			return fmt.Errorf("no %q field, and the payload is not an image (%d bytes): %w", s.frameField, len(m.Payload), derr)
 		}
 		defer img.Close()
 		if data, shape, lb, err = s.Convert(img); err != nil {

@@ -79,6 +79,7 @@ type edgeflow struct {
 	logs     syncBuffer
 	cmd      *exec.Cmd
 	done     chan error
+	rss      rssLog
 }
 
 func (e *edgeflow) start() {
@@ -89,7 +90,13 @@ func (e *edgeflow) start() {
 		e.t.Fatal(err)
 	}
 	e.done = make(chan error, 1)
-	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(e.cmd, e.done)
+	exited := make(chan struct{})
+	go func(cmd *exec.Cmd, done chan error) {
+		err := cmd.Wait()
+		close(exited)
+		done <- err
+	}(e.cmd, e.done)
+	go e.rss.watch(e.cmd.Process.Pid, exited, 250*time.Millisecond)
 }
 
 // stop ends the process with sig and returns its exit error.

@@ -274,10 +274,17 @@ type report struct {
 	DeadDups     int      `json:"dead_letter_duplicates"`
 	Faults       []string `json:"faults"`
 	Seconds      float64  `json:"seconds"`
+	// edgeflow's resident memory, sampled from /proc every 250 ms: the
+	// peak over all its processes, and the creep of the longest-lived one
+	// (floor of its second half minus peak of its first quarter).
+	RSSPeakMB  float64 `json:"rss_peak_mb"`
+	RSSCreepMB float64 `json:"rss_creep_mb"`
+	RSSSamples int     `json:"rss_samples"`
 }
 
 func (r *run) report(name string, faults []string, took time.Duration) report {
 	rep := report{Scenario: name, Sent: int(r.sent.Load()), Faults: faults, Seconds: took.Seconds()}
+	rep.RSSPeakMB, rep.RSSCreepMB, rep.RSSSamples = r.ef.rss.summary()
 	dl := r.deadLetters()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -397,6 +404,14 @@ func scenario(t *testing.T, sinkType string, faults []fault) {
 	}
 	rep := r.report(t.Name(), done, time.Since(began))
 	writeReport(t, rep)
+	switch {
+	case rep.RSSSamples < 40:
+		t.Errorf("only %d RSS samples of edgeflow: too few to tell whether its memory stayed flat", rep.RSSSamples)
+	case rep.RSSCreepMB > maxRSSCreepMB:
+		t.Errorf("edgeflow's resident memory crept up by %.1f MB in its longest-lived process (limit %d MB): a leak", rep.RSSCreepMB, maxRSSCreepMB)
+	case rep.RSSPeakMB > maxRSSMB:
+		t.Errorf("edgeflow's resident memory peaked at %.1f MB (limit %d MB)", rep.RSSPeakMB, maxRSSMB)
+	}
 	if rep.Lost > 0 || rep.DeadLostOK > 0 {
 		t.Errorf("lost %d good messages, %d poison messages not dead-lettered; edgeflow log:\n%s",
 			rep.Lost, rep.DeadLostOK, tail(r.ef.logs.String()))
