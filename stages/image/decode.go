@@ -17,12 +17,16 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// decode decodes an encoded image (JPEG, PNG, BMP, ...) into a BGR Mat the
-// caller closes. Bad bytes are an error, never a crash: OpenCV's
-// exceptions come back as errors, and the Mat is closed on every error.
+// decode decodes an encoded image (JPEG, PNG, BMP or PBM/PGM/PPM, up to
+// maxPixels) into a BGR Mat the caller closes. Bad bytes are an error,
+// never a crash: OpenCV's exceptions come back as errors, and the Mat is
+// closed on every error.
 func decode(payload []byte) (gocv.Mat, error) {
 	if len(payload) == 0 {
 		return gocv.Mat{}, errors.New("empty payload")
+	}
+	if err := checkHeader(payload); err != nil {
+		return gocv.Mat{}, err
 	}
 	img := gocv.NewMat()
 	var msg [256]C.char

@@ -4,6 +4,7 @@ package image
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/edgeflow/edgeflow/pipeline"
@@ -37,13 +38,18 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 		seed := append([]byte(nil), buf.GetBytes()...)
 		buf.Close()
-		if err := st.Process(context.Background(), pipeline.NewMessage(seed), &collect{}); err != nil {
+		err = st.Process(context.Background(), pipeline.NewMessage(seed), &collect{})
+		switch taken := ext != ".webp" && ext != ".tiff"; {
+		case taken && err != nil:
 			f.Fatalf("the %s seed does not decode: %v", ext, err)
+		case !taken && (err == nil || !strings.Contains(err.Error(), "not a JPEG, PNG, BMP")):
+			f.Fatalf("the %s seed: %v, want it refused as a format the stage does not take", ext, err)
 		}
 		f.Add(seed)
 	}
 	img.Close()
 	f.Add([]byte("P6\n2 1\n255\nabcdef"))
+	f.Add([]byte("P5 # grey\n2 1 255\nab"))
 	f.Add([]byte{})
 
 	before := -2

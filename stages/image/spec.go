@@ -29,7 +29,8 @@ func init() {
 		Name:    "image",
 		Summary: "Resize or letterbox a frame and normalise it into a model's float32 input tensor (OpenCV; build tag gocv).",
 		Description: `Reads the frame in ` + "`frame_field`" + ` (from the camera source) or, when the message
-has none, decodes its payload as an image (JPEG, PNG, …). Fits it to ` + "`width`" + `×` + "`height`" + `:
+has none, decodes its payload as an image (JPEG, PNG, BMP or PBM/PGM/PPM of at most 2^25 pixels,
+8K UHD; other formats and larger images are errors, so the message is dead-lettered). Fits it to ` + "`width`" + `×` + "`height`" + `:
 ` + "`letterbox`" + ` keeps the aspect ratio and pads with ` + "`pad`" + ` (at the bottom/right, or centred),
 ` + "`stretch`" + ` resizes plainly. Then converts to the model's colour order, normalises every
 channel as ` + "`(x - mean) / std`" + ` (x in 0..255), and writes a ` + "`[]float32`" + ` in ` + "`output`" + ` with its
