@@ -48,8 +48,10 @@ output accuracy and keeps them float. --ops Conv,...,Sigmoid,Mul also quantises
 SiLU (x·sigmoid(x)) so that ORT runs it as QLinearSigmoid/QLinearMul.
 A detector (YOLOX, NanoDet, UltraFace: recognised from the model's outputs, or
 named by --detector) gets its measured recipe: its preprocessing, calibration on
-corner and centre crops of the images, and for YOLOX quantised SiLU with the 30
-most sensitive activations float; explicit flags override it. The result stores
+corner and centre crops of the images, for YOLOX quantised SiLU with the 30
+most sensitive activations float, for NanoDet bias correction and channel
+shuffles and splits on uint8 (--ops ...,Split,Reshape,Transpose,Slice);
+explicit flags override it. The result stores
 two calibration samples and is checked on them: ORT's optimised int8 execution
 must agree with the unfused reference on this CPU (--kernel-check).
 Models older than opset 13 are upgraded (--opset upgrade) so that weights get

@@ -54,6 +54,11 @@ const (
 // DefaultOps are the operators Static quantises by default.
 var DefaultOps = []string{"Conv", "Gemm", "MatMul", "Add", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool"}
 
+// MoveOps only move values (a channel shuffle, a split): quantised, they
+// share their input's parameters and run on uint8 data instead of between
+// a DequantizeLinear and a QuantizeLinear.
+var MoveOps = []string{"Split", "Reshape", "Transpose", "Slice"}
+
 // Options tune quantisation. The zero value is the usual choice: min/max
 // calibration, uint8 activations, per-channel weights, DefaultOps, opset
 // upgrade when needed.

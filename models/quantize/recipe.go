@@ -75,13 +75,16 @@ func DetectFamily(info *models.Info) string {
 //     QLinearSigmoid/QLinearMul and Conv→SiLU→Conv stays int8), and the
 //     activations whose quantisation costs the most output accuracy (one
 //     sensitivity sample) kept float.
-//   - NanoDet and UltraFace: the defaults (Conv+LeakyRelu/Relu fuse).
+//   - NanoDet: the defaults (Conv+LeakyRelu fuse) with bias correction,
+//     and MoveOps, so that ShuffleNet's channel shuffles and splits run on
+//     uint8 data instead of between DequantizeLinear and QuantizeLinear.
+//   - UltraFace: the defaults (Conv+Relu fuse).
 func Recipe(family string) (Options, error) {
 	switch family {
 	case YOLOX:
 		return Options{Ops: append(slices.Clone(DefaultOps), "Sigmoid", "Mul"), KeepFloat: 30, SensitivitySamples: 1}, nil
 	case NanoDet:
-		return Options{BiasCorrection: true}, nil
+		return Options{Ops: append(slices.Clone(DefaultOps), MoveOps...), BiasCorrection: true}, nil
 	case UltraFace, "":
 		return Options{}, nil
 	}

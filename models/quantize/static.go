@@ -51,7 +51,8 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 			}
 		}
 	}
-	for out, in := range q.share {
+	for out := range q.share {
+		in := q.shareRoot(out)
 		if p, ok := q.params[in]; ok {
 			if _, ok := q.params[out]; ok {
 				q.params[out] = p
@@ -84,7 +85,7 @@ type role struct {
 	weight int   // input index of the weight, -1 for none
 	bias   int   // input index of the bias, -1 for none
 	all    bool  // every input is an activation (Concat)
-	keep   bool  // the output keeps the input's parameters (MaxPool)
+	keep   bool  // the outputs keep the input's parameters (MaxPool, data movement)
 }
 
 var roles = map[string]role{
@@ -98,6 +99,15 @@ var roles = map[string]role{
 	"GlobalAveragePool": {acts: []int{0}, weight: -1, bias: -1},
 	"Sigmoid":           {acts: []int{0}, weight: -1, bias: -1},
 	"Mul":               {acts: []int{0, 1}, weight: -1, bias: -1},
+	// Data movement (MoveOps): values are only moved, so the outputs share
+	// the input's parameters and ORT runs the op on the uint8 data (it
+	// drops DQ -> op -> Q with equal parameters, or runs Split on uint8).
+	// Not Resize: NanoDet's bilinear upsampling on uint8 measured slower
+	// and less accurate (BENCHMARKS.md, "int8 detectors").
+	"Split":     {acts: []int{0}, weight: -1, bias: -1, keep: true},
+	"Reshape":   {acts: []int{0}, weight: -1, bias: -1, keep: true},
+	"Transpose": {acts: []int{0}, weight: -1, bias: -1, keep: true},
+	"Slice":     {acts: []int{0}, weight: -1, bias: -1, keep: true},
 }
 
 // quantizer holds the state of one static quantisation.
@@ -166,12 +176,31 @@ func (q *quantizer) plan() {
 				q.addAct(in)
 			}
 		}
-		out := q.foldedOutput(n)
-		q.addAct(out)
 		if rl.keep {
-			q.share[out] = n.GetInput()[0]
+			for _, out := range n.GetOutput() {
+				if out != "" {
+					q.addAct(out)
+					q.share[out] = n.GetInput()[0]
+				}
+			}
+			continue
 		}
+		q.addAct(q.foldedOutput(n))
 	}
+}
+
+// shareRoot follows q.share from an output to the tensor whose parameters
+// it takes: through a chain of data movement (Reshape -> Transpose ->
+// Reshape -> Split, a channel shuffle) every tensor shares the first one's.
+func (q *quantizer) shareRoot(name string) string {
+	for range len(q.share) + 1 { // bounded: a malformed graph cannot loop
+		in, ok := q.share[name]
+		if !ok {
+			return name
+		}
+		name = in
+	}
+	return name
 }
 
 // tailOps move or squash values on their way to a graph output without
