@@ -74,11 +74,16 @@ const agreementFloor = 0.95
 // detectors"). They are held at a regression floor instead, set below the
 // measured value by enough for another CPU family's int8 rounding (a
 // detection or two on these small sets), and every run logs the gap. Raise
-// or delete an entry when the recipe improves.
+// or delete an entry when the recipe improves. Measured on AMD EPYC
+// (AVX-512 VNNI) and an Intel Xeon with AMX-INT8: the still views gave the
+// same detections on both.
 var knownGaps = map[string]float64{
-	"yolox/held-out image views":   0.90, // 94.3% (25 of 27 fp32 detections), AMD EPYC
-	"nanodet/held-out image views": 0.78, // 82.9% (34 of 40)
-	"nanodet/vtest.avi frames":     0.92, // 95.0–95.8%: one detection from the target
+	"yolox/held-out image views": 0.90, // 94.3% (25 of 27 fp32 detections), both CPUs
+	// 81.5% (33 of 40) since NanoDet's recipe runs its channel shuffles on
+	// uint8 (82.9%, 34 of 40, before: one detection traded for 10% speed);
+	// the floor is two detections below.
+	"nanodet/held-out image views": 0.76,
+	"nanodet/vtest.avi frames":     0.92, // 95.0–95.8% (AMD), 94.8% (Intel, uint8 shuffles)
 }
 
 // ran counts the subtests of a test that did not skip; a test whose
