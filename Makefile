@@ -6,7 +6,7 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -X main.version=$(VERSION)
 # Generous: the race detector on a shared 2-core box is slow, and broker
 # tests start real mosquitto and nats-server processes.
-TEST_TIMEOUT ?= 30m
+TEST_TIMEOUT ?= 60m
 # go test -json through internal/gotest: prints what go test prints and fails
 # on a skipped test that test/skips.allow does not name.
 GOTEST      ?= GO=$(GO) $(GO) run ./internal/gotest -allow test/skips.allow --
