@@ -37,6 +37,10 @@ type SourceOutput interface {
 // nothing (m is filtered out, and acknowledged). Returning an error sends m
 // to the dead-letter sink with that error.
 //
+// m is the processor's only for the call: a stage that keeps it longer (a
+// window) Retains it and keeps it no longer than until its Release, since a
+// settled message may be reused by its source.
+//
 // A processor used with workers > 1 must be safe for concurrent use.
 type Processor interface {
 	Process(ctx context.Context, m *Message, out Emitter) error
@@ -59,6 +63,10 @@ type Emitter interface {
 // Sink delivers messages out of the pipeline. Write returns nil only once the
 // message is delivered (written and flushed, or confirmed by the broker): its
 // source is acknowledged on that word. An error nacks the source.
+//
+// A sink must not keep a message (or its Fields and Meta maps) once its
+// outcome is reported: a source may reuse a message as soon as it is settled
+// (generate does). A sink that keeps messages keeps copies (Message.Clone).
 type Sink interface {
 	Write(ctx context.Context, m *Message) error
 }

@@ -294,13 +294,21 @@ func (g *gatedSource) Run(ctx context.Context, out SourceOutput) error {
 	return g.inner.Run(ctx, out)
 }
 
-// heldWindow keeps every message until Flush, like a window stage would.
-type heldWindow struct{ held []*Message }
+// heldWindow keeps messages and emits them merged, size at a time (3 if
+// size is 0), like a window stage would; Flush lets go of the rest.
+type heldWindow struct {
+	size int
+	held []*Message
+}
 
 func (h *heldWindow) Process(_ context.Context, m *Message, out Emitter) error {
 	m.Retain()
 	h.held = append(h.held, m)
-	if len(h.held) == 3 {
+	size := h.size
+	if size == 0 {
+		size = 3
+	}
+	if len(h.held) == size {
 		out.Emit(Merge(h.held...))
 		for _, x := range h.held {
 			x.Release(nil)
@@ -343,6 +351,31 @@ func TestMergedMessageFailureNacksEveryPart(t *testing.T) {
 	mustAdd(t, p.Run(context.Background()))
 	if acked, nacked := st.counts(); acked != 0 || nacked != 3 {
 		t.Fatalf("acked %d nacked %d, want all three parts nacked", acked, nacked)
+	}
+}
+
+// A merge of one message shares that message's tracker instead of listing
+// it: the part is still settled only by the merged message's fate.
+func TestMergedSinglePartSettlesWithTheMerge(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		sink          Sink
+		acked, nacked int
+	}{
+		{"delivered", &countSink{}, 4, 0},
+		{"failed", failSink{}, 0, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newSettlements()
+			p := New(Options{})
+			mustAdd(t, p.AddSource("src", &seqSource{n: 4, settle: st}, NodeOptions{}))
+			mustAdd(t, p.AddStage("win", &heldWindow{size: 1}, []string{"src"}, NodeOptions{}))
+			mustAdd(t, p.AddSink("out", tc.sink, []string{"win"}, NodeOptions{}))
+			mustAdd(t, p.Run(context.Background()))
+			if acked, nacked := st.counts(); acked != tc.acked || nacked != tc.nacked {
+				t.Fatalf("acked %d nacked %d, want %d and %d", acked, nacked, tc.acked, tc.nacked)
+			}
+		})
 	}
 }
 

@@ -88,18 +88,28 @@ func (m *Message) Derive() *Message {
 // message has been emitted.
 func Merge(parts ...*Message) *Message {
 	n := 0
+	var only *tracker // the one tracker, when there is exactly one
 	for _, p := range parts {
 		if p.ref != nil {
 			n++
+			only = p.ref
 		}
 		n += len(p.refs)
 	}
-	merged := &Message{refs: make([]*tracker, 0, n)}
-	for _, p := range parts {
-		if p.ref != nil {
-			merged.refs = append(merged.refs, p.ref)
+	merged := &Message{}
+	switch {
+	case n == 1 && only != nil:
+		// A sliding window's usual case: one new reading per window.
+		// Sharing its tracker spares the list.
+		merged.ref = only
+	case n > 0:
+		merged.refs = make([]*tracker, 0, n)
+		for _, p := range parts {
+			if p.ref != nil {
+				merged.refs = append(merged.refs, p.ref)
+			}
+			merged.refs = append(merged.refs, p.refs...)
 		}
-		merged.refs = append(merged.refs, p.refs...)
 	}
 	if len(parts) > 0 {
 		last := parts[len(parts)-1]

@@ -23,11 +23,14 @@ type Collector struct {
 	msgs []*pipeline.Message
 }
 
-// Write records m and reports it delivered.
+// Write records a copy of m (Message.Clone: its fields and metadata maps
+// copied) and reports it delivered. A copy, because a sink must not keep a
+// message once it is delivered: its source may reuse it (generate does).
 func (c *Collector) Write(_ context.Context, m *pipeline.Message) error {
+	kept := m.Clone()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.msgs = append(c.msgs, m)
+	c.msgs = append(c.msgs, kept)
 	return nil
 }
 

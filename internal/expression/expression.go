@@ -24,6 +24,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeflow/edgeflow/internal/didyoumean"
@@ -76,7 +77,12 @@ type Program struct {
 	src  string
 	prog *vm.Program
 	uses []*builtin // the builtins the expression refers to
-	vms  sync.Pool  // *vm.VM: a VM is reusable but not concurrent-safe
+	// A VM is reusable but not safe for concurrent use. One stays cached
+	// for the common single-worker case; sync.Pool serves the rest (a pool
+	// alone would allocate a VM whenever a GC empties it, and under the
+	// race detector on a quarter of the calls).
+	vm   atomic.Pointer[vm.VM]
+	vms  sync.Pool // *vm.VM
 	bool bool
 }
 
@@ -194,9 +200,14 @@ func (p *Program) Eval(m *pipeline.Message) (any, error) {
 		saved[i], had[i] = env[b.name]
 		env[b.name] = b.get(m)
 	}
-	v := p.vms.Get().(*vm.VM)
+	v := p.vm.Swap(nil)
+	if v == nil {
+		v = p.vms.Get().(*vm.VM)
+	}
 	out, err := v.Run(p.prog, env)
-	p.vms.Put(v)
+	if !p.vm.CompareAndSwap(nil, v) {
+		p.vms.Put(v)
+	}
 	for i, b := range p.uses {
 		if had[i] {
 			env[b.name] = saved[i]

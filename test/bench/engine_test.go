@@ -97,3 +97,55 @@ func BenchmarkHandwrittenGenerateMapDrop(b *testing.B) {
 	<-done
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// TestGenerateMapDropAllocations keeps the YAML path at two allocations per
+// message: the generated reading and the expression's result, both boxed
+// floats. The generator reuses settled messages and their maps, the
+// expression its VM, and the engine allocates nothing per message.
+func TestGenerateMapDropAllocations(t *testing.T) {
+	// The cost of a message is the difference between a long and a short
+	// run: set-up (parsing, compiling, goroutines, queues, the generator's
+	// first messages) is the same in both and cancels out.
+	const short, long = 20_000, 120_000
+	per := (mapDropAllocs(t, long) - mapDropAllocs(t, short)) / (long - short)
+	t.Logf("%.3f allocations per message", per)
+	// 0.05 of slack for what does not cancel exactly (the race detector's
+	// runtime allocates a little more, now and then).
+	if per > 2.05 {
+		t.Fatalf("%.3f allocations per message, want at most 2 (the boxed reading and the boxed result)", per)
+	}
+}
+
+// mapDropAllocs builds and runs generate -> map -> drop from YAML for n
+// messages and counts the allocations of one build and run.
+func mapDropAllocs(t *testing.T, n int) float64 {
+	yaml := fmt.Sprintf(`
+name: allocs
+sources:
+  sensors: {type: generate, keys: 8, count: %d, rate: 0}
+stages:
+  scale:
+    type: map
+    input: sensors
+    set: {value: "value * 2"}
+sinks:
+  out: {type: drop, input: scale}
+`, n)
+	f, err := config.Parse([]byte(yaml), "allocs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// AllocsPerRun warms up with one run, then counts one more.
+	return testing.AllocsPerRun(1, func() {
+		built, err := f.Build(context.Background(), config.BuildOptions{Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := built.Pipeline.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := built.Pipeline.Stats("out"); s.Received != uint64(n) {
+			t.Fatalf("sink received %d of %d", s.Received, n)
+		}
+	})
+}
