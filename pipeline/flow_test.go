@@ -23,7 +23,10 @@ func TestBlockBackpressureStallsSource(t *testing.T) {
 
 	// With the sink stuck, at most: 4 queued at pass, 1 in pass, 4 queued
 	// at the sink, 1 in the sink's Write, 1 blocked in the source's Emit.
-	waitFor(t, "the source to stall", func() bool { return src.emitted.Load() >= 9 })
+	// At least one slot less per queue: a producer blocked on a full queue
+	// is woken only once it has drained to half, so a consumer that took
+	// one message and stuck leaves its producer blocked.
+	waitFor(t, "the source to stall", func() bool { return src.emitted.Load() >= 8 })
 	time.Sleep(50 * time.Millisecond)
 	if n := src.emitted.Load(); n > 10 {
 		t.Fatalf("source emitted %d messages past a stuck sink; block must bound it to 10", n)

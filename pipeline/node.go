@@ -87,11 +87,15 @@ type node struct {
 	sink   Sink
 	impl   any // the component, for Flusher and Closer
 
-	in      *queue
-	outs    []*queue
-	stats   nodeStats
-	latency prometheus.Observer
-	e2e     prometheus.Observer // sinks but the dead-letter one: ingest to delivery
+	in    *queue
+	outs  []*queue
+	stats nodeStats
+	// coalesce is set by a single-worker stage's loop while it is
+	// saturated and its calls are quick: its emits may then defer waking
+	// downstream consumers (see queue), and deferred records that one did.
+	coalesce, deferred atomic.Bool
+	latency            prometheus.Observer
+	e2e                prometheus.Observer // sinks but the dead-letter one: ingest to delivery
 }
 
 func (n *node) String() string { return fmt.Sprintf("%s %q", n.kind, n.name) }
@@ -101,12 +105,34 @@ func (n *node) String() string { return fmt.Sprintf("%s %q", n.kind, n.name) }
 // consumer can change m while it is copied.
 func (n *node) emit(m *Message) {
 	n.stats.emitted.Add(1)
-	abort := n.p.abort
 	m.add(int32(len(n.outs)))
-	for i := len(n.outs) - 1; i > 0; i-- {
-		n.outs[i].push(abort, m.Clone())
+	coalesce := n.coalesce.Load()
+	if coalesce && !n.deferred.Load() {
+		n.deferred.Store(true)
 	}
-	n.outs[0].push(abort, m)
+	for i := len(n.outs) - 1; i > 0; i-- {
+		n.pushTo(n.outs[i], m.Clone(), coalesce)
+	}
+	n.pushTo(n.outs[0], m, coalesce)
+}
+
+// pushTo enqueues m on q. Before it may wait for room, it wakes the
+// consumers it left asleep: they may be what the wait is for.
+func (n *node) pushTo(q *queue, m *Message, coalesce bool) {
+	if q.tryPush(m, coalesce) {
+		return
+	}
+	n.flushWakes()
+	q.push(n.p.abort, m)
+}
+
+// flushWakes wakes the downstream consumers whose wake-up an emit deferred.
+func (n *node) flushWakes() {
+	if n.deferred.Load() && n.deferred.Swap(false) {
+		for _, q := range n.outs {
+			q.flushWake()
+		}
+	}
 }
 
 // Emit implements Emitter for the node's component.

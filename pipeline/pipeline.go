@@ -169,7 +169,7 @@ func (p *Pipeline) Stats(name string) (s Stats, ok bool) {
 	// Queues are made when Run starts; a scrape may come before.
 	if p.wired.Load() && n.in != nil {
 		s.Dropped = n.in.dropped.Load()
-		s.QueueDepth, s.QueueCapacity = len(n.in.ch), cap(n.in.ch)
+		s.QueueDepth, s.QueueCapacity = n.in.len(), len(n.in.ring)
 	}
 	return s, true
 }
@@ -305,7 +305,7 @@ func (p *Pipeline) wire() {
 			}
 		}
 		if dl.in.producers.Load() == 0 {
-			close(dl.in.ch)
+			dl.in.close()
 		}
 	}
 }

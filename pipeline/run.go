@@ -49,8 +49,17 @@ func (n *node) runWorkers(ctx context.Context, workers int, loop func(context.Co
 
 func (n *node) stageLoop(ctx context.Context) {
 	sw := stopwatch{hist: n.latency}
-	for m := range n.in.ch {
+	var flush func()
+	if max(n.opts.Workers, 1) == 1 {
+		flush = n.flushWakes
+	}
+	for {
+		m, more, ok := n.in.pop(flush)
+		if !ok {
+			return
+		}
 		n.stats.received.Add(1)
+		n.coalescing(more, &sw)
 		if ctx.Err() != nil {
 			m.release(ErrAborted)
 			continue
@@ -69,44 +78,22 @@ func (n *node) stageLoop(ctx context.Context) {
 }
 
 // gather fills b with the next batch: it blocks for the first message, then
-// takes what is queued, waiting up to BatchDelay for more. ok is false once
-// the input has closed and nothing was gathered.
+// takes what is queued, waiting up to delay for more. ok is false once the
+// input has closed and nothing was gathered.
 func (n *node) gather(b []*Message, size int, delay time.Duration, timer *time.Timer) ([]*Message, bool) {
-	m, ok := <-n.in.ch
-	if !ok {
-		return b, false
+	b, _, ok := n.in.popBatch(b, size, delay, timer, nil)
+	return b, ok
+}
+
+// coalescing says whether a stage's next emits may defer downstream
+// wake-ups (see queue): only with one worker, whose loop flushes them
+// before it waits; only while more input is queued, so the stage comes
+// straight back; only while its calls are quick, so a deferral is short.
+func (n *node) coalescing(more bool, sw *stopwatch) {
+	c := more && sw.quick && max(n.opts.Workers, 1) == 1
+	if n.coalesce.Load() != c {
+		n.coalesce.Store(c)
 	}
-	b = append(b, m)
-	var deadline <-chan time.Time
-	if delay > 0 {
-		timer.Reset(delay)
-		deadline = timer.C
-		defer timer.Stop()
-	}
-	for len(b) < size {
-		select {
-		case m, ok := <-n.in.ch:
-			if !ok {
-				return b, true
-			}
-			b = append(b, m)
-			continue
-		default:
-		}
-		if deadline == nil {
-			break
-		}
-		select {
-		case m, ok := <-n.in.ch:
-			if !ok {
-				return b, true
-			}
-			b = append(b, m)
-		case <-deadline:
-			return b, true
-		}
-	}
-	return b, true
 }
 
 func (n *node) batchLoop(ctx context.Context) {
@@ -115,12 +102,17 @@ func (n *node) batchLoop(ctx context.Context) {
 	timer.Stop()
 	b := make([]*Message, 0, size)
 	sw := stopwatch{hist: n.latency}
+	var flush func()
+	if max(n.opts.Workers, 1) == 1 {
+		flush = n.flushWakes
+	}
 	for {
-		var ok bool
-		if b, ok = n.gather(b[:0], size, n.opts.BatchDelay, timer); !ok {
+		var more, ok bool
+		if b, more, ok = n.in.popBatch(b[:0], size, n.opts.BatchDelay, timer, flush); !ok {
 			return
 		}
 		n.stats.received.Add(uint64(len(b)))
+		n.coalescing(more, &sw)
 		if ctx.Err() != nil {
 			releaseAll(b, ErrAborted)
 			continue
@@ -169,7 +161,11 @@ func (n *node) orderedLoop(ctx context.Context, workers int) {
 	wg.Go(func() {
 		defer close(order)
 		defer close(jobs)
-		for m := range n.in.ch {
+		for {
+			m, _, ok := n.in.pop(nil)
+			if !ok {
+				return
+			}
 			n.stats.received.Add(1)
 			j := pool.Get().(*job)
 			j.m = m

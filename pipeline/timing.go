@@ -15,11 +15,15 @@ type stopwatch struct {
 	hist  prometheus.Observer
 	skip  int
 	start time.Time
+	quick bool // the last timed call took under quickCall
 }
 
 const (
 	fastCall    = 20 * time.Microsecond
 	sampleEvery = 16
+	// quickCall bounds the calls after which a stage may defer waking
+	// its downstream consumers, by up to coalesceMax messages.
+	quickCall = 250 * time.Microsecond
 )
 
 // begin reports whether this call is timed; if so, it starts the clock.
@@ -36,6 +40,7 @@ func (s *stopwatch) begin() bool {
 func (s *stopwatch) end() {
 	d := time.Since(s.start)
 	s.hist.Observe(d.Seconds())
+	s.quick = d < quickCall
 	if d < fastCall {
 		s.skip = sampleEvery - 1
 	}
