@@ -56,8 +56,10 @@ func ParseOverflow(s string) (Overflow, error) {
 // be woken for every message. A stage node that is saturated (more input
 // waiting) and whose calls are quick emits with coalesce set; the wake-up
 // it would have caused is then deferred (wakeDue) until coalesceMax
-// messages are queued, or the stage is about to wait for input or for room
-// downstream, or it finishes, whichever comes first. See node.emit.
+// messages (at most half the queue) are queued, or the stage is about to
+// wait for input or for room downstream, or it finishes, whichever comes
+// first. See node.emit. A deferral thus delays a message by at most 64
+// quick calls, while messages wait in the stage's own queue anyway.
 type queue struct {
 	mu     sync.Mutex
 	ring   []*Message
@@ -93,7 +95,7 @@ func newQueue(size int, policy Overflow) *queue {
 }
 
 // coalesceMax is the most messages a deferred wake-up leaves waiting.
-const coalesceMax = 16
+const coalesceMax = 64
 
 // signal leaves a token in c unless one is already there.
 func signal(c chan struct{}) {

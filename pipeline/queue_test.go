@@ -46,7 +46,7 @@ func TestQueueWakesBlockedProducerOnlyAtHalf(t *testing.T) {
 }
 
 func TestQueueCoalescedWakeWaitsForFlushOrThreshold(t *testing.T) {
-	q := newQueue(64, Block) // wakeAt 16
+	q := newQueue(32, Block) // wakeAt 16: half of it
 	got := make(chan *Message)
 	go func() {
 		for {
