@@ -229,7 +229,7 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 				copy(shape[1:], t.Shape[1:])
 			}
 			m.Fields[field] = data
-			m.Fields[field+s.suffix] = shape
+			m.Fields[s.shapeField(info.Outputs[j].Name, field)] = shape
 		}
 	}
 }
@@ -239,6 +239,15 @@ func (s *Stage) outputField(name string) string {
 		return name
 	}
 	return s.outputs[name]
+}
+
+// shapeField is the field of an output's shape, named once when the outputs
+// are configured (a concatenation per message is an allocation).
+func (s *Stage) shapeField(name, field string) string {
+	if f, ok := s.shapes[name]; ok {
+		return f
+	}
+	return field + s.suffix
 }
 
 // extract reads a message's inputs and fits them to the model's shapes.
