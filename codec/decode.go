@@ -17,6 +17,10 @@ import (
 type jsonDecoder struct{}
 
 func (jsonDecoder) Decode(payload []byte, m *pipeline.Message) error {
+	if fields, ok := decodeFlatJSON(payload); ok {
+		m.Fields = fields
+		return nil
+	}
 	var v any
 	if err := json.Unmarshal(payload, &v); err != nil {
 		return fmt.Errorf("json: %w", err)
