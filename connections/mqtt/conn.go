@@ -185,6 +185,7 @@ func (c *Conn) clientOptions(broker string) (*paho.ClientOptions, error) {
 		SetKeepAlive(c.opts.Keepalive).
 		SetPingTimeout(max(c.opts.Keepalive/2, time.Second)).
 		SetConnectTimeout(c.opts.ConnectTimeout).
+		SetStore(newSessionStore()).
 		SetWriteTimeout(c.opts.ConnectTimeout).
 		// We reconnect ourselves: jittered backoff, counting, and a fresh
 		// ack queue per network connection (see supervise).

@@ -32,7 +32,7 @@ import (
 // JetStream (alerts out), and reports:
 //
 //   - paced-*: simulated machines (three sensors each, injected faults)
-//     published at a fixed rate (ANOMALY_BENCH_RATE, default 20,000
+//     published at a fixed rate (ANOMALY_BENCH_RATE, default 30,000
 //     readings/s): whether edgeflow keeps up (lag-ms: how long after the
 //     last publish the last window is scored) and the alert latency, from
 //     the publish of the reading that completes an alert's window to the
@@ -41,12 +41,19 @@ import (
 //   - max-readings/s: the same load published as fast as mosquitto takes
 //     it, scored readings per second from the first publish to the last
 //     window scored;
+//   - *-readings/cpu-s: readings per CPU second of the edgeflow process
+//     (user + system time from /proc/PID/stat over the phase): what one
+//     core would sustain, whatever else the machine runs;
 //   - rss-MB: the edgeflow process's peak resident memory (VmHWM).
 //
 // Mosquitto lets ANOMALY_BENCH_INFLIGHT (default 1000) messages be in
 // flight to edgeflow. b.N is ignored beyond the first iteration: the workload is fixed (set
 // ANOMALY_BENCH_MACHINES, default 20, i.e. 60 sensors x 3000 readings per
 // phase).
+//
+// ANOMALY_BENCH_BINS=name=path,name=path compares prebuilt binaries instead
+// of building the tree: ANOMALY_BENCH_ROUNDS (default 1) rounds, the binaries
+// alternating within each round, each run with brokers of its own.
 //
 //	go test ./test/bench -run '^$' -bench AnomalyDemo -benchtime 1x -v
 func BenchmarkAnomalyDemo(b *testing.B) {
@@ -57,17 +64,34 @@ func BenchmarkAnomalyDemo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	machines := envInt(b, "ANOMALY_BENCH_MACHINES", 20)
-	rate := envInt(b, "ANOMALY_BENCH_RATE", 20000)
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "edgeflow")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/edgeflow")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
 	model := benchModel(b, root, dir)
+	bins := os.Getenv("ANOMALY_BENCH_BINS")
+	if bins == "" {
+		bin := filepath.Join(dir, "edgeflow")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/edgeflow")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
+		runAnomalyDemo(b, root, bin, model)
+		return
+	}
+	rounds := envInt(b, "ANOMALY_BENCH_ROUNDS", 1)
+	for r := range rounds {
+		for _, nb := range strings.Split(bins, ",") {
+			name, bin, ok := strings.Cut(nb, "=")
+			if !ok {
+				b.Fatalf("ANOMALY_BENCH_BINS: %q is not name=path", nb)
+			}
+			b.Run(fmt.Sprintf("%s/round%d", name, r+1), func(b *testing.B) { runAnomalyDemo(b, root, bin, model) })
+		}
+	}
+}
 
+func runAnomalyDemo(b *testing.B, root, bin, model string) {
+	machines := envInt(b, "ANOMALY_BENCH_MACHINES", 20)
+	rate := envInt(b, "ANOMALY_BENCH_RATE", 30000)
 	mq := brokertest.StartMosquitto(b, brokertest.MosquittoConfig{MaxInflight: envInt(b, "ANOMALY_BENCH_INFLIGHT", 1000)})
 	ns := brokertest.StartNATS(b, brokertest.NATSConfig{JetStream: true})
 	metrics := freePort(b)
@@ -157,17 +181,29 @@ func BenchmarkAnomalyDemo(b *testing.B) {
 	})
 
 	b.ResetTimer()
-	scored := 0.0
+	windows := 0.0 // windows the window stage makes, over both phases
 	for phase, paced := range []bool{true, false} {
 		load := machineLoad(b, fmt.Sprintf("p%d", phase), machines)
-		scored += float64(load.windows)
+		windows += float64(load.windows)
+		cpu0, wait0 := cpuTime(b, cmd.Process.Pid), runqueueWait(cmd.Process.Pid)
 		sent := publishLoad(b, pub, load, map[bool]int{true: rate, false: 0}[paced])
 		first, last := sent[0], sent[len(sent)-1]
-		waitUntil(b, "every window to be scored", 120*time.Second, func() bool {
-			return scrape(b, metrics, "edgeflow_node_received_total", "detect") >= scored
-		})
+		// Polled every 50 ms, not 20: each scrape costs edgeflow's core
+		// ~0.1 ms, which would count in its CPU time.
+		for deadline := time.Now().Add(120 * time.Second); !scored(metrics, windows); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatalf("timed out after 2m waiting for every window to be scored")
+			}
+		}
 		doneAt := time.Now()
+		cpu := (cpuTime(b, cmd.Process.Pid) - cpu0).Seconds()
+		perCPU := float64(len(load.readings)) / cpu
+		// Time edgeflow's threads were runnable but not running: the share
+		// of the phase the machine's other jobs took from it.
+		starved := (runqueueWait(cmd.Process.Pid) - wait0).Seconds() / doneAt.Sub(first).Seconds()
 		if paced {
+			b.ReportMetric(starved, "paced-runq-wait/s")
+			b.ReportMetric(perCPU, "paced-readings/cpu-s")
 			time.Sleep(time.Second) // the last alerts on their way
 			lat := col.latencies(load.published)
 			b.ReportMetric(float64(len(load.readings))/last.Sub(first).Seconds(), "paced-readings/s")
@@ -179,6 +215,8 @@ func BenchmarkAnomalyDemo(b *testing.B) {
 				b.ReportMetric(ms(lat[len(lat)-1]), "paced-max-ms")
 			}
 		} else {
+			b.ReportMetric(starved, "max-runq-wait/s")
+			b.ReportMetric(perCPU, "max-readings/cpu-s")
 			b.ReportMetric(float64(len(load.readings))/doneAt.Sub(first).Seconds(), "max-readings/s")
 		}
 	}
@@ -187,11 +225,40 @@ func BenchmarkAnomalyDemo(b *testing.B) {
 	stop()
 }
 
+// scored reports whether the pipeline has scored every window: the window
+// stage's windows all reached the normalize stage, and the detect stage has
+// taken every window normalize passed on (it drops each sensor's warm-up
+// windows).
+func scored(metrics string, windows float64) bool {
+	normIn := scrape(metrics, "edgeflow_node_received_total", "normalize")
+	if normIn < windows {
+		return false
+	}
+	return scrape(metrics, "edgeflow_node_received_total", "detect") >= scrape(metrics, "edgeflow_node_emitted_total", "normalize")
+}
+
+// cpuTime reads a process's user + system CPU time from /proc/PID/stat.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %v %v", pid, err1, err2)
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
 // load is the readings of a set of simulated machines, interleaved as
 // they would be sampled, with their publish times once published.
 type load struct {
 	readings  []sim.Reading
-	windows   int                  // windows the detector scores
+	windows   int                  // windows the window stage makes
 	published map[string]time.Time // by sensor and reading time
 }
 
@@ -215,9 +282,8 @@ func machineLoad(b *testing.B, prefix string, machines int) *load {
 		}
 		perSensor++
 	}
-	// Each sensor: size-1 readings before its first window, then 599
-	// windows that teach the normaliser (warmup 600).
-	l.windows = len(series) * max(0, (perSensor-1)-15-599)
+	// Each sensor: size-1 readings before its first window (size 16, step 1).
+	l.windows = len(series) * max(0, (perSensor-1)-15)
 	return l
 }
 
@@ -302,7 +368,7 @@ func benchModel(b *testing.B, _, dir string) string {
 }
 
 // scrape returns the sum of a counter's samples for one node.
-func scrape(b *testing.B, addr, metric, node string) float64 {
+func scrape(addr, metric, node string) float64 {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return 0
@@ -319,6 +385,24 @@ func scrape(b *testing.B, addr, metric, node string) float64 {
 		f := strings.Fields(line)
 		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
 			sum += v
+		}
+	}
+	return sum
+}
+
+// runqueueWait sums how long a process's threads have waited on a run
+// queue (the second field of /proc/PID/task/TID/schedstat).
+func runqueueWait(pid int) time.Duration {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread has exited
+		}
+		if f := strings.Fields(string(data)); len(f) >= 2 {
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			sum += time.Duration(ns)
 		}
 	}
 	return sum
