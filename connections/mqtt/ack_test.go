@@ -2,10 +2,13 @@ package mqtt
 
 import (
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rs/zerolog"
@@ -20,8 +23,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, brokertest.IgnorePahoDisc
 type fakeMsg struct {
 	paho.Message
 	id  int
+	qos byte // 0 unless set: acknowledged through Ack
 	log *ackLog
 }
+
+func (m *fakeMsg) Qos() byte { return m.qos }
 
 type ackLog struct {
 	mu  sync.Mutex
@@ -83,5 +89,66 @@ func TestAcksInArrivalOrder(t *testing.T) {
 	}
 	if got := c.Stats().Stranded; got != uint64((n+96)/97) {
 		t.Errorf("stranded = %d, want %d", got, (n+96)/97)
+	}
+}
+
+// On a buffered TCP connection, QoS 1 messages are acknowledged by PUBACK
+// packets the ack loop writes itself, in arrival order, failed ones
+// skipped; a QoS 2 message between them still goes through paho (Ack).
+func TestPubacksWrittenInArrivalOrder(t *testing.T) {
+	c, err := New("t", Options{URL: "tcp://127.0.0.1:1", ClientID: "x"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, server := net.Pipe()
+	defer server.Close()
+	bc := newBufferedConn(client)
+	defer bc.Close()
+	c.acks.net.Store(bc)
+	log := &ackLog{}
+	const n = 1000
+	ps := make([]*pending, n)
+	for i := range ps {
+		qos := byte(1)
+		if i%50 == 7 {
+			qos = 2
+		}
+		ps[i] = c.acks.add(&fakeMsg{id: i + 1, qos: qos, log: log}, 1)
+	}
+	var wantBytes []byte
+	var wantAcked []int
+	for i := range n {
+		switch {
+		case i%97 == 0: // failed: left for redelivery
+		case i%50 == 7:
+			wantAcked = append(wantAcked, i+1)
+		default:
+			wantBytes = append(wantBytes, 0x40, 2, byte((i+1)>>8), byte(i+1))
+		}
+	}
+	order := rand.Perm(n)
+	for _, i := range order {
+		var err error
+		if i%97 == 0 {
+			err = errors.New("sink down")
+		}
+		ps[i].settle(err, true)
+	}
+	got := make([]byte, len(wantBytes))
+	read := make(chan error, 1)
+	_ = server.SetReadDeadline(time.Now().Add(10 * time.Second))
+	go func() { _, err := io.ReadFull(server, got); read <- err }()
+	c.flushAcks()
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, wantBytes) {
+		t.Errorf("PUBACK bytes differ from the arrival order (%d bytes, want %d)", len(got), len(wantBytes))
+	}
+	if !slices.Equal(log.ids, wantAcked) {
+		t.Errorf("acknowledged through paho: %v, want the QoS 2 ones %v", log.ids, wantAcked)
+	}
+	if got := c.Stats().Acked; got != uint64(len(wantBytes)/4+len(wantAcked)) {
+		t.Errorf("acked = %d, want %d", got, len(wantBytes)/4+len(wantAcked))
 	}
 }

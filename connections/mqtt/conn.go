@@ -61,8 +61,10 @@ type Conn struct {
 	handshakes atomic.Int32  // connects and subscribes under way
 
 	ackMu    sync.Mutex
-	ready    []paho.Message // settled, to be acknowledged in this order
+	ready    []toAck // settled, to be acknowledged in this order
 	ackWake  chan struct{}
+	spare    []toAck      // the ack loop's: the batch before last, for reuse
+	pubacks  []byte       // the ack loop's: PUBACK packets being written
 	stranded atomic.Int64 // unacknowledged messages on the current network connection
 	strandCh chan struct{}
 
@@ -140,7 +142,7 @@ func (c *Conn) Start(ctx context.Context) error {
 	}
 	switch po.Servers[0].Scheme {
 	case "tcp", "mqtt", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
-		po.SetCustomOpenConnectionFn(openWatched(c.networkDown))
+		po.SetCustomOpenConnectionFn(c.openSubscriber(openWatched(c.networkDown)))
 	}
 	cl := paho.NewClient(po)
 	c.mu.Lock()

@@ -83,6 +83,22 @@ func openWatched(down func()) paho.OpenConnectionFunc {
 	}
 }
 
+// openSubscriber wraps the subscribing client's open function: a buffered
+// TCP connection it returns is handed to the ack queue of this connect
+// (supervise makes one per connect, before dialling), which writes PUBACKs
+// into it (ack.go).
+func (c *Conn) openSubscriber(open paho.OpenConnectionFunc) paho.OpenConnectionFunc {
+	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+		conn, err := open(uri, o)
+		if bc, ok := conn.(*bufferedConn); ok {
+			c.mu.Lock()
+			c.acks.net.Store(bc)
+			c.mu.Unlock()
+		}
+		return conn, err
+	}
+}
+
 // watchedConn calls down once, when a read first fails or on Close.
 type watchedConn struct {
 	net.Conn
