@@ -78,8 +78,9 @@ func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs [
 	if len(batch) > 1 {
 		samples = make([]sample, 0, len(batch))
 	}
+	ins := make([]models.Tensor, len(batch)*len(info.Inputs)) // every sample's, in one array
 	for i, m := range batch {
-		smp, err := s.extract(info, md, m)
+		smp, err := s.extract(info, md, m, ins[i*len(info.Inputs):(i+1)*len(info.Inputs):(i+1)*len(info.Inputs)])
 		if err != nil {
 			errs[i] = err
 			continue
@@ -210,26 +211,41 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 			return
 		}
 	}
+	// Field names, and the messages' shapes of each output in one array:
+	// allocations per run, not per message.
+	names := make([][2]string, len(outs))
+	shapes := make([][]int64, len(outs))
+	for j, t := range outs {
+		if field := s.outputField(info.Outputs[j].Name); field != "" {
+			names[j] = [2]string{field, field + s.suffix}
+		}
+		if split {
+			r := len(t.Shape)
+			shapes[j] = make([]int64, len(group)*r)
+			for i := range group {
+				shape := shapes[j][i*r : (i+1)*r]
+				shape[0] = 1
+				copy(shape[1:], t.Shape[1:])
+			}
+		}
+	}
 	for i, smp := range group {
 		m := batch[smp.idx]
 		if m.Fields == nil {
 			m.Fields = make(map[string]any, 2*len(outs))
 		}
 		for j, t := range outs {
-			field := s.outputField(info.Outputs[j].Name)
-			if field == "" {
+			if names[j][0] == "" {
 				continue
 			}
 			data, shape := t.Data, t.Shape
 			if split {
-				per := len(t.Data) / int(size)
+				per, r := len(t.Data)/int(size), len(t.Shape)
 				data = t.Data[i*per : (i+1)*per : (i+1)*per]
-				shape = make([]int64, len(t.Shape))
-				shape[0] = 1
-				copy(shape[1:], t.Shape[1:])
+				shape = shapes[j][i*r : (i+1)*r : (i+1)*r]
 			}
-			m.Fields[field] = data
-			m.Fields[s.shapeField(info.Outputs[j].Name, field)] = shape
+			m.Fields[names[j][0]] = data
+			m.Fields[names[j][1]] = shape
 		}
 	}
 }
@@ -241,18 +257,10 @@ func (s *Stage) outputField(name string) string {
 	return s.outputs[name]
 }
 
-// shapeField is the field of an output's shape, named once when the outputs
-// are configured (a concatenation per message is an allocation).
-func (s *Stage) shapeField(name, field string) string {
-	if f, ok := s.shapes[name]; ok {
-		return f
-	}
-	return field + s.suffix
-}
-
-// extract reads a message's inputs and fits them to the model's shapes.
-func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message) (sample, error) {
-	smp := sample{ins: make([]models.Tensor, len(info.Inputs))}
+// extract reads a message's inputs into ins (one per model input) and fits
+// them to the model's shapes.
+func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message, ins []models.Tensor) (sample, error) {
+	smp := sample{ins: ins}
 	for j, in := range info.Inputs {
 		field := s.inputs[in.Name]
 		v, ok := m.Fields[field]

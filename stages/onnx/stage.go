@@ -113,7 +113,6 @@ type Stage struct {
 	opts    models.LoadOptions
 	inputs  map[string]string // model input -> field
 	outputs map[string]string // model output -> field; nil means all
-	shapes  map[string]string // model output -> field of its shape, when outputs is set
 	suffix  string
 	watch   time.Duration
 	log     zerolog.Logger
@@ -139,10 +138,6 @@ func newStage(conf *component.Config, res *component.Resources) (any, error) {
 	}
 	if conf.Has("outputs") {
 		s.outputs = conf.StringMap("outputs")
-		s.shapes = make(map[string]string, len(s.outputs))
-		for name, field := range s.outputs {
-			s.shapes[name] = field + s.suffix
-		}
 	}
 	if conf.Has("library") {
 		s.library = resolve(res.Dir, conf.String("library"))
