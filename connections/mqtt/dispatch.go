@@ -105,7 +105,8 @@ func (c *Conn) feed() {
 func (c *Conn) route(a arrival) {
 	msg := a.msg
 	c.mu.Lock()
-	var subs []*Subscription
+	var few [4]*Subscription // on the stack: most messages have one subscriber
+	subs := few[:0]
 	for _, s := range c.subs {
 		if s.matches(msg.Topic()) {
 			subs = append(subs, s)

@@ -113,7 +113,7 @@ func newSource(conf *component.Config, res *component.Resources) (any, error) {
 // because it was down, is released, not counted as a failed delivery.
 func settle(token any, err error) {
 	d := token.(*mqttconn.Delivery)
-	if errors.Is(err, pipeline.ErrAborted) || pipeline.IsUnavailable(err) {
+	if err != nil && (errors.Is(err, pipeline.ErrAborted) || pipeline.IsUnavailable(err)) { // IsUnavailable allocates
 		d.Release()
 		return
 	}
