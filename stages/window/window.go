@@ -120,6 +120,7 @@ type hold struct {
 // readings that are in no window yet.
 type series struct {
 	key    string
+	keyAny any // key, boxed once rather than per window
 	vals   []float32
 	times  []time.Time
 	head   int
@@ -204,7 +205,7 @@ func (w *Window) series(key string) *series {
 		w.lru.Remove(e)
 		delete(w.keys, old.key)
 	}
-	s := &series{key: key, vals: make([]float32, w.size), times: make([]time.Time, w.size)}
+	s := &series{key: key, keyAny: key, vals: make([]float32, w.size), times: make([]time.Time, w.size)}
 	w.keys[key] = w.lru.PushFront(s)
 	return s
 }
@@ -221,7 +222,7 @@ func (w *Window) emit(s *series, out pipeline.Emitter) {
 	m.SourceTime = s.times[(s.head+s.n-1)%w.size]
 	m.Fields = map[string]any{
 		w.out:   vals,
-		"key":   s.key,
+		"key":   s.keyAny,
 		"count": s.n,
 		"start": s.times[s.head],
 		"end":   m.SourceTime,
