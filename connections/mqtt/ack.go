@@ -163,12 +163,18 @@ func (c *Conn) flushAcks() {
 func (c *Conn) sendAcks(batch []toAck) {
 	buf := c.pubacks[:0]
 	var to *bufferedConn
+	wrote := false
 	flush := func() {
 		if len(buf) > 0 {
 			_, _ = to.Write(buf)
-			buf = buf[:0]
+			buf, wrote = buf[:0], true
 		}
 	}
+	defer func() {
+		if wrote {
+			c.sentByUs()
+		}
+	}()
 	for _, a := range batch {
 		nc := a.q.net.Load()
 		if nc == nil || a.msg.Qos() != 1 {
@@ -185,6 +191,22 @@ func (c *Conn) sendAcks(batch []toAck) {
 	}
 	flush()
 	c.pubacks = buf[:0]
+}
+
+// sentByUs tells the subscribing paho client that a packet went out, as
+// its own writes do. paho sends a PINGREQ when it has sent nothing for a
+// keepalive period, and gives the connection up when the PINGRESP is not
+// read within the ping timeout; while a backlog waits, the PINGRESP queues
+// behind PUBLISH packets that backpressure keeps unread, so a ping in the
+// middle of a busy stream would end the connection (and the broker would
+// redeliver what was not acknowledged yet).
+func (c *Conn) sentByUs() {
+	c.mu.Lock()
+	cl := c.client
+	c.mu.Unlock()
+	if s, ok := cl.(interface{ UpdateLastSent() }); ok {
+		s.UpdateLastSent()
+	}
 }
 
 // pubackHeader is the first byte of a PUBACK packet (type 4, no flags).

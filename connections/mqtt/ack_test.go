@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +106,8 @@ func TestPubacksWrittenInArrivalOrder(t *testing.T) {
 	bc := newBufferedConn(client)
 	defer bc.Close()
 	c.acks.net.Store(bc)
+	sent := &sentCounter{}
+	c.client = sent
 	log := &ackLog{}
 	const n = 1000
 	ps := make([]*pending, n)
@@ -150,5 +153,43 @@ func TestPubacksWrittenInArrivalOrder(t *testing.T) {
 	}
 	if got := c.Stats().Acked; got != uint64(len(wantBytes)/4+len(wantAcked)) {
 		t.Errorf("acked = %d, want %d", got, len(wantBytes)/4+len(wantAcked))
+	}
+}
+
+// sentCounter is a paho client that counts UpdateLastSent calls.
+type sentCounter struct {
+	paho.Client
+	n atomic.Int32
+}
+
+func (s *sentCounter) UpdateLastSent() { s.n.Add(1) }
+
+// PUBACKs written past paho must still count as sent for its keepalive, or
+// it pings in the middle of a busy stream (see sentByUs).
+func TestPubacksCountAsSentForKeepalive(t *testing.T) {
+	if _, ok := paho.NewClient(paho.NewClientOptions()).(interface{ UpdateLastSent() }); !ok {
+		t.Fatal("paho's client has no UpdateLastSent: PUBACKs written by the ack loop would not hold its keepalive ping back")
+	}
+	c, err := New("t", Options{URL: "tcp://127.0.0.1:1", ClientID: "x"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, server := net.Pipe()
+	defer server.Close()
+	bc := newBufferedConn(client)
+	defer bc.Close()
+	c.acks.net.Store(bc)
+	sent := &sentCounter{}
+	c.client = sent
+	go func() { _, _ = io.Copy(io.Discard, server) }()
+	c.acks.add(&fakeMsg{id: 1, qos: 1, log: &ackLog{}}, 1).settle(nil, true)
+	c.flushAcks()
+	if sent.n.Load() != 1 {
+		t.Errorf("UpdateLastSent called %d times for one batch, want 1", sent.n.Load())
+	}
+	c.acks.add(&fakeMsg{id: 2, qos: 2, log: &ackLog{}}, 1).settle(nil, true) // through paho: its writer stamps it
+	c.flushAcks()
+	if sent.n.Load() != 1 {
+		t.Errorf("UpdateLastSent called for a QoS 2 ack paho sends itself")
 	}
 }
