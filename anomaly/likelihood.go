@@ -75,6 +75,7 @@ type Likelihood struct {
 	histN   int
 
 	mean, std float64
+	fitted    int // how many averages the estimate was fitted on
 	estimated bool
 	since     int // updates since the last estimate
 	n         int // updates in all
@@ -136,11 +137,13 @@ func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
 // averages of Short errors overlap, so n of them are worth about n/Short
 // independent ones, and with few of them (while a sensor is new) a large
 // deviation is much less surprising than a normal fit says. The Student-t
-// tail with n/Short−1 degrees of freedom is used, through the
+// tail with n/Short−1 degrees of freedom is used (n: the averages the
+// estimate in use was fitted on, not the history since, which the fit has
+// not seen), through the
 // approximation z = t·(1 − 1/(4ν)) / √(1 + t²/(2ν)); with a full history it
 // is the normal deviate to within a few percent.
 func (l *Likelihood) tToZ(t float64) float64 {
-	nu := float64(len(l.hist))/float64(l.cfg.Short) - 1
+	nu := float64(l.fitted)/float64(l.cfg.Short) - 1
 	if nu < 1 {
 		nu = 1
 	}
@@ -161,7 +164,7 @@ func (l *Likelihood) estimate() {
 	if len(l.hist) > 1 {
 		std = math.Sqrt(s2 / float64(len(l.hist)-1))
 	}
-	l.mean, l.std = mean, max(std, l.cfg.MinStd)
+	l.mean, l.std, l.fitted = mean, max(std, l.cfg.MinStd), len(l.hist)
 	l.estimated, l.since = true, 0
 }
 

@@ -140,3 +140,36 @@ func TestLogScore(t *testing.T) {
 		t.Fatalf("LogScore(0.5)=%v (1)=%v (0)=%v", LogScore(0.5), LogScore(1), LogScore(0))
 	}
 }
+
+// TestLikelihoodTailIsTheFits: between two estimates the fit (mean, spread
+// and the points it was fitted on) does not change, so neither may the
+// likelihood of the same recent average. The Student-t tail once took its
+// degrees of freedom from the history as it grew instead of from the
+// points fitted: a young sensor's fit, made on 100 averages, was read with
+// the confidence of up to 199, which raised false alarms on the demo's
+// machines right after their warm-up.
+func TestLikelihoodTailIsTheFits(t *testing.T) {
+	l := NewLikelihood(LikelihoodConfig{})
+	r := rand.New(rand.NewPCG(3, 9))
+	for range 100 {
+		l.Update(0.05 * math.Exp(0.3*r.NormFloat64()))
+	}
+	// The first estimate is made on the 100th update; from here to the
+	// 200th the fit stands. After 20 equal errors the average is constant.
+	var first float64
+	for i := 100; i < 199; i++ {
+		lik, ready := l.Update(0.08)
+		if !ready {
+			t.Fatalf("update %d: not ready after the first estimate", i)
+		}
+		switch {
+		case i == 120:
+			first = lik
+			if lik < 0.9 || lik > 0.99999 {
+				t.Fatalf("update %d: likelihood %v of a raised average: want a clear but finite tail", i, lik)
+			}
+		case i > 120 && lik != first:
+			t.Fatalf("update %d: likelihood %v, %v at update 120 with the same fit and average", i, lik, first)
+		}
+	}
+}
