@@ -50,8 +50,9 @@ func (c TrainConfig) withDefaults() TrainConfig {
 
 // TrainResult reports how training went.
 type TrainResult struct {
-	// Loss is the mean squared reconstruction error over the training set
-	// after each epoch; Initial is the loss before the first.
+	// Loss is the mean squared error against the targets (the windows
+	// themselves, or a teacher's reconstructions, see Distill) over the
+	// training set after each epoch; Initial is the loss before the first.
 	Loss    []float64
 	Initial float64
 	Samples int
@@ -70,22 +71,82 @@ type dense struct {
 // the mean squared reconstruction error. The windows should be normalised
 // (see Normalizer) and come from normal operation.
 func Train(windows [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, error) {
-	cfg = cfg.withDefaults()
+	return fit(windows, windows, cfg)
+}
+
+// Distill trains a student autoencoder (cfg.Hidden) to give the teacher's
+// reconstructions of windows rather than the windows themselves: knowledge
+// distillation. The student learns what the teacher keeps and what it
+// smooths away, so its reconstruction error, the anomaly score's input,
+// follows the teacher's. The teacher runs in Go (float64 accumulation);
+// the loss reported is the mean squared difference from its outputs.
+func Distill(teacher *Autoencoder, windows [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, error) {
+	if err := teacher.Validate(); err != nil {
+		return nil, TrainResult{}, fmt.Errorf("distill: teacher: %w", err)
+	}
+	if err := checkWindows(windows); err != nil {
+		return nil, TrainResult{}, fmt.Errorf("distill: %w", err)
+	}
+	if len(windows[0]) != teacher.Window {
+		return nil, TrainResult{}, fmt.Errorf("distill: windows of %d values, the teacher takes %d", len(windows[0]), teacher.Window)
+	}
+	windows = subsample(windows, cfg.withDefaults().MaxSamples)
+	targets := make([][]float32, len(windows))
+	for i, w := range windows {
+		targets[i] = teacher.Forward(w, nil)
+	}
+	return fit(windows, targets, cfg)
+}
+
+// checkWindows refuses an empty set, windows of differing lengths and
+// non-finite values.
+func checkWindows(windows [][]float32) error {
 	if len(windows) == 0 {
-		return nil, TrainResult{}, errors.New("train: no windows")
+		return errors.New("no windows")
 	}
 	width := len(windows[0])
 	if width == 0 {
-		return nil, TrainResult{}, errors.New("train: empty windows")
+		return errors.New("empty windows")
 	}
 	for i, w := range windows {
 		if len(w) != width {
-			return nil, TrainResult{}, fmt.Errorf("train: window %d has %d values, the first has %d", i, len(w), width)
+			return fmt.Errorf("window %d has %d values, the first has %d", i, len(w), width)
 		}
 		for _, v := range w {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, TrainResult{}, fmt.Errorf("train: window %d holds %v", i, v)
+				return fmt.Errorf("window %d holds %v", i, v)
 			}
+		}
+	}
+	return nil
+}
+
+// subsample keeps n windows evenly spread when there are more.
+func subsample(windows [][]float32, n int) [][]float32 {
+	if len(windows) <= n {
+		return windows
+	}
+	sub := make([][]float32, n)
+	for i := range sub {
+		sub[i] = windows[i*len(windows)/n]
+	}
+	return sub
+}
+
+// fit trains an autoencoder to map each window to its target (the window
+// itself, or a teacher's reconstruction of it).
+func fit(windows, targets [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, error) {
+	cfg = cfg.withDefaults()
+	if err := checkWindows(windows); err != nil {
+		return nil, TrainResult{}, fmt.Errorf("train: %w", err)
+	}
+	if len(targets) != len(windows) {
+		return nil, TrainResult{}, fmt.Errorf("train: %d targets for %d windows", len(targets), len(windows))
+	}
+	width := len(windows[0])
+	for i, t := range targets {
+		if len(t) != width {
+			return nil, TrainResult{}, fmt.Errorf("train: target %d has %d values, the windows %d", i, len(t), width)
 		}
 	}
 	for _, h := range cfg.Hidden {
@@ -93,13 +154,7 @@ func Train(windows [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, err
 			return nil, TrainResult{}, fmt.Errorf("train: hidden widths %v must be positive", cfg.Hidden)
 		}
 	}
-	if len(windows) > cfg.MaxSamples {
-		sub := make([][]float32, cfg.MaxSamples)
-		for i := range sub {
-			sub[i] = windows[i*len(windows)/cfg.MaxSamples]
-		}
-		windows = sub
-	}
+	windows, targets = subsample(windows, cfg.MaxSamples), subsample(targets, cfg.MaxSamples)
 
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	widths := append(append([]int{width}, cfg.Hidden...), width)
@@ -147,10 +202,10 @@ func Train(windows [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, err
 	}
 	loss := func() float64 {
 		var s float64
-		for _, x := range windows {
+		for k, x := range windows {
 			forward(x)
 			y := acts[len(acts)-1]
-			for i, v := range x {
+			for i, v := range targets[k] {
 				d := y[i] - float64(v)
 				s += d * d
 			}
@@ -180,7 +235,7 @@ func Train(windows [][]float32, cfg TrainConfig) (*Autoencoder, TrainResult, err
 				x := windows[idx]
 				forward(x)
 				last := len(acts) - 1
-				for i, v := range x {
+				for i, v := range targets[idx] {
 					// d(mean squared error)/dy, averaged over the batch.
 					deltas[last][i] = 2 * (acts[last][i] - float64(v)) / float64(width*len(batch))
 				}

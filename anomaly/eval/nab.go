@@ -41,6 +41,9 @@ type NABOptions struct {
 	// WriteResults), for detector "edgeflow" (with Int8: "edgeflowFp32"
 	// and "edgeflowInt8").
 	Results string
+	// LOCO also prints a leave-one-category-out check of the alerts
+	// (LeaveOneCategoryOut) for each model scored.
+	LOCO bool
 }
 
 // NAB runs the anomaly detector (window → per-sensor normalisation →
@@ -139,6 +142,15 @@ func runEval(out io.Writer, files []*nab.File, cfg nab.EvalConfig, label string,
 	fmt.Fprintf(out, "%s: %d files, %s\n", label, len(files), time.Since(start).Round(time.Millisecond))
 	if err := PrintResult(out, res, o.PerFile); err != nil {
 		return err
+	}
+	if o.LOCO {
+		ls, err := LeaveOneCategoryOut(files, res.Scores, ShippedAlert(cfg), cfg.Thresholds)
+		if err != nil {
+			return err
+		}
+		if err := PrintLOCO(out, ls); err != nil {
+			return err
+		}
 	}
 	if o.Results == "" {
 		return nil

@@ -34,7 +34,7 @@ func TestNABGoRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err = eval.NAB(&out, files, eval.NABOptions{Runtime: eval.Go, PerFile: true,
+	err = eval.NAB(&out, files, eval.NABOptions{Runtime: eval.Go, PerFile: true, LOCO: true,
 		Config: nab.EvalConfig{Window: 16, Mode: nab.PerSensor, Train: anomaly.TrainConfig{Epochs: 2, Seed: 1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,9 @@ func TestNABGoRuntime(t *testing.T) {
 	s := out.String()
 	if !strings.HasPrefix(s, "per-sensor autoencoder, go: 1 files, ") ||
 		!regexp.MustCompile(`(?m)^\s+standard\s+-?[0-9.]+\s+[0-9.]+\s+[01]/1\s`).MatchString(s) ||
-		!regexp.MustCompile(`(?m)^artificialWithAnomaly/art_daily_jumpsup.csv\s+-?[0-9.]+\s+[01]/1\s+\d+$`).MatchString(s) {
+		!regexp.MustCompile(`(?m)^artificialWithAnomaly/art_daily_jumpsup.csv\s+-?[0-9.]+\s+[01]/1\s+\d+$`).MatchString(s) ||
+		!regexp.MustCompile(`(?m)^leave one category out, reward_low_FN_rate: held out `).MatchString(s) ||
+		!regexp.MustCompile(`(?m)^\s+artificialWithAnomaly\s+1\s+1\s`).MatchString(s) {
 		t.Errorf("output:\n%s", s)
 	}
 	if _, err := eval.SelectFiles(files, []string{"nope.csv"}); err == nil || !strings.Contains(err.Error(), "nope.csv") {

@@ -27,6 +27,15 @@ type TrainOptions struct {
 	// training (anomaly.TrainConfig).
 	Window, Epochs int
 	Seed           uint64
+	// Hidden are the hidden layer widths (default anomaly.TrainConfig's,
+	// 16, 4, 16).
+	Hidden []int
+	// Teacher, when set, is an fp32 ONNX autoencoder (as Train writes) whose
+	// reconstructions the new model learns to give (anomaly.Distill)
+	// instead of the windows themselves.
+	Teacher string
+	// MaxSamples caps the training windows (default anomaly.TrainConfig's).
+	MaxSamples int
 	// Out is where the float32 ONNX model goes; Int8Out, when set, where
 	// its statically quantised version (calibrated on the training
 	// windows) goes, for which ONNX Runtime is loaded from Library.
@@ -63,12 +72,30 @@ func Train(w io.Writer, o TrainOptions) error {
 	if len(wins) == 0 {
 		return fmt.Errorf("no window of %d readings in the normal part of the data", o.Window)
 	}
-	ae, res, err := anomaly.Train(wins, anomaly.TrainConfig{Epochs: o.Epochs, Seed: o.Seed, Progress: o.Progress})
-	if err != nil {
+	tc := anomaly.TrainConfig{Hidden: o.Hidden, Epochs: o.Epochs, Seed: o.Seed, MaxSamples: o.MaxSamples, Progress: o.Progress}
+	meta := map[string]string{"edgeflow.seed": strconv.FormatUint(o.Seed, 10)}
+	var ae *anomaly.Autoencoder
+	var res anomaly.TrainResult
+	var err error
+	if o.Teacher != "" {
+		data, err := os.ReadFile(o.Teacher)
+		if err != nil {
+			return fmt.Errorf("train: teacher: %w", err)
+		}
+		teacher, err := anomaly.ReadONNX(data)
+		if err != nil {
+			return fmt.Errorf("train: teacher %s: %w", o.Teacher, err)
+		}
+		if ae, res, err = anomaly.Distill(teacher, wins, tc); err != nil {
+			return err
+		}
+		meta["edgeflow.teacher"] = fmt.Sprint(teacher.Widths())
+		fmt.Fprintf(w, "distilled from the teacher %s, %v (%d parameters), into %v (%d parameters); the loss is against its reconstructions\n",
+			o.Teacher, teacher.Widths(), teacher.Params(), ae.Widths(), ae.Params())
+	} else if ae, res, err = anomaly.Train(wins, tc); err != nil {
 		return err
 	}
-	meta := map[string]string{"edgeflow.seed": strconv.FormatUint(o.Seed, 10),
-		"edgeflow.samples": strconv.Itoa(res.Samples)}
+	meta["edgeflow.samples"] = strconv.Itoa(res.Samples)
 	var fp32, q []byte
 	if o.Int8Out != "" {
 		if err := models.Init(o.Library); err != nil {

@@ -35,6 +35,9 @@ type EvalOptions struct {
 	// "edgeflowPipelineInt8" (with Model: "edgeflowPipeline"), the alert
 	// column at the pipeline file's threshold.
 	Results string
+	// LOCO also prints a leave-one-category-out check of the pipeline's
+	// alerts (eval.LeaveOneCategoryOut) for each model.
+	LOCO bool
 	// Logger receives the pipeline's logs (default: none).
 	Logger zerolog.Logger
 }
@@ -122,6 +125,16 @@ func Evaluate(ctx context.Context, out io.Writer, files []*nab.File, base nab.Ev
 			rep.Duplicates, rep.Unmatched, rep.DeadLettered, d.ready, d.rows, d.score, d.max)
 		if len(rep.Incomplete) > 0 {
 			fmt.Fprintf(out, "  no score for the last row of: %s\n", strings.Join(rep.Incomplete, ", "))
+		}
+		if pe.LOCO {
+			ls, err := eval.LeaveOneCategoryOut(files, rep.Scores, eval.ShippedAlert(st), st.Thresholds)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s through the pipeline: ", v.label)
+			if err := eval.PrintLOCO(out, ls); err != nil {
+				return err
+			}
 		}
 		if pe.Results != "" {
 			if err := eval.WriteResults(out, pe.Results, v.detector, files, rep.Scores, eval.ShippedAlert(st)); err != nil {

@@ -236,6 +236,38 @@ func TestEvalNAB(t *testing.T) {
 		}
 	}
 
+	// --settings: the same model with the example pipeline's detector
+	// settings (normaliser warm-up 50 windows and half-life, rest 300),
+	// which score differently; --loco follows the table.
+	results2 := t.TempDir()
+	withSettings := edgeflow(t, nil, "eval", "nab", "--data", data, "--file", jumpsUp, "--model", int8Path, "--thresholds", "0.2,0.3,0.4",
+		"--settings", filepath.Join("..", "..", "examples", "anomaly", "pipeline.yaml"), "--loco", "--results", results2)
+	if withSettings.code != 0 {
+		t.Fatalf("eval nab --settings: exit %d: %s", withSettings.code, withSettings.stderr)
+	}
+	nabTable(t, withSettings.stdout, 1)
+	// The example scores a sensor from its 165th reading (row 164); eval
+	// nab's own settings normalise by the probation and score sooner.
+	resultsFile := filepath.Join("edgeflow", "artificialWithAnomaly", "edgeflow_art_daily_jumpsup.csv")
+	own, err := nab.ReadResults(filepath.Join(results, resultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe, err := nab.ReadResults(filepath.Join(results2, resultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.Scores[163] == 0 || pipe.Scores[163] != 0 || pipe.Scores[164] == 0 || slices.Equal(own.Scores, pipe.Scores) {
+		t.Errorf("--settings: scores at rows 163, 164, 170: %v %v %v without, %v %v %v with the pipeline's settings",
+			own.Scores[163], own.Scores[164], own.Scores[170], pipe.Scores[163], pipe.Scores[164], pipe.Scores[170])
+	}
+	if !regexp.MustCompile(`(?m)^leave one category out, standard: held out -?[0-9.]+, in-sample -?[0-9.]+ \(threshold 0\.[234]00\), at the shipped threshold -?[0-9.]+$`).MatchString(withSettings.stdout) {
+		t.Errorf("eval nab --loco output:\n%s", withSettings.stdout)
+	}
+	if r := edgeflow(t, nil, "eval", "nab", "--data", data, "--file", jumpsUp, "--model", int8Path, "--settings", "/nonexistent.yaml"); r.code != 1 || !strings.Contains(r.stderr, "/nonexistent.yaml") {
+		t.Errorf("--settings /nonexistent.yaml: exit %d, %s", r.code, r.stderr)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -403,5 +435,40 @@ func TestModelTrainAnomalySynthetic(t *testing.T) {
 	}
 	if anomaly.WindowOf(data) != 16 {
 		t.Fatalf("model window %d, want 16", anomaly.WindowOf(data))
+	}
+}
+
+// `model train anomaly --teacher T --hidden ...` distils a smaller student
+// from a teacher written by the same command.
+func TestModelTrainAnomalyDistill(t *testing.T) {
+	dir := t.TempDir()
+	teacher, student := filepath.Join(dir, "teacher.onnx"), filepath.Join(dir, "student.onnx")
+	if r := edgeflow(t, nil, "model", "train", "anomaly", "--synthetic", "300", "--epochs", "2", "--hidden", "32,4,32", "--out", teacher); r.code != 0 {
+		t.Fatalf("teacher: exit %d: %s", r.code, r.stderr)
+	}
+	r := edgeflow(t, nil, "model", "train", "anomaly", "--synthetic", "300", "--epochs", "2", "--hidden", "8,4,8", "--teacher", teacher, "--out", student)
+	if r.code != 0 {
+		t.Fatalf("student: exit %d: %s", r.code, r.stderr)
+	}
+	want := "distilled from the teacher " + teacher + ", [16 32 4 32 16] (1364 parameters), into [16 8 4 8 16] (356 parameters); the loss is against its reconstructions\ntrained [16 8 4 8 16] on 300 windows:"
+	if !strings.HasPrefix(r.stdout, want) {
+		t.Fatalf("output:\n%s\nwant it to start with:\n%s", r.stdout, want)
+	}
+	data, err := os.ReadFile(student)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ae, err := anomaly.ReadONNX(data)
+	if err != nil || ae.Params() != 356 {
+		t.Fatalf("student: %v, %v", ae, err)
+	}
+	for _, tc := range []struct{ args []string }{
+		{[]string{"--teacher", filepath.Join(dir, "missing.onnx")}},
+		{[]string{"--teacher", student, "--window", "8"}},
+	} {
+		args := append([]string{"model", "train", "anomaly", "--synthetic", "50", "--epochs", "1", "--out", filepath.Join(dir, "x.onnx")}, tc.args...)
+		if r := edgeflow(t, nil, args...); r.code != 1 || !strings.Contains(r.stderr, "teacher") {
+			t.Errorf("%v: exit %d, %s", tc.args, r.code, r.stderr)
+		}
 	}
 }

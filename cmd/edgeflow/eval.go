@@ -24,10 +24,11 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 	var o struct {
 		data, mode, model, runtime, lib, thresholds  string
 		pipeline, mqttURL, natsURL, subject, results string
+		settings                                     string
 		only                                         []string
 		window, epochs                               int
 		seed                                         uint64
-		int8, files                                  bool
+		int8, files, loco                            bool
 	}
 	nabCmd := &cobra.Command{
 		Use:   "nab",
@@ -65,7 +66,18 @@ with --pipeline, edgeflowPipeline with --pipeline --model) with the columns
 timestamp,value,anomaly_score,label,alert: anomaly_score is the log likelihood score NAB
 sweeps (the "raw likelihood score" column), label is 1 inside the labelled windows, alert
 is 1 where the alerter fires at the shipped threshold (the anomaly stage's default, or
-the pipeline file's threshold); the NAB scores of that alert column are printed.`,
+the pipeline file's threshold); the NAB scores of that alert column are printed.
+
+With --settings FILE (without --pipeline) the Go detector runs with that pipeline file's
+window, normalisation and score settings, as the pipeline would (it matches the pipeline
+row for row), without brokers.
+
+With --loco a leave-one-category-out check follows each table: each category (the folder
+of its files) is scored at the alert threshold chosen on the other categories, and the
+held-out raw scores are summed and normalised as NAB normalises a corpus; with the
+per-category scores at the shipped threshold and at each category's own best. A method
+whose settings fit these files rather than the problem scores lower held out than
+in-sample.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Getenv("GOMEMLIMIT") == "" {
@@ -109,13 +121,20 @@ the pipeline file's threshold); the NAB scores of that alert column are printed.
 					return err
 				}
 				return replay.Evaluate(cmd.Context(), out, files, cfg, replay.EvalOptions{Path: o.pipeline, Model: o.model,
-					MQTTURL: o.mqttURL, NATSURL: o.natsURL, Subject: o.subject, PerFile: o.files, Results: o.results, Logger: log})
+					MQTTURL: o.mqttURL, NATSURL: o.natsURL, Subject: o.subject, PerFile: o.files, Results: o.results, LOCO: o.loco, Logger: log})
+			}
+			if o.settings != "" {
+				st, err := replay.Settings(o.settings)
+				if err != nil {
+					return err
+				}
+				cfg.Window, cfg.NormWarmup, cfg.Clip, cfg.HalfLife, cfg.Score = st.Window, st.NormWarmup, st.Clip, st.HalfLife, st.Score
 			}
 			if o.int8 && o.model == "" && o.mode != nab.Pretrained {
 				return usageError{fmt.Errorf("--int8 needs --mode pretrained")}
 			}
 			return anomalyeval.NAB(out, files, anomalyeval.NABOptions{Config: cfg, Runtime: o.runtime, Library: o.lib,
-				Model: o.model, Int8: o.int8, PerFile: o.files, Results: o.results})
+				Model: o.model, Int8: o.int8, PerFile: o.files, Results: o.results, LOCO: o.loco})
 		},
 	}
 	f := nabCmd.Flags()
@@ -132,6 +151,8 @@ the pipeline file's threshold); the NAB scores of that alert column are printed.
 	f.BoolVar(&o.files, "files", false, "print each file's standard-profile result")
 	f.StringArrayVar(&o.only, "file", nil, "score only this file of the corpus (its name under data/, e.g. realKnownCause/nyc_taxi.csv; repeat for several)")
 	f.StringVar(&o.results, "results", "", "also write NAB results files here: <dir>/<detector>/<category>/<detector>_<file>.csv (see below)")
+	f.BoolVar(&o.loco, "loco", false, "also print a leave-one-category-out check: each category scored at the threshold the others choose (see above)")
+	f.StringVar(&o.settings, "settings", "", "without --pipeline: run the Go detector with this pipeline file's window and anomaly settings (as the pipeline runs it)")
 	f.StringVar(&o.pipeline, "pipeline", "", "score this pipeline file through the engine and brokers (see above)")
 	f.StringVar(&o.mqttURL, "mqtt-url", "", "with --pipeline: the MQTT broker to use (default: the pipeline's embedded one on a free port)")
 	f.StringVar(&o.natsURL, "nats-url", "", "with --pipeline: the NATS server to use (default: an in-process one)")
