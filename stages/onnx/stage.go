@@ -88,6 +88,7 @@ loaded on the first message, so ` + "`edgeflow validate`" + ` only checks that t
 				Description: "Poll the model file this often and reload it when it changes; 0 disables."},
 			{Name: "library", Type: component.String, Optional: true,
 				Description: "Path of libonnxruntime.so (relative to the pipeline file); overrides $ONNXRUNTIME_LIB and the cache."},
+			learnField,
 		},
 		Example: `stages:
   score:
@@ -117,6 +118,7 @@ type Stage struct {
 	watch   time.Duration
 	log     zerolog.Logger
 	metrics *metrics
+	learn   *learner // nil: the model does not learn
 
 	mu       sync.Mutex // guards the fields below
 	model    *models.Model
@@ -158,6 +160,10 @@ func newStage(conf *component.Config, res *component.Resources) (any, error) {
 			return nil, conf.Errorf("sha256", "want 64 hex digits, got %q", sum)
 		}
 		s.opts.SHA256 = sum
+	}
+	var err error
+	if s.learn, err = newLearner(conf, s.opts); err != nil {
+		return nil, err
 	}
 	if len(s.inputs) == 0 {
 		return nil, conf.Errorf("inputs", "map at least one model input to a field")
@@ -233,13 +239,22 @@ func (s *Stage) open() (*models.Model, error) {
 		s.log.Error().Err(err).Msg("model failed to load")
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if s.learn != nil {
+		if err := s.learn.start(ctx, s, m); err != nil {
+			cancel()
+			m.Close()
+			s.openErr = err
+			s.log.Error().Err(err).Msg("model cannot learn")
+			return nil, err
+		}
+	}
+	s.stop = cancel
 	s.model, s.openErr = m, nil
 	s.metrics.model.Store(m)
 	info, _ := m.Info()
 	s.log.Info().Str("model", s.path).Str("sha256", info.SHA256).Strs("inputs", info.InputNames()).
 		Strs("outputs", info.OutputNames()).Msg("model loaded")
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
 	if s.watch > 0 {
 		s.wg.Go(func() { m.Watch(ctx, s.watch) })
 	}
@@ -272,10 +287,14 @@ func (s *Stage) Close(context.Context) error {
 		stop()
 	}
 	s.wg.Wait()
-	if m != nil {
-		return m.Close()
+	var err error
+	if s.learn != nil {
+		err = s.learn.close()
 	}
-	return nil
+	if m != nil {
+		err = errors.Join(err, m.Close())
+	}
+	return err
 }
 
 // ProcessBatch implements pipeline.BatchProcessor.
@@ -299,11 +318,7 @@ func (s *Stage) ProcessBatch(ctx context.Context, batch []*pipeline.Message, out
 		s.metrics.failed.Add(float64(len(batch)))
 		return slices.Clone(errs)
 	}
-	err = model.Use(func(sess *models.Session) error {
-		s.runBatch(sess, batch, errs)
-		return nil
-	})
-	if err != nil { // the model was closed under us (shutdown)
+	if err = s.runModels(model, batch, errs); err != nil { // the model was closed under us (shutdown)
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
