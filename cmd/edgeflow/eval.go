@@ -38,8 +38,9 @@ autoencoder → likelihood → alerts, the code the window, onnx and anomaly sta
 every file of a NAB-format corpus, row by row, and prints the NAB score for the standard,
 reward_low_FP_rate and reward_low_FN_rate profiles.
 
-The normaliser learns from each file's probationary period (its first 15%, at most 750
-rows), which NAB does not score. Unless --model is given, the autoencoder is trained on
+Each file is handled as a pipeline with default anomaly stages handles a sensor: the
+normaliser learns from its first 50 windows and then follows it (half-life 500 readings),
+and the scorer adapts per stream (see edgeflow components anomaly). Unless --model is given, the autoencoder is trained on
 synthetic series (--mode pretrained: it sees no file's data) or on each file's own
 probationary period (--mode per-sensor). As NAB optimises each
 detector's threshold over the corpus, the alert threshold is swept and the best is shown
@@ -94,9 +95,15 @@ in-sample.`,
 			}
 			pr := newProgress(cmd.ErrOrStderr())
 			defer pr.Finish()
-			cfg := nab.EvalConfig{Window: o.window, Mode: o.mode,
-				Train:    anomaly.TrainConfig{Epochs: o.epochs, Seed: o.seed},
-				Progress: func(phase string, done, total int) { pr.Step(phase, done, total) }}
+			// The Go path runs the stages' own per-stream settings
+			// (normaliser warm-up and half-life, scorer), as a pipeline
+			// with default anomaly stages does.
+			cfg, err := replay.StageDefaults(o.window)
+			if err != nil {
+				return err
+			}
+			cfg.Mode, cfg.Train = o.mode, anomaly.TrainConfig{Epochs: o.epochs, Seed: o.seed}
+			cfg.Progress = func(phase string, done, total int) { pr.Step(phase, done, total) }
 			if o.mode == nab.Pretrained { // per sensor, files train at once: only the files are counted
 				cfg.Train.Progress = func(done, total int) { pr.Step("training (epochs)", done, total) }
 			}

@@ -61,7 +61,7 @@ type learner struct {
 
 	// What it did, for the logs and tests.
 	updates, rejected atomic.Int64
-	busy                       atomic.Int64 // nanoseconds spent training and swapping
+	busy              atomic.Int64 // nanoseconds spent training and swapping
 }
 
 // learnKey is one key's state: its recent windows and their errors, in a
