@@ -32,6 +32,10 @@ var learnField = component.Field{Name: "learn", Type: component.Object, Optional
 			Description: "Recent windows kept per key to learn from and calibrate on (64 bytes each for windows of 16)."},
 		{Name: "normal", Type: component.Float, Default: 0.9, Min: component.Bound(0.05), Max: component.Bound(1),
 			Description: "Learn only from kept windows whose reconstruction error is at or below this quantile of theirs: the worst reconstructed may be the anomalies."},
+		{Name: "budget", Type: component.Float, Default: 0.05, Min: component.Bound(0.001), Max: component.Bound(1),
+			Description: "Share of one core the updates may take on average: after an update that took d, the trainer rests d·(1/budget − 1). An update costs ~30 ms of CPU (docs/anomaly.md), so 0.05 allows about 2 a second."},
+		{Name: "calibrate", Type: component.Int, Default: 256, Min: component.Bound(16),
+			Description: "Recent normal-looking windows the int8 re-quantisation is calibrated on."},
 		{Name: "max_keys", Type: component.Int, Default: 100, Min: component.Bound(1),
 			Description: "Keys that get a model of their own (an ONNX Runtime session each); later keys keep the shared model."},
 		{Name: "field", Type: component.String, Default: "learn_version",
@@ -42,13 +46,14 @@ var learnField = component.Field{Name: "learn", Type: component.Object, Optional
 // stage records each scored window, and every `every` windows of a key a
 // job goes to the one trainer goroutine, which fine-tunes, re-quantises,
 // and swaps the key's model. At most one update runs at a time and a key
-// has at most one waiting, which bounds the CPU learning takes: when the
-// trainer falls behind, updates come less often than every `every`.
+// has at most one waiting, and the trainer rests after each update so that
+// it takes at most `budget` of a core on average: when it falls behind,
+// updates come less often than every `every`.
 type learner struct {
-	every, steps, batch, keep, maxKeys int
-	rate, normal                       float64
-	field                              string
-	opts                               models.LoadOptions
+	every, steps, batch, keep, maxKeys, calibrate int
+	rate, normal, budget                          float64
+	field                                         string
+	opts                                          models.LoadOptions
 
 	// Set by start, read-only after.
 	base      *anomaly.Autoencoder
@@ -96,7 +101,8 @@ func newLearner(conf *component.Config, opts models.LoadOptions) (*learner, erro
 		return nil, conf.Errorf("learn", "a model pinned by sha256 cannot learn: the learned versions differ from it")
 	}
 	return &learner{every: c.Int("every"), steps: c.Int("steps"), batch: c.Int("batch"), keep: c.Int("keep"),
-		maxKeys: c.Int("max_keys"), rate: c.Float("rate"), normal: c.Float("normal"), field: c.String("field"),
+		maxKeys: c.Int("max_keys"), calibrate: c.Int("calibrate"), rate: c.Float("rate"), normal: c.Float("normal"),
+		budget: c.Float("budget"), field: c.String("field"),
 		opts: opts, keys: map[string]*learnKey{}}, nil
 }
 
@@ -272,13 +278,21 @@ func (l *learner) train(ctx context.Context, s *Stage) {
 		case j := <-l.jobs:
 			start := time.Now()
 			err := l.update(s, j)
-			l.busy.Add(int64(time.Since(start)))
+			took := time.Since(start)
+			l.busy.Add(int64(took))
 			l.mu.Lock()
 			l.keys[j.key].pending = false
 			l.mu.Unlock()
 			if err != nil {
 				l.rejected.Add(1)
 				s.log.Warn().Err(err).Str("key", j.key).Msg("learned model rejected; the key keeps its current one")
+			}
+			rest := time.NewTimer(time.Duration(float64(took) * (1/l.budget - 1)))
+			select {
+			case <-ctx.Done():
+				rest.Stop()
+				return
+			case <-rest.C:
 			}
 		}
 	}
@@ -299,7 +313,14 @@ func (l *learner) update(s *Stage, j job) error {
 	}
 	var data []byte
 	if l.quantised {
-		_, data, err = anomaly.ExportPair(tuned, j.train, nil)
+		calib := j.train
+		if len(calib) > l.calibrate { // spread evenly over the kept ones
+			calib = make([][]float32, l.calibrate)
+			for i := range calib {
+				calib[i] = j.train[i*len(j.train)/l.calibrate]
+			}
+		}
+		_, data, err = anomaly.ExportPair(tuned, calib, nil)
 	} else {
 		data, err = tuned.MarshalONNX(nil)
 	}

@@ -19,7 +19,7 @@ import (
 
 // autoencoderFiles trains a small autoencoder on slow sines and writes it
 // as fp32 and int8 models in dir.
-func autoencoderFiles(t *testing.T, dir string) (fp32, int8Path string) {
+func autoencoderFiles(t testing.TB, dir string) (fp32, int8Path string) {
 	t.Helper()
 	var wins [][]float32
 	for i := range 600 {
@@ -82,7 +82,7 @@ func TestLearnAdaptsWithoutGap(t *testing.T) {
 	dir := t.TempDir()
 	_, q := autoencoderFiles(t, dir)
 	stage, err := build(t, dir, `{model: ae.int8.onnx, inputs: {window: window_norm}, outputs: {reconstruction: reconstruction},
-  threads: 1, learn: {every: 300, steps: 40, keep: 300}}`)
+  threads: 1, learn: {every: 300, steps: 40, keep: 300, budget: 1}}`)
 	if err != nil {
 		t.Fatal(err)
 	}
