@@ -283,7 +283,11 @@ func (l *learner) train(ctx context.Context, s *Stage) {
 			l.mu.Lock()
 			l.keys[j.key].pending = false
 			l.mu.Unlock()
-			if err != nil {
+			switch {
+			case errors.Is(err, errNoGain): // ordinary: the model already fits
+				l.rejected.Add(1)
+				s.log.Debug().Err(err).Str("key", j.key).Msg("learned model not better; the key keeps its current one")
+			case err != nil:
 				l.rejected.Add(1)
 				s.log.Warn().Err(err).Str("key", j.key).Msg("learned model rejected; the key keeps its current one")
 			}
@@ -309,7 +313,7 @@ func (l *learner) update(s *Stage, j job) error {
 		return err
 	}
 	if res.After > res.Before {
-		return fmt.Errorf("learn: error on the key's windows rose from %.4g to %.4g", res.Before, res.After)
+		return fmt.Errorf("learn: error on the key's windows %.4g -> %.4g: %w", res.Before, res.After, errNoGain)
 	}
 	var data []byte
 	if l.quantised {
@@ -346,6 +350,10 @@ func (l *learner) update(s *Stage, j job) error {
 	l.updates.Add(1)
 	return nil
 }
+
+// errNoGain rejects an update that did not lower the error on the
+// windows it learned from.
+var errNoGain = errors.New("no better")
 
 // close closes the keys' models once the trainer has stopped.
 func (l *learner) close() error {

@@ -17,6 +17,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,4 +176,66 @@ func (l *learner) pending() bool {
 		}
 	}
 	return false
+}
+
+// BenchmarkLearnMemory reports what a key with a model of its own costs in
+// resident memory: its ONNX Runtime session (the example's int8 model) and
+// its ring of kept windows (keep 1000).
+//
+//	go test -run '^$' -bench LearnMemory -benchtime 1x ./stages/onnx/
+func BenchmarkLearnMemory(b *testing.B) {
+	modeltest.RequireRuntime(b)
+	_, q := autoencoderFiles(b, b.TempDir())
+	data, err := os.ReadFile(q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const keys = 100
+	for range b.N {
+		runtime.GC()
+		before := rss(b)
+		var ms []*models.Model
+		for range keys {
+			m, err := models.OpenBytes("mem", data, models.LoadOptions{Options: models.Options{IntraOpThreads: 1}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Run([]models.Tensor{{Shape: []int64{32, 16}, Data: make([]float32, 32*16)}}); err != nil {
+				b.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		runtime.GC()
+		sessions := rss(b)
+		rings := make([][][]float32, keys)
+		for k := range rings {
+			for range 1000 {
+				rings[k] = append(rings[k], make([]float32, 16))
+			}
+		}
+		runtime.GC()
+		after := rss(b)
+		b.ReportMetric(float64(sessions-before)/keys, "session-kB/key")
+		b.ReportMetric(float64(after-sessions)/keys, "ring-kB/key")
+		runtime.KeepAlive(rings)
+		for _, m := range ms {
+			m.Close()
+		}
+	}
+}
+
+// rss is the process's resident set in kB.
+func rss(b *testing.B) int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
 }

@@ -58,6 +58,14 @@ graph optimisations (no Q/DQ fusion: Q/DQ run as written, float maths in between
 outputs; with ` + "`kernel_check: refuse`" + ` (the default) a disagreement fails the load with
 an error that names the CPU and its flags, ` + "`warn`" + ` logs it at error level and serves.
 
+**On-device learning.** With ` + "`learn: {every: N}`" + ` an autoencoder (one input, reconstructed as
+its one output) keeps learning per key: every N windows a key's own copy of the model is
+fine-tuned in Go on its recent normal-looking windows (mini-batch Adam), re-quantised with
+calibration from them when the model is int8, vetted as a reload is (kernel check, inputs)
+and swapped in; runs in flight finish on the old version. One trainer goroutine does the
+updates, resting so that it takes at most ` + "`budget`" + ` of a core; a worse or diverged update
+is never swapped in. See docs/anomaly.md.
+
 The ONNX Runtime library is taken from ` + "`library`" + `, else ` + "`$ONNXRUNTIME_LIB`" + `, else
 ` + "`.cache/onnxruntime`" + ` (` + "`make deps`" + `), else the system's loader paths. The model is
 loaded on the first message, so ` + "`edgeflow validate`" + ` only checks that the file exists.`,
