@@ -10,7 +10,8 @@ import (
 )
 
 // stageSchema checks that the fields feeding the model can hold a tensor,
-// and returns the input's fields plus each output and its shape. Without
+// and returns the input's fields plus each output and its shape (and,
+// when it learns, the field with the model version). Without
 // `outputs` the output names are the model's, unknown until it loads, so
 // the fields after the stage are open.
 func stageSchema(conf *component.Config, in schema.Schema, _ *component.Resources) (schema.Schema, error) {
@@ -28,6 +29,9 @@ func stageSchema(conf *component.Config, in schema.Schema, _ *component.Resource
 		}
 	}
 	out := in
+	if conf.Has("learn") && conf.Object("learn").Int("every") > 0 {
+		out = out.With(conf.Object("learn").String("field"), schema.Int)
+	}
 	if !conf.Has("outputs") {
 		out.Closed = false
 		return out, errors.Join(errs...)

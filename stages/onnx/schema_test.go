@@ -36,6 +36,11 @@ func TestSchema(t *testing.T) {
 		s.Fields["window_norm"] != schema.Floats || len(s.Fields) != 4 {
 		t.Errorf("with outputs: %+v", s)
 	}
+	// Learning adds the version of the model that scored the message.
+	s, err = schemaOf(t, "model: m.onnx\ninputs: {x: window_norm}\noutputs: {y: reconstruction}\nlearn: {every: 100}", windows)
+	if err != nil || s.Fields["learn_version"] != schema.Int || len(s.Fields) != 5 {
+		t.Errorf("with learn: %+v, %v", s, err)
+	}
 	// The model names its outputs: open after the stage.
 	if s, err := schemaOf(t, "model: m.onnx\ninputs: {x: window_norm}", windows); err != nil || s.Closed || s.Fields["window_norm"] != schema.Floats {
 		t.Errorf("without outputs: %+v, %v", s, err)
