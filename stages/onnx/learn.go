@@ -154,7 +154,7 @@ func (s *Stage) runModels(shared *models.Model, batch []*pipeline.Message, errs 
 			byModel[m] = append(byModel[m], i)
 		}
 	}
-	var first error
+	var first error // of the shared model, when it alone scores the batch
 	runOn := func(m *models.Model, idx []int) {
 		sub := make([]*pipeline.Message, len(idx))
 		subErrs := make([]error, len(idx))
@@ -165,11 +165,10 @@ func (s *Stage) runModels(shared *models.Model, batch []*pipeline.Message, errs 
 			s.runBatch(sess, sub, subErrs)
 			return nil
 		})
-		if err != nil && first == nil {
-			first = err
-		}
 		for j, i := range idx {
-			errs[i] = subErrs[j]
+			if errs[i] = subErrs[j]; err != nil { // closed under us: only this group fails
+				errs[i] = err
+			}
 		}
 	}
 	if len(rest) == len(batch) {
