@@ -33,13 +33,13 @@ import (
 // cpuPerOp reports the process's CPU time per iteration: on a shared,
 // loaded machine the wall time says more about the neighbours.
 func cpuPerOp(b *testing.B, f func(i int)) {
-	c0 := cpuTime(b)
+	c0 := usage(b)
 	b.ResetTimer()
 	for i := range b.N {
 		f(i)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime(b)-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(cpuTime(c0, usage(b)).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
 
 func BenchmarkLearnUpdate(b *testing.B) {
@@ -143,7 +143,7 @@ func BenchmarkLearnReading(b *testing.B) {
 				stage.learn.every = 1 << 40
 				stage.learn.mu.Unlock()
 			}
-			cpu0 := cpuTime(b)
+			cpu0 := usage(b)
 			b.ResetTimer()
 			for range b.N {
 				next()
@@ -157,7 +157,7 @@ func BenchmarkLearnReading(b *testing.B) {
 					time.Sleep(time.Millisecond)
 				}
 			}
-			cpu := cpuTime(b) - cpu0
+			cpu := cpuTime(cpu0, usage(b))
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(batch)), "cpu-ns/reading")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/reading")
 			if stage.learn != nil {
