@@ -21,10 +21,13 @@ const (
 // evenly among them, alternately Oversize (a "blob" field of Blob bytes)
 // and Invalid (no "id" field). Every message has "seq" (1..n, an int) and,
 // but the invalid ones, "id". It records how each settles and samples the
-// live heap into Heap (when set) every 10 messages.
+// live heap into Heap (when set) every 10 messages. Spoil, when set, is
+// called on each poison message's fields after that, for the sinks whose
+// poison is something else (a value their format cannot encode).
 type PoisonSource struct {
 	Good, Poison, Blob int
 	Heap               *HeapTrack
+	Spoil              func(kind string, fields map[string]any)
 
 	mu     sync.Mutex
 	acked  map[int]int
@@ -60,6 +63,9 @@ func (s *PoisonSource) Run(_ context.Context, out pipeline.SourceOutput) error {
 			m.Fields["blob"] = strings.Repeat("x", s.Blob)
 		case Invalid:
 			delete(m.Fields, "id")
+		}
+		if k := s.Kind(i); k != "" && s.Spoil != nil {
+			s.Spoil(k, m.Fields)
 		}
 		m.Track(s.settle, i)
 		if err := out.Emit(m); err != nil {

@@ -27,7 +27,8 @@ func init() {
 - ` + "`raw`" + `: the payload bytes as they are.
 
 Batches are written with one system call. A message that cannot be encoded fails
-its batch.`,
+alone and for good (it goes to the dead-letter sink); the rest of its batch is
+written.`,
 		Fields: []component.Field{
 			{Name: "format", Type: component.String, Default: "json", Enum: codec.EncoderNames(),
 				Description: "How each message is written: json, envelope or raw."},
@@ -61,20 +62,33 @@ func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
 	return s.WriteBatch(ctx, []*pipeline.Message{m})
 }
 
-// WriteBatch implements pipeline.BatchSink.
+// WriteBatch implements pipeline.BatchSink. A message that cannot be
+// encoded never will be: it fails alone and permanently, so it goes to the
+// dead-letter sink, and the others are written. Before, it failed its whole
+// batch as a passing error, retried for ever with retry max -1.
 func (s *Sink) WriteBatch(_ context.Context, batch []*pipeline.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = s.buf[:0]
-	for _, m := range batch {
+	var bad []error
+	for i, m := range batch {
 		line, err := s.enc.Encode(m)
 		if err != nil {
-			return fmt.Errorf("stdout: %w", err)
+			if bad == nil {
+				bad = make([]error, len(batch))
+			}
+			bad[i] = pipeline.Permanent(fmt.Errorf("stdout: %w", err))
+			continue
 		}
 		s.buf = append(append(s.buf, line...), '\n')
 	}
-	if _, err := s.w.Write(s.buf); err != nil {
-		return fmt.Errorf("stdout: %w", err)
+	if len(s.buf) > 0 {
+		if _, err := s.w.Write(s.buf); err != nil {
+			return fmt.Errorf("stdout: %w", err)
+		}
+	}
+	if bad != nil {
+		return &pipeline.BatchError{Errs: bad}
 	}
 	return nil
 }
