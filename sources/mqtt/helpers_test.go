@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -67,8 +66,8 @@ func (c *collector) Write(ctx context.Context, m *pipeline.Message) error {
 	}
 	if v, ok := fields["seq"].(float64); ok {
 		seq = int(v)
-	} else if n, err := strconv.Atoi(string(m.Payload[4:])); err == nil { // "bad-<n>"
-		seq = n
+	} else if n, err := fmt.Sscanf(string(m.Payload), "bad-%d", &seq); n != 1 || err != nil { // "bad-<n>", perhaps padded
+		seq = -1
 	}
 	c.seen[seq]++
 	c.keys[seq] = m.Key
