@@ -67,9 +67,10 @@ func poisonKind(seq, n, poison int) string {
 	return "rejected"
 }
 
-// A message that fails on every delivery is dead-lettered, once, after
+// A message that fails on every delivery is dead-lettered after
 // max_deliver deliveries, with its last error; one that does not decode is
-// dead-lettered once at once; the others are delivered once. Before, a
+// dead-lettered at once; the others are delivered. (At least once: see the
+// duplicates logged below.) Before, a
 // failing message was nacked and redelivered every redelivery_delay for
 // ever. Memory stays flat: the poison messages carry 64 KB each, and a
 // stream with ten times as many leaves no more live heap behind nor creeps
@@ -135,13 +136,15 @@ func TestPoisonMessageDeadLetteredAfterMaxDeliver(t *testing.T) {
 			}
 		}
 		// Each poison message's redelivery is a reconnect (MQTT 3.1.1
-		// resends only then), and a good message received but not yet
-		// acknowledged at that moment comes back too: at least once, as
-		// docs/mqtt.md says, not once. Counted, not failed.
-		t.Logf("%d poison: %d duplicate deliveries of good messages, %d redelivery reconnects", poison, dups, conn.Stats().RedeliveryReconnects)
-		if _, total := dl.count(); total != poison {
-			t.Errorf("%d dead letters, want each of the %d poison messages once", total, poison)
+		// resends only then), and a message received but not yet
+		// acknowledged at that moment comes back too, good or poison: at
+		// least once, as docs/mqtt.md says, not once. Counted, not failed.
+		distinct, total := dl.count()
+		if distinct != poison {
+			t.Errorf("%d messages dead-lettered, want the %d poison ones", distinct, poison)
 		}
+		t.Logf("%d poison: %d duplicate deliveries of good messages, %d duplicate dead letters, %d redelivery reconnects",
+			poison, dups, total-distinct, conn.Stats().RedeliveryReconnects)
 		return heap
 	}
 	few := stream(10)
