@@ -64,12 +64,12 @@ type runBuffers struct {
 func (b *runBuffers) destroy() {
 	for _, t := range b.ins {
 		if t != nil {
-			t.Destroy()
+			destroyTensor(t)
 		}
 	}
 	for _, t := range b.outs {
 		if t != nil {
-			t.Destroy()
+			destroyTensor(t)
 		}
 	}
 }
@@ -97,6 +97,7 @@ func NewSession(data []byte, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create ONNX Runtime session: %w", err)
 	}
+	liveSessions.Add(1)
 	s := &Session{info: info, sess: sess, prealloc: make([]bool, len(info.Outputs)), free: make(chan *runBuffers, 8)}
 	batchName := ""
 	for _, in := range info.Inputs {
@@ -143,6 +144,7 @@ func (s *Session) Close() error {
 	if err := s.sess.Destroy(); err != nil {
 		return fmt.Errorf("destroy session: %w", err)
 	}
+	liveSessions.Add(-1)
 	return nil
 }
 
@@ -174,7 +176,7 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 	var wrapped []ort.Value
 	defer func() {
 		for _, v := range wrapped {
-			v.Destroy()
+			destroyTensor(v)
 		}
 	}()
 	ins := make([]ort.Value, len(inputs))
@@ -188,6 +190,7 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", s.info.Inputs[i].Name, err)
 		}
+		liveTensors.Add(1)
 		ins[i] = t
 		wrapped = append(wrapped, t)
 	}
@@ -201,15 +204,21 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 			if err != nil {
 				return nil, fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
 			}
+			liveTensors.Add(1)
 			outs[i] = t
 			wrapped = append(wrapped, t)
 		}
 	}
 	err = s.sess.Run(ins, outs)
+	for i, v := range outs {
+		if v != nil && buf.outShapes[i] == nil {
+			liveTensors.Add(1) // allocated by Run, ours to destroy
+		}
+	}
 	defer func() {
 		for i, v := range outs {
 			if v != nil && buf.outShapes[i] == nil {
-				v.Destroy() // allocated by Run, ours to destroy
+				destroyTensor(v)
 			}
 		}
 	}()
@@ -255,6 +264,7 @@ func (s *Session) buffers(inputs []Tensor, batch int64) (*runBuffers, error) {
 			b.destroy()
 			return nil, fmt.Errorf("input %q: %w", s.info.Inputs[i].Name, err)
 		}
+		liveTensors.Add(1)
 		b.ins[i] = t
 	}
 	for i, out := range s.info.Outputs {
@@ -277,6 +287,7 @@ func (s *Session) buffers(inputs []Tensor, batch int64) (*runBuffers, error) {
 			b.destroy()
 			return nil, fmt.Errorf("output %q: %w", out.Name, err)
 		}
+		liveTensors.Add(1)
 		b.outs[i] = t
 	}
 	return b, nil

@@ -392,6 +392,14 @@ func TestRunDrainsOnSIGTERM(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The native-memory gauges are served once per process: this pipeline
+	// runs no model, and this build has no OpenCV.
+	_, body := get("/metrics")
+	for _, want := range []string{"\nedgeflow_onnx_tensors_live 0\n", "\nedgeflow_onnx_sessions_live 0\n", "\nedgeflow_opencv_mats_live 0\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -127,7 +127,8 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 		enabled = false
 	}
 	if enabled {
-		srv, err := admin.New(runner, admin.Options{Addr: addr, Version: versionString(), Logger: &log})
+		srv, err := admin.New(runner, admin.Options{Addr: addr, Version: versionString(), Logger: &log,
+			Collectors: nativeCollectors()})
 		if err != nil {
 			return err
 		}
