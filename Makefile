@@ -36,7 +36,7 @@ help:
 	@echo "make fuzz    run each fuzz target for FUZZTIME ($(FUZZTIME): executions per target)"
 	@echo "make mutate  hand-picked mutants of the engine, ack paths, NAB scorer and decoders; report of killed and surviving"
 	@echo "make chaos   the full fault matrix against real brokers (test/chaos; report in CHAOS_REPORT)"
-	@echo "make soak    the anomaly example under steady load for SOAK_DURATION; fails on RSS growth >= 5% (scripts/soak.sh)"
+	@echo "make soak    the anomaly example at half capacity for SOAK_DURATION; fails on RSS growth >= 5%, growing goroutines, ONNX tensors, OpenCV Mats or queues, lost readings (scripts/soak.sh)"
 	@echo "make compose-secrets  random broker passwords for docker-compose.yml in deploy/secrets/"
 	@echo "make build-arm64 / build-gocv-arm64  cross-compile $(ARM64_DIR)/edgeflow(-gocv) for linux/arm64"
 	@echo "make test-arm64  tests, score checks and the demo on arm64 under qemu (not in make test)"
@@ -45,7 +45,7 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
 
 build-gocv: deps
-	$(GO) build -trimpath -tags gocv -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
+	$(GO) build -trimpath -tags gocv,matprofile -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeflow
 
 deps:
 	@scripts/setup/run-all
@@ -149,7 +149,7 @@ build-arm64: deps-arm64
 	scripts/arm64/go build -trimpath -ldflags '$(LDFLAGS)' -o $(ARM64_DIR)/edgeflow ./cmd/edgeflow
 
 build-gocv-arm64: deps-gocv-arm64
-	scripts/arm64/go --gocv build -trimpath -tags gocv -ldflags '$(LDFLAGS)' -o $(ARM64_DIR)/edgeflow-gocv ./cmd/edgeflow
+	scripts/arm64/go --gocv build -trimpath -tags gocv,matprofile -ldflags '$(LDFLAGS)' -o $(ARM64_DIR)/edgeflow-gocv ./cmd/edgeflow
 
 # Tests, score and detector comparisons with x86-64, and the anomaly demo,
 # all under qemu user-mode emulation (test/arm64/run.sh says which; about
