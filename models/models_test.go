@@ -101,6 +101,44 @@ func TestBatchedEqualsUnbatched(t *testing.T) {
 	}
 }
 
+// TestRunAllocations guards the batch-1 path: with its tensors reused and
+// bound, a run allocates the result slice and each output's data and shape,
+// which the caller owns, and nothing else. Outputs must survive later runs.
+func TestRunAllocations(t *testing.T) {
+	mlp := newMLP()
+	m := openMLP(t, mlp, models.LoadOptions{Options: models.Options{IntraOpThreads: 1}})
+	a, b := mlp.Input(1), mlp.Input(2)
+	err := m.Use(func(s *models.Session) error {
+		in := []models.Tensor{{Shape: []int64{1, int64(mlp.In)}, Data: a}}
+		first, err := s.Run(in)
+		if err != nil {
+			return err
+		}
+		allocs := testing.AllocsPerRun(200, func() {
+			if _, err := s.Run(in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		// The race detector's instrumentation allocates on its own.
+		if !raceEnabled && allocs > 3 {
+			t.Errorf("Session.Run at batch 1 allocates %v times, want at most 3 (results, data, shape)", allocs)
+		}
+		second, err := s.Run([]models.Tensor{{Shape: []int64{1, int64(mlp.In)}, Data: b}})
+		if err != nil {
+			return err
+		}
+		near(t, "first output after later runs", first[0].Data, mlp.Forward(a), 1e-4)
+		near(t, "second output", second[0].Data, mlp.Forward(b), 1e-4)
+		if got := first[0].Shape; len(got) != 2 || got[0] != 1 || got[1] != int64(mlp.Out) {
+			t.Errorf("output shape %v, want [1 %d]", got, mlp.Out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestConcurrentRun(t *testing.T) {
 	mlp := newMLP()
 	m := openMLP(t, mlp, models.LoadOptions{Options: models.Options{IntraOpThreads: 1}})

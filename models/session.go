@@ -59,9 +59,16 @@ type runBuffers struct {
 	ins       []*ort.Tensor[float32] // nil for a large input
 	outs      []*ort.Tensor[float32] // nil for a large or ORT-allocated output
 	outShapes []ort.Shape            // nil where ORT allocates the output
+	// bind has every input and output bound when all of them are reused
+	// tensors: a run is then one cgo call with no Go allocation (Run's
+	// slices of values cost more than a small model's Go side otherwise).
+	bind *ort.IoBinding
 }
 
 func (b *runBuffers) destroy() {
+	if b.bind != nil {
+		b.bind.Destroy()
+	}
 	for _, t := range b.ins {
 		if t != nil {
 			destroyTensor(t)
@@ -171,6 +178,9 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 		return nil, err
 	}
 	defer s.recycle(buf)
+	if buf.bind != nil {
+		return s.runBound(inputs, buf)
+	}
 	// Small tensors come from buf (copied in and out); large ones wrap Go
 	// memory directly, which saves copying megabytes per camera frame.
 	var wrapped []ort.Value
@@ -240,6 +250,23 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 	return result, nil
 }
 
+// runBound runs inputs through buf's bound tensors and returns copies of
+// the outputs: per run one slice of results, and per output its data and
+// its shape, which the caller owns.
+func (s *Session) runBound(inputs []Tensor, buf *runBuffers) ([]Tensor, error) {
+	for i, in := range inputs {
+		copy(buf.ins[i].GetData(), in.Data)
+	}
+	if err := s.sess.RunWithBinding(buf.bind); err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	result := make([]Tensor, len(buf.outs))
+	for i, t := range buf.outs {
+		result[i] = Tensor{Shape: slices.Clone(buf.outShapes[i]), Data: slices.Clone(t.GetData())}
+	}
+	return result, nil
+}
+
 // buffers returns tensors for a run of inputs at batch size batch: reused
 // ones when a free set fits, else new ones.
 func (s *Session) buffers(inputs []Tensor, batch int64) (*runBuffers, error) {
@@ -290,7 +317,35 @@ func (s *Session) buffers(inputs []Tensor, batch int64) (*runBuffers, error) {
 		liveTensors.Add(1)
 		b.outs[i] = t
 	}
+	if err := s.bind(b); err != nil {
+		b.destroy()
+		return nil, err
+	}
 	return b, nil
+}
+
+// bind binds b's tensors to their names when every input and output has a
+// reused tensor; otherwise runs pass values per run.
+func (s *Session) bind(b *runBuffers) error {
+	if slices.Contains(b.ins, nil) || slices.Contains(b.outs, nil) {
+		return nil
+	}
+	bind, err := s.sess.CreateIoBinding()
+	if err != nil {
+		return fmt.Errorf("create I/O binding: %w", err)
+	}
+	b.bind = bind // destroyed with b from here on
+	for i, t := range b.ins {
+		if err := bind.BindInput(s.info.Inputs[i].Name, t); err != nil {
+			return fmt.Errorf("bind input %q: %w", s.info.Inputs[i].Name, err)
+		}
+	}
+	for i, t := range b.outs {
+		if err := bind.BindOutput(s.info.Outputs[i].Name, t); err != nil {
+			return fmt.Errorf("bind output %q: %w", s.info.Outputs[i].Name, err)
+		}
+	}
+	return nil
 }
 
 // fits reports whether b was made for inputs of these shapes.
