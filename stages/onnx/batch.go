@@ -217,7 +217,7 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 	shapes := make([][]int64, len(outs))
 	for j, t := range outs {
 		if field := s.outputField(info.Outputs[j].Name); field != "" {
-			names[j] = [2]string{field, field + s.suffix}
+			names[j] = [2]string{field, s.shapeField(field)}
 		}
 		if split {
 			r := len(t.Shape)
@@ -248,6 +248,14 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 			m.Fields[names[j][1]] = shape
 		}
 	}
+}
+
+// shapeField names the field that carries field's shape.
+func (s *Stage) shapeField(field string) string {
+	if name, ok := s.shapeFields[field]; ok {
+		return name
+	}
+	return field + s.suffix // every output, mapped to its own name
 }
 
 func (s *Stage) outputField(name string) string {

@@ -122,11 +122,14 @@ type Stage struct {
 	opts    models.LoadOptions
 	inputs  map[string]string // model input -> field
 	outputs map[string]string // model output -> field; nil means all
-	suffix  string
-	watch   time.Duration
-	log     zerolog.Logger
-	metrics *metrics
-	learn   *learner // nil: the model does not learn
+	// shapeFields maps each field of outputs to its shape field, named once
+	// rather than per run.
+	shapeFields map[string]string
+	suffix      string
+	watch       time.Duration
+	log         zerolog.Logger
+	metrics     *metrics
+	learn       *learner // nil: the model does not learn
 
 	mu       sync.Mutex // guards the fields below
 	model    *models.Model
@@ -178,6 +181,10 @@ func newStage(conf *component.Config, res *component.Resources) (any, error) {
 	}
 	if s.suffix == "" {
 		return nil, conf.Errorf("shape_suffix", "must not be empty")
+	}
+	s.shapeFields = make(map[string]string, len(s.outputs))
+	for _, field := range s.outputs {
+		s.shapeFields[field] = field + s.suffix
 	}
 	// A stat is no I/O to speak of, and it turns the commonest mistake into
 	// a positioned config error at validate time.
