@@ -8,9 +8,9 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// BenchmarkRun compares Session.Run (fresh ORT values per run, outputs handed
-// over as Go memory) with a plain onnxruntime_go loop that reuses its
-// tensors, on one thread:
+// BenchmarkRun compares Session.Run (reused ORT tensors bound once, outputs
+// copied into Go memory the caller owns) with a plain onnxruntime_go loop
+// that reuses its tensors, on one thread:
 //
 //	go test -run '^$' -bench Run ./models/
 func BenchmarkRun(b *testing.B) {
