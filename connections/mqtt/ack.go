@@ -142,8 +142,10 @@ func (c *Conn) flushAcks() {
 			return
 		}
 		c.ready = c.spare[:0] // the two slices take turns
+		c.acking.Add(1)
 		c.ackMu.Unlock()
 		c.sendAcks(batch)
+		c.acking.Add(-1)
 		c.stats.acked.Add(uint64(len(batch)))
 		clear(batch)
 		c.spare = batch[:0]

@@ -57,6 +57,9 @@ type Conn struct {
 	inMu       sync.Mutex
 	inbox      []arrival
 	inWake     chan struct{} // the feeder: the inbox has messages
+	hold       atomic.Bool   // the feeder routes nothing (see quiesce)
+	acking     atomic.Int32  // batches taken from ready and being sent
+	holdWake   chan struct{} // the feeder: hold was lifted
 	inRoom     chan struct{} // dispatch: room in the inbox, or a handshake began
 	handshakes atomic.Int32  // connects and subscribes under way
 
@@ -108,7 +111,7 @@ func New(name string, opts Options, log zerolog.Logger) (*Conn, error) {
 		opts.ClientID = "edgeflow-" + name
 	}
 	c := &Conn{opts: opts, name: name, log: log.With().Str("connection", name).Logger(),
-		ackWake: make(chan struct{}, 1), inWake: make(chan struct{}, 1), inRoom: make(chan struct{}, 1), strandCh: make(chan struct{}, 1),
+		ackWake: make(chan struct{}, 1), inWake: make(chan struct{}, 1), holdWake: make(chan struct{}, 1), inRoom: make(chan struct{}, 1), strandCh: make(chan struct{}, 1),
 		lost: make(chan error, 1), stop: make(chan struct{})}
 	c.acks = newAckQueue(c)
 	return c, nil

@@ -103,6 +103,21 @@ func (c *Conn) feed() {
 // route hands msg to every subscription whose filter matches. It blocks
 // while a subscriber has no free in-flight slot.
 func (c *Conn) route(a arrival) {
+	for c.hold.Load() {
+		select {
+		case <-c.holdWake:
+		case <-c.stop:
+			return
+		}
+	}
+	select {
+	case <-a.q.gone:
+		// Its network connection is over: an acknowledgement could not
+		// reach the broker, which sends the message again on the
+		// resumed session. Delivering it now would make a duplicate.
+		return
+	default:
+	}
 	msg := a.msg
 	c.mu.Lock()
 	var few [4]*Subscription // on the stack: most messages have one subscriber

@@ -26,6 +26,8 @@ func (c *Conn) supervise(cl paho.Client, first chan<- error) {
 		c.acks = acks
 		c.mu.Unlock()
 		c.stranded.Store(0)
+		c.hold.Store(false)
+		signal(c.holdWake)
 
 		err := c.connect(cl)
 		if err != nil {
@@ -94,6 +96,7 @@ func (c *Conn) connectedPhase(cl paho.Client) (reason string, ok bool) {
 			// MQTT 3.1.1 brokers resend unacknowledged messages only when
 			// the session resumes: reconnect to get them back.
 			c.stats.redeliveryReconnects.Add(1)
+			c.quiesce()
 			c.disconnect(cl)
 			// Drain a loss report the disconnect may have raced with.
 			select {
@@ -156,6 +159,39 @@ func (c *Conn) subscribe(ctx context.Context, cl paho.Client, subs []*Subscripti
 		s.subscribed.Store(true)
 	}
 	return nil
+}
+
+// quiesce prepares a reconnect that asks the broker for its unacknowledged
+// messages again: the broker then resends every message not yet
+// acknowledged, including those the pipeline is working on, which would be
+// delivered twice (and a poison message dead-lettered twice). So the feeder
+// stops handing out messages, and quiesce waits, at most RedeliveryDelay,
+// until every message handed out has been settled and its acknowledgement
+// queued; disconnect then makes sure the broker has them. The hold is
+// lifted when the next connection starts.
+func (c *Conn) quiesce() {
+	c.hold.Store(true)
+	c.mu.Lock()
+	q := c.acks
+	c.mu.Unlock()
+	deadline := time.Now().Add(c.opts.RedeliveryDelay)
+	for time.Now().Before(deadline) {
+		q.mu.Lock()
+		open := len(q.q)
+		q.mu.Unlock()
+		c.ackMu.Lock()
+		unsent := len(c.ready) + int(c.acking.Load())
+		c.ackMu.Unlock()
+		if open == 0 && unsent == 0 {
+			return
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	c.log.Debug().Msg("messages still in the pipeline at a redelivery reconnect; they will be delivered again")
 }
 
 // awaitSuback waits for the SUBACK for as long as the broker shows it is
