@@ -140,24 +140,7 @@ func (m *Model) load() (*version, error) {
 			return nil, fmt.Errorf("model %s: sha256 is %s, want %s", m.path, got, want)
 		}
 	}
-	sess, err := NewSession(data, m.opts.Options)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", m.path, err)
-	}
-	sess.info.Path = m.path
-	if err := m.checkKernels(data, sess); err != nil {
-		sess.Close()
-		return nil, err
-	}
-	if m.opts.Check != nil {
-		if err := m.opts.Check(sess.info); err != nil {
-			sess.Close()
-			return nil, fmt.Errorf("model %s: %w", m.path, err)
-		}
-	}
-	v := &version{sess: sess, log: &m.log}
-	v.refs.Store(1)
-	return v, nil
+	return m.loadBytes(data)
 }
 
 // acquire returns the current version with a reference the caller releases.
