@@ -62,23 +62,17 @@ func FineTune(a *Autoencoder, windows [][]float32, cfg TuneConfig) (*Autoencoder
 		}
 	}
 	n := newNet(a)
-	res := TuneResult{Before: n.loss(windows)}
+	res := TuneResult{Before: n.loss(windows, windows)}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7e57))
 	batch := make([][]float32, min(cfg.BatchSize, len(windows)))
-	const beta1, beta2 = 0.9, 0.999
 	for step := 1; step <= cfg.Steps; step++ {
 		for i := range batch {
 			batch[i] = windows[rng.IntN(len(windows))]
 		}
-		n.gradients(batch)
-		c1 := 1 - math.Pow(beta1, float64(step))
-		c2 := 1 - math.Pow(beta2, float64(step))
-		for _, l := range n.layers {
-			adam(l.w, l.gw, l.mw, l.vw, cfg.LearningRate, c1, c2)
-			adam(l.b, l.gb, l.mb, l.vb, cfg.LearningRate, c1, c2)
-		}
+		n.gradients(batch, batch)
+		n.adamStep(step, cfg.LearningRate)
 	}
-	res.After = n.loss(windows)
+	res.After = n.loss(windows, windows)
 	out := n.autoencoder()
 	if !finite(res.After) || !out.finite() {
 		return nil, res, fmt.Errorf("fine-tune: loss %v after %d steps: %w", res.After, cfg.Steps, ErrDiverged)
@@ -95,27 +89,40 @@ type net struct {
 	deltas [][]float64
 }
 
+// newNet starts training from a's weights.
 func newNet(a *Autoencoder) *net {
-	n := &net{width: a.Window}
-	widths := a.Widths()
-	for _, src := range a.Layers {
-		k := len(src.W)
-		l := &dense{in: src.In, out: src.Out, relu: src.Relu,
-			w: make([]float64, k), gw: make([]float64, k), mw: make([]float64, k), vw: make([]float64, k),
-			b: make([]float64, src.Out), gb: make([]float64, src.Out), mb: make([]float64, src.Out), vb: make([]float64, src.Out)}
+	layers := make([]*dense, len(a.Layers))
+	for li, src := range a.Layers {
+		l := newDense(src.In, src.Out, src.Relu)
 		for i, v := range src.W {
 			l.w[i] = float64(v)
 		}
 		for i, v := range src.B {
 			l.b[i] = float64(v)
 		}
-		n.layers = append(n.layers, l)
+		layers[li] = l
 	}
-	for _, w := range widths {
-		n.acts = append(n.acts, make([]float64, w))
-		n.deltas = append(n.deltas, make([]float64, w))
+	return netOf(a.Window, layers)
+}
+
+// netOf puts layers (input width first) under training.
+func netOf(width int, layers []*dense) *net {
+	n := &net{width: width, layers: layers}
+	n.acts = append(n.acts, make([]float64, width))
+	n.deltas = append(n.deltas, make([]float64, width))
+	for _, l := range layers {
+		n.acts = append(n.acts, make([]float64, l.out))
+		n.deltas = append(n.deltas, make([]float64, l.out))
 	}
 	return n
+}
+
+// newDense is a zeroed layer with its gradient and Adam state.
+func newDense(in, out int, relu bool) *dense {
+	k := in * out
+	return &dense{in: in, out: out, relu: relu,
+		w: make([]float64, k), gw: make([]float64, k), mw: make([]float64, k), vw: make([]float64, k),
+		b: make([]float64, out), gb: make([]float64, out), mb: make([]float64, out), vb: make([]float64, out)}
 }
 
 func (n *net) forward(x []float32) {
@@ -137,31 +144,34 @@ func (n *net) forward(x []float32) {
 	}
 }
 
-func (n *net) loss(windows [][]float32) float64 {
+// loss is the mean squared error of the reconstructions of xs against ys
+// (ys is xs for an autoencoder, a teacher's outputs for distillation).
+func (n *net) loss(xs, ys [][]float32) float64 {
 	var s float64
-	for _, x := range windows {
+	for k, x := range xs {
 		n.forward(x)
 		y := n.acts[len(n.acts)-1]
-		for i, v := range x {
+		for i, v := range ys[k] {
 			d := y[i] - float64(v)
 			s += d * d
 		}
 	}
-	return s / float64(len(windows)*n.width)
+	return s / float64(len(xs)*n.width)
 }
 
 // gradients sets every layer's gw and gb to the gradient of the batch's
-// mean squared error.
-func (n *net) gradients(batch [][]float32) {
+// mean squared error (inputs xs, targets ys).
+func (n *net) gradients(xs, ys [][]float32) {
 	for _, l := range n.layers {
 		clear(l.gw)
 		clear(l.gb)
 	}
 	last := len(n.acts) - 1
-	for _, x := range batch {
+	for k, x := range xs {
 		n.forward(x)
-		for i, v := range x {
-			n.deltas[last][i] = 2 * (n.acts[last][i] - float64(v)) / float64(n.width*len(batch))
+		for i, v := range ys[k] {
+			// d(mean squared error)/dy, averaged over the batch.
+			n.deltas[last][i] = 2 * (n.acts[last][i] - float64(v)) / float64(n.width*len(xs))
 		}
 		for li := len(n.layers) - 1; li >= 0; li-- {
 			l := n.layers[li]
@@ -181,6 +191,17 @@ func (n *net) gradients(batch [][]float32) {
 				}
 			}
 		}
+	}
+}
+
+// adamStep applies the step'th Adam update (counting from 1) of every layer.
+func (n *net) adamStep(step int, lr float64) {
+	const beta1, beta2 = 0.9, 0.999
+	c1 := 1 - math.Pow(beta1, float64(step))
+	c2 := 1 - math.Pow(beta2, float64(step))
+	for _, l := range n.layers {
+		adam(l.w, l.gw, l.mw, l.vw, lr, c1, c2)
+		adam(l.b, l.gb, l.mb, l.vb, lr, c1, c2)
 	}
 }
 

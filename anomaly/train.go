@@ -161,10 +161,7 @@ func fit(windows, targets [][]float32, cfg TrainConfig) (*Autoencoder, TrainResu
 	bottleneck := len(cfg.Hidden) / 2 // index of the linear latent layer
 	layers := make([]*dense, len(widths)-1)
 	for i := range layers {
-		l := &dense{in: widths[i], out: widths[i+1], relu: i < len(layers)-1 && i != bottleneck}
-		n := l.in * l.out
-		l.w, l.gw, l.mw, l.vw = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-		l.b, l.gb, l.mb, l.vb = make([]float64, l.out), make([]float64, l.out), make([]float64, l.out), make([]float64, l.out)
+		l := newDense(widths[i], widths[i+1], i < len(layers)-1 && i != bottleneck)
 		scale := math.Sqrt(2 / float64(l.in)) // He initialisation
 		if !l.relu {
 			scale = math.Sqrt(1 / float64(l.in))
@@ -174,51 +171,15 @@ func fit(windows, targets [][]float32, cfg TrainConfig) (*Autoencoder, TrainResu
 		}
 		layers[i] = l
 	}
+	n := netOf(width, layers)
 
-	// Activations per layer for one sample; reused.
-	acts := make([][]float64, len(widths))
-	deltas := make([][]float64, len(widths))
-	for i, w := range widths {
-		acts[i], deltas[i] = make([]float64, w), make([]float64, w)
-	}
-	forward := func(x []float32) {
-		for i, v := range x {
-			acts[0][i] = float64(v)
-		}
-		for li, l := range layers {
-			in, out := acts[li], acts[li+1]
-			for o := range l.out {
-				s := l.b[o]
-				row := l.w[o*l.in : (o+1)*l.in]
-				for i, w := range row {
-					s += w * in[i]
-				}
-				if l.relu && s < 0 {
-					s = 0
-				}
-				out[o] = s
-			}
-		}
-	}
-	loss := func() float64 {
-		var s float64
-		for k, x := range windows {
-			forward(x)
-			y := acts[len(acts)-1]
-			for i, v := range targets[k] {
-				d := y[i] - float64(v)
-				s += d * d
-			}
-		}
-		return s / float64(len(windows)*width)
-	}
-
-	res := TrainResult{Initial: loss(), Samples: len(windows)}
+	res := TrainResult{Initial: n.loss(windows, targets), Samples: len(windows)}
 	order := make([]int, len(windows))
 	for i := range order {
 		order[i] = i
 	}
-	const beta1, beta2 = 0.9, 0.999
+	xs := make([][]float32, 0, cfg.BatchSize)
+	ys := make([][]float32, 0, cfg.BatchSize)
 	step := 0
 	if cfg.Progress != nil {
 		cfg.Progress(0, cfg.Epochs)
@@ -226,65 +187,20 @@ func fit(windows, targets [][]float32, cfg TrainConfig) (*Autoencoder, TrainResu
 	for range cfg.Epochs {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for start := 0; start < len(order); start += cfg.BatchSize {
-			batch := order[start:min(start+cfg.BatchSize, len(order))]
-			for _, l := range layers {
-				clear(l.gw)
-				clear(l.gb)
+			xs, ys = xs[:0], ys[:0]
+			for _, idx := range order[start:min(start+cfg.BatchSize, len(order))] {
+				xs, ys = append(xs, windows[idx]), append(ys, targets[idx])
 			}
-			for _, idx := range batch {
-				x := windows[idx]
-				forward(x)
-				last := len(acts) - 1
-				for i, v := range targets[idx] {
-					// d(mean squared error)/dy, averaged over the batch.
-					deltas[last][i] = 2 * (acts[last][i] - float64(v)) / float64(width*len(batch))
-				}
-				for li := len(layers) - 1; li >= 0; li-- {
-					l := layers[li]
-					in, d := acts[li], deltas[li+1]
-					prev := deltas[li]
-					clear(prev)
-					for o := range l.out {
-						g := d[o]
-						if l.relu && acts[li+1][o] <= 0 {
-							continue
-						}
-						l.gb[o] += g
-						row := l.w[o*l.in : (o+1)*l.in]
-						grow := l.gw[o*l.in : (o+1)*l.in]
-						for i := range row {
-							grow[i] += g * in[i]
-							prev[i] += g * row[i]
-						}
-					}
-				}
-			}
+			n.gradients(xs, ys)
 			step++
-			c1 := 1 - math.Pow(beta1, float64(step))
-			c2 := 1 - math.Pow(beta2, float64(step))
-			for _, l := range layers {
-				adam(l.w, l.gw, l.mw, l.vw, cfg.LearningRate, c1, c2)
-				adam(l.b, l.gb, l.mb, l.vb, cfg.LearningRate, c1, c2)
-			}
+			n.adamStep(step, cfg.LearningRate)
 		}
-		res.Loss = append(res.Loss, loss())
+		res.Loss = append(res.Loss, n.loss(windows, targets))
 		if cfg.Progress != nil {
 			cfg.Progress(len(res.Loss), cfg.Epochs)
 		}
 	}
-
-	ae := &Autoencoder{Window: width}
-	for _, l := range layers {
-		out := Layer{In: l.in, Out: l.out, Relu: l.relu, W: make([]float32, len(l.w)), B: make([]float32, len(l.b))}
-		for i, v := range l.w {
-			out.W[i] = float32(v)
-		}
-		for i, v := range l.b {
-			out.B[i] = float32(v)
-		}
-		ae.Layers = append(ae.Layers, out)
-	}
-	return ae, res, nil
+	return n.autoencoder(), res, nil
 }
 
 // adam applies one bias-corrected Adam update to p with gradient g.
