@@ -122,6 +122,7 @@ type Scorer struct {
 	rar     *Rarity
 	rarLik  *Likelihood
 	noModel bool
+	ready   bool // the error likelihood has been ready once
 }
 
 // Red zone of the likelihood score and what a repeat in it is lowered to.
@@ -149,6 +150,11 @@ func NewScorer(cfg ScoreConfig) *Scorer {
 // window (NaN when unknown: no range check).
 func (s *Scorer) Update(err, value float64) Score {
 	l, ready := s.lik.Update(err)
+	if !ready && s.ready {
+		l = 0 // relearning after ModelChanged: the error says nothing yet
+	}
+	s.ready = s.ready || ready
+	ready = s.ready
 	out := Score{Error: err, Likelihood: l, Ready: ready}
 	if s.noModel {
 		out.Likelihood = 0
@@ -173,6 +179,14 @@ func (s *Scorer) Update(err, value float64) Score {
 	out.Alert = s.alert.Update(out.Score)
 	return out
 }
+
+// ModelChanged tells the scorer that the errors to come are another model's
+// (an on-device update swapped in): their level may differ from the old
+// model's at once, which the fit of past errors would read as anomalous.
+// The error likelihood starts over and says nothing until it has learned
+// the new model's errors (Learn updates); the rarity and range of readings,
+// which do not depend on the model, keep scoring meanwhile.
+func (s *Scorer) ModelChanged() { s.lik.Restart() }
 
 // outside reports whether v is beyond the range seen so far by the margin,
 // and widens the range to hold it.

@@ -142,6 +142,18 @@ func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
 // not seen), through the
 // approximation z = t·(1 − 1/(4ν)) / √(1 + t²/(2ν)); with a full history it
 // is the normal deviate to within a few percent.
+// Restart forgets every error seen, as if the estimator were new: the
+// errors that follow come from another model (an on-device update), whose
+// level the old fit would misread as anomalous. Likelihoods are again
+// given after Learn updates.
+func (l *Likelihood) Restart() {
+	clear(l.short)
+	l.shortPos, l.shortN, l.shortSum = 0, 0, 0
+	l.hist = l.hist[:0]
+	l.histPos, l.histN = 0, 0
+	l.mean, l.std, l.estimated, l.since, l.n = 0, 0, false, 0, 0
+}
+
 func (l *Likelihood) tToZ(t float64) float64 {
 	nu := float64(l.fitted)/float64(l.cfg.Short) - 1
 	if nu < 1 {

@@ -40,7 +40,9 @@ func init() {
   (0.5 ≈ likelihood 0.99999), only the first of a run above 0.5 keeping its value, and 1
   for a reading beyond the range seen so far by ` + "`spatial`" + ` of its width. An alert is
   raised when the score reaches ` + "`threshold`" + `, then none for ` + "`rest`" + ` windows, so one
-  fault raises one alert.
+  fault raises one alert. When the model that made a sensor's reconstructions changes (its
+  ` + "`version`" + ` field rises: the onnx stage's ` + "`learn`" + `), the error likelihood starts over and
+  gives nothing for ` + "`learn`" + ` windows while the rarity and range keep scoring.
 
 In score mode each output message is a new message (it carries the window's
 acknowledgement) with fields ` + "`sensor`" + `, ` + "`time`" + ` (RFC 3339: the source time of the window's last reading, or when it was received if the source gives none),
@@ -86,6 +88,8 @@ about 70 kB per sensor with the default history.`,
 				Description: "Readings that halve the rarity histogram's counts."},
 			{Name: "emit", Type: component.String, Default: "alerts", Enum: []string{"alerts", "all"},
 				Description: "score: emit only alerts, or a score for every window."},
+			{Name: "version", Type: component.String, Default: "learn_version",
+				Description: "score: field with the version of the model that made the reconstruction (the onnx stage's `learn`); when a sensor's version rises, its error likelihood starts over (empty: ignored)."},
 			{Name: "max_keys", Type: component.Int, Default: 10000, Min: component.Bound(1),
 				Description: "Most sensors to keep state for."},
 		},
@@ -142,6 +146,7 @@ type Stage struct {
 	cfg                 anomaly.ScoreConfig
 	emitAll             bool
 	maxKeys             int
+	version             string
 
 	mu   sync.Mutex
 	keys map[string]*list.Element // of *sensor
@@ -155,6 +160,7 @@ type sensor struct {
 	z       anomaly.Normalizer
 	windows int
 	scorer  *anomaly.Scorer
+	version int64 // of the model whose errors the scorer has learned
 }
 
 func newStage(conf *component.Config, _ *component.Resources) (any, error) {
@@ -165,6 +171,7 @@ func newStage(conf *component.Config, _ *component.Resources) (any, error) {
 		cfg:     ScoreConfig(conf),
 		emitAll: conf.String("emit") == "all",
 		maxKeys: conf.Int("max_keys"),
+		version: conf.String("version"),
 		keys:    map[string]*list.Element{},
 	}
 	if s.cfg.Alert.Threshold == 0 {
@@ -251,7 +258,16 @@ func (s *Stage) score(m *pipeline.Message, out pipeline.Emitter) error {
 		last = float64(raw[len(raw)-1])
 	}
 	s.mu.Lock()
-	sc := s.sensor(m.Key).scorer.Update(anomaly.MSE(x, y), last)
+	st := s.sensor(m.Key)
+	// A newer model's errors have a level of their own: judged against the
+	// old model's, they would read as an anomaly. Only a rise counts, as
+	// windows scored by an older version may still arrive from other
+	// workers of the model stage.
+	if v, ok := version(m.Fields[s.version]); ok && s.version != "" && v > st.version {
+		st.version = v
+		st.scorer.ModelChanged()
+	}
+	sc := st.scorer.Update(anomaly.MSE(x, y), last)
 	if sc.Ready {
 		s.noteScore(m.Key, sc.Score, sc.Alert)
 	}
@@ -310,6 +326,20 @@ func (s *Stage) Keys() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.keys)
+}
+
+// version reads a model version: an int from the onnx stage, a number from
+// JSON.
+func version(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int64:
+		return x, true
+	case float64:
+		return int64(x), x == math.Trunc(x)
+	}
+	return 0, false
 }
 
 // floats reads a vector field: []float32 (from window and onnx), []float64

@@ -166,3 +166,54 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal("anomaly stage not registered")
 	}
 }
+
+// TestModelVersionRestartsTheErrorLikelihood: an on-device update (the onnx
+// stage's learn_version rises) brings errors 10× smaller at once. Judged
+// against the old model's errors that drop is an anomaly (two-sided
+// likelihood); the stage must instead learn the new model's errors afresh,
+// stay quiet meanwhile, and still catch a fault of the new model. A window
+// of an older version arriving late must not restart it again.
+func TestModelVersionRestartsTheErrorLikelihood(t *testing.T) {
+	st := componenttest.MustBuild(t, pipeline.KindStage, "anomaly",
+		"emit: all\nlearn: 100\nbins: -1\nthreshold: 0.5\nrest: 300").(*Stage)
+	r := rand.New(rand.NewPCG(3, 3))
+	const swap, stale, fault = 1000, 1500, 2000
+	var msgs []*pipeline.Message
+	for i := range 2400 {
+		level, version := 0.05, 0
+		if i >= swap {
+			level, version = 0.005, 1
+		}
+		if i == stale {
+			version = 0
+		}
+		if i >= fault && i < fault+60 {
+			level *= 8
+		}
+		e := float32(math.Sqrt(level * math.Exp(0.3*r.NormFloat64())))
+		m := pipeline.NewMessage(nil)
+		m.Key = "pump"
+		m.Fields = map[string]any{"window_norm": []float32{0, 0}, "reconstruction": []float32{e, e}, "learn_version": version}
+		msgs = append(msgs, m)
+	}
+	res := componenttest.RunChain(t, componenttest.NewTrackingSource(msgs...), st)
+	if len(res.Out) != len(msgs) {
+		t.Fatalf("%d scores of %d windows", len(res.Out), len(msgs))
+	}
+	var alerts []int
+	for i, m := range res.Out {
+		if m.Fields["alert"] == true {
+			alerts = append(alerts, i)
+		}
+		score := m.Fields["score"].(float64)
+		switch {
+		case i >= swap && i < swap+100 && (m.Fields["ready"] != true || score != 0):
+			t.Fatalf("window %d, relearning after the swap: ready %v score %v, want ready with score 0", i, m.Fields["ready"], score)
+		case i > stale && i < stale+100 && score == 0:
+			t.Fatalf("window %d: score 0 after a stale version: the likelihood restarted again", i)
+		}
+	}
+	if len(alerts) != 1 || alerts[0] < fault || alerts[0] > fault+20 {
+		t.Fatalf("alerts at windows %v: want one, for the fault at %d (none for the swap at %d)", alerts, fault, swap)
+	}
+}
