@@ -183,10 +183,11 @@ func (s *Scorer) Update(err, value float64) Score {
 // ModelChanged tells the scorer that the errors to come are another model's
 // (an on-device update swapped in): their level may differ from the old
 // model's at once, which the fit of past errors would read as anomalous.
-// The error likelihood starts over and says nothing until it has learned
-// the new model's errors (Learn updates); the rarity and range of readings,
-// which do not depend on the model, keep scoring meanwhile.
-func (s *Scorer) ModelChanged() { s.lik.Restart() }
+// The error likelihood says nothing until it has seen Learn of the new
+// model's errors, then re-bases its history on them (Likelihood.Rebase);
+// the rarity and range of readings, which do not depend on the model, keep
+// scoring meanwhile.
+func (s *Scorer) ModelChanged() { s.lik.Rebase() }
 
 // outside reports whether v is beyond the range seen so far by the margin,
 // and widens the range to hold it.

@@ -79,6 +79,9 @@ type Likelihood struct {
 	estimated bool
 	since     int // updates since the last estimate
 	n         int // updates in all
+
+	rebasing bool // gathering a new model's errors (Rebase)
+	fresh    int  // averages gathered since Rebase
 }
 
 // NewLikelihood returns an estimator with cfg (defaults filled in).
@@ -109,7 +112,7 @@ func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
 
 	// Judge against the distribution before this value joins it.
 	likelihood, ready = 0.5, false
-	if l.estimated && l.n >= l.cfg.Learn {
+	if l.estimated && l.n >= l.cfg.Learn && !l.rebasing {
 		z := l.tToZ((avg - l.mean) / l.std)
 		if !l.cfg.OneSided {
 			z = math.Abs(z)
@@ -126,6 +129,14 @@ func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
 	}
 	l.n++
 	l.since++
+	if l.rebasing {
+		if l.fresh++; l.fresh >= l.cfg.Learn {
+			l.shiftOld()
+			l.rebasing = false
+			l.estimate()
+		}
+		return likelihood, ready
+	}
 	if !l.estimated && l.n >= min(l.cfg.Learn, l.cfg.Reestimate) || l.since >= l.cfg.Reestimate {
 		l.estimate()
 	}
@@ -142,16 +153,45 @@ func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
 // not seen), through the
 // approximation z = t·(1 − 1/(4ν)) / √(1 + t²/(2ν)); with a full history it
 // is the normal deviate to within a few percent.
-// Restart forgets every error seen, as if the estimator were new: the
-// errors that follow come from another model (an on-device update), whose
-// level the old fit would misread as anomalous. Likelihoods are again
-// given after Learn updates.
-func (l *Likelihood) Restart() {
+// Rebase is told that the errors to come are another model's (an on-device
+// update), whose level may differ from the old model's at once. The short
+// average starts over and no likelihood is given for the next Learn
+// updates; then the history of old averages is shifted by the difference
+// between the new ones' mean and theirs, and the fit is redone on both.
+// The spread is thus still judged on the long history, not on Learn
+// strongly overlapping averages: a fresh fit on so few is narrow, and
+// unlike at a stream's start its false alarms would count.
+func (l *Likelihood) Rebase() {
 	clear(l.short)
 	l.shortPos, l.shortN, l.shortSum = 0, 0, 0
-	l.hist = l.hist[:0]
-	l.histPos, l.histN = 0, 0
-	l.mean, l.std, l.estimated, l.since, l.n = 0, 0, false, 0, 0
+	l.rebasing, l.fresh = l.estimated, 0
+}
+
+// shiftOld moves the averages before the last l.fresh by the difference
+// between the means of the new ones and the old ones.
+func (l *Likelihood) shiftOld() {
+	n := len(l.hist)
+	if l.fresh >= n {
+		return
+	}
+	isNew := func(i int) bool { return (i-l.histPos+n)%n >= n-l.fresh }
+	if l.histN < l.cfg.History {
+		isNew = func(i int) bool { return i >= n-l.fresh }
+	}
+	var oldSum, newSum float64
+	for i, v := range l.hist {
+		if isNew(i) {
+			newSum += float64(v)
+		} else {
+			oldSum += float64(v)
+		}
+	}
+	shift := newSum/float64(l.fresh) - oldSum/float64(n-l.fresh)
+	for i := range l.hist {
+		if !isNew(i) {
+			l.hist[i] += float32(shift)
+		}
+	}
 }
 
 func (l *Likelihood) tToZ(t float64) float64 {
