@@ -173,3 +173,32 @@ func TestLikelihoodTailIsTheFits(t *testing.T) {
 		}
 	}
 }
+
+// TestRebaseShiftsTheHistory: after Rebase and Learn errors of a new model
+// 10× lower, the fit is centred on the new level with the old history's
+// spread, also when the history ring has wrapped.
+func TestRebaseShiftsTheHistory(t *testing.T) {
+	for _, history := range []int{200, 8640} {
+		l := NewLikelihood(LikelihoodConfig{History: history})
+		for _, e := range errorStream(500, nil, 0, 1, 4) {
+			l.Update(e)
+		}
+		oldMean, oldStd := l.Distribution()
+		l.Rebase()
+		for i, e := range errorStream(100, nil, 0, 1, 5) {
+			if p, ready := l.Update(e / 10); ready || p != 0.5 {
+				t.Fatalf("history %d: update %d after Rebase gave likelihood %v ready %v", history, i, p, ready)
+			}
+		}
+		mean, std := l.Distribution()
+		if d := mean - (oldMean - math.Log(10)); math.Abs(d) > 0.1 {
+			t.Fatalf("history %d: mean %.3f after re-basing, want %.3f − ln 10 = %.3f", history, mean, oldMean, oldMean-math.Log(10))
+		}
+		if std > 1.5*oldStd || std < oldStd/1.5 {
+			t.Fatalf("history %d: std %.3f after re-basing, was %.3f", history, std, oldStd)
+		}
+		if p, ready := l.Update(0.005); !ready || LogScore(p) >= 0.5 {
+			t.Fatalf("history %d: an error at the new level scored %v (ready %v)", history, LogScore(p), ready)
+		}
+	}
+}

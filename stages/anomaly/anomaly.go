@@ -41,8 +41,9 @@ func init() {
   for a reading beyond the range seen so far by ` + "`spatial`" + ` of its width. An alert is
   raised when the score reaches ` + "`threshold`" + `, then none for ` + "`rest`" + ` windows, so one
   fault raises one alert. When the model that made a sensor's reconstructions changes (its
-  ` + "`version`" + ` field rises: the onnx stage's ` + "`learn`" + `), the error likelihood starts over and
-  gives nothing for ` + "`learn`" + ` windows while the rarity and range keep scoring.
+  ` + "`version`" + ` field rises: the onnx stage's ` + "`learn`" + `), the error likelihood gives nothing for
+  ` + "`learn`" + ` windows, while the rarity and range keep scoring, then shifts its history to
+  the new model's error level.
 
 In score mode each output message is a new message (it carries the window's
 acknowledgement) with fields ` + "`sensor`" + `, ` + "`time`" + ` (RFC 3339: the source time of the window's last reading, or when it was received if the source gives none),
@@ -89,7 +90,7 @@ about 70 kB per sensor with the default history.`,
 			{Name: "emit", Type: component.String, Default: "alerts", Enum: []string{"alerts", "all"},
 				Description: "score: emit only alerts, or a score for every window."},
 			{Name: "version", Type: component.String, Default: "learn_version",
-				Description: "score: field with the version of the model that made the reconstruction (the onnx stage's `learn`); when a sensor's version rises, its error likelihood starts over (empty: ignored)."},
+				Description: "score: field with the version of the model that made the reconstruction (the onnx stage's `learn`); when a sensor's version rises, its error likelihood is re-based on the new model's errors (empty: ignored)."},
 			{Name: "max_keys", Type: component.Int, Default: 10000, Min: component.Bound(1),
 				Description: "Most sensors to keep state for."},
 		},
