@@ -142,9 +142,12 @@ func TestReloadLosesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), path+":") || !strings.Contains(err.Error(), "nowhere") {
 		t.Fatalf("reload of an invalid file = %v, want an error at %s:line:col naming the input", err, path)
 	}
-	if r.View().Generation != 1 || !r.Ready() {
+	if r.View().Generation != 1 {
 		t.Fatalf("the running pipeline did not survive a rejected reload")
 	}
+	// Reload returns once the new pipeline was swapped in; its sources
+	// report ready a moment later (a busy CI box showed the gap).
+	waitFor(t, "the running pipeline to be ready after the rejected reload", r.Ready)
 	before := len(readSeqs(t, out))
 	waitFor(t, "readings to go on flowing after the rejected reload", func() bool { return len(readSeqs(t, out)) > before })
 
