@@ -139,3 +139,24 @@ func CheckPoison(t testing.TB, src *PoisonSource, dl *DeadLetters, why map[strin
 		}
 	}
 }
+
+// StreamPoison runs src into sink (up to 32 per batch, retried for ever:
+// a temporary error would hang the run, so only failures the sink reports
+// as permanent end a message) with dead letters, tracking the heap in
+// src.Heap, and then checks the outcome as CheckPoison does.
+func StreamPoison(ctx context.Context, t testing.TB, src *PoisonSource, sink pipeline.Sink, why map[string]string) {
+	t.Helper()
+	dead := &DeadLetters{}
+	p := pipeline.New(pipeline.Options{})
+	if err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
+		p.AddSink("out", sink, []string{"src"}, pipeline.NodeOptions{Retries: -1, BatchSize: 32}),
+		p.SetDeadLetter("dead", dead, pipeline.NodeOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	src.Heap = StartHeap()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.Heap.Stop()
+	CheckPoison(t, src, dead, why)
+}

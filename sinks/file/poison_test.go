@@ -39,19 +39,7 @@ func TestSinkDeadLettersPoisonAndWritesTheRest(t *testing.T) {
 				s := componenttest.MustBuild(t, pipeline.KindSink, "file", "path: "+path+"\nformat: "+format).(pipeline.Sink)
 				const good = 180
 				src := &componenttest.PoisonSource{Good: good, Poison: poison, Blob: 100 << 10, Spoil: unencodable}
-				dead := &componenttest.DeadLetters{}
-				p := pipeline.New(pipeline.Options{})
-				if err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
-					p.AddSink("out", s, []string{"src"}, pipeline.NodeOptions{Retries: -1, BatchSize: 32}),
-					p.SetDeadLetter("dead", dead, pipeline.NodeOptions{})); err != nil {
-					t.Fatal(err)
-				}
-				src.Heap = componenttest.StartHeap()
-				if err := p.Run(ctx); err != nil {
-					t.Fatal(err)
-				}
-				src.Heap.Stop()
-				componenttest.CheckPoison(t, src, dead, map[string]string{
+				componenttest.StreamPoison(ctx, t, src, s, map[string]string{
 					componenttest.Oversize: "cannot encode chan int", componenttest.Invalid: "cannot encode chan int"})
 				got := writtenSeqs(t, path, format)
 				for i := 1; i <= src.N(); i++ {

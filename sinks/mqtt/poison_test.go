@@ -3,7 +3,6 @@ package mqtt
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/internal/componenttest"
-	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/rs/zerolog"
 )
 
@@ -58,19 +56,7 @@ func TestSinkDeadLettersPoisonAndDeliversTheRest(t *testing.T) {
 		mu.Unlock()
 		const good = 180
 		src := &componenttest.PoisonSource{Good: good, Poison: poison, Blob: 100 << 10}
-		dead := &componenttest.DeadLetters{}
-		p := pipeline.New(pipeline.Options{})
-		if err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
-			p.AddSink("out", s, []string{"src"}, pipeline.NodeOptions{Retries: -1, BatchSize: 32}),
-			p.SetDeadLetter("dead", dead, pipeline.NodeOptions{})); err != nil {
-			t.Fatal(err)
-		}
-		src.Heap = componenttest.StartHeap()
-		if err := p.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
-		src.Heap.Stop()
-		componenttest.CheckPoison(t, src, dead, map[string]string{
+		componenttest.StreamPoison(ctx, t, src, s, map[string]string{
 			componenttest.Oversize: "exceeds max_payload", componenttest.Invalid: "topic"})
 		componenttest.WaitFor(t, 30*time.Second, "the good messages at the broker", func() bool {
 			mu.Lock()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/internal/componenttest"
-	"github.com/edgeflow/edgeflow/pipeline"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -57,19 +56,7 @@ func TestSinkDeadLettersPoisonAndDeliversTheRest(t *testing.T) {
 				}
 				const good = 180
 				src := &componenttest.PoisonSource{Good: good, Poison: poison, Blob: 100 << 10}
-				dead := &componenttest.DeadLetters{}
-				p := pipeline.New(pipeline.Options{})
-				if err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
-					p.AddSink("out", s, []string{"src"}, pipeline.NodeOptions{Retries: -1, BatchSize: 32}),
-					p.SetDeadLetter("dead", dead, pipeline.NodeOptions{})); err != nil {
-					t.Fatal(err)
-				}
-				src.Heap = componenttest.StartHeap()
-				if err := p.Run(ctx); err != nil {
-					t.Fatal(err)
-				}
-				src.Heap.Stop()
-				componenttest.CheckPoison(t, src, dead, map[string]string{
+				componenttest.StreamPoison(ctx, t, src, s, map[string]string{
 					componenttest.Oversize: "maximum payload", componenttest.Invalid: "subject"})
 				info, err := st.Info(ctx)
 				if err != nil {

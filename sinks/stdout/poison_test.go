@@ -63,19 +63,7 @@ func TestSinkDeadLettersPoisonAndWritesTheRest(t *testing.T) {
 				// letter kept by mistake shows on the heap.
 				src := &componenttest.PoisonSource{Good: good, Poison: poison, Blob: 100 << 10,
 					Spoil: func(_ string, fields map[string]any) { fields["bad"] = make(chan int) }}
-				dead := &componenttest.DeadLetters{}
-				p := pipeline.New(pipeline.Options{})
-				if err := errors.Join(p.AddSource("src", src, pipeline.NodeOptions{}),
-					p.AddSink("out", s, []string{"src"}, pipeline.NodeOptions{Retries: -1, BatchSize: 32}),
-					p.SetDeadLetter("dead", dead, pipeline.NodeOptions{})); err != nil {
-					t.Fatal(err)
-				}
-				src.Heap = componenttest.StartHeap()
-				if err := p.Run(ctx); err != nil {
-					t.Fatal(err)
-				}
-				src.Heap.Stop()
-				componenttest.CheckPoison(t, src, dead, map[string]string{
+				componenttest.StreamPoison(ctx, t, src, s, map[string]string{
 					componenttest.Oversize: "cannot encode chan int", componenttest.Invalid: "cannot encode chan int"})
 				out.mu.Lock()
 				defer out.mu.Unlock()
