@@ -185,6 +185,7 @@ func (r *Runner) prepare(ctx context.Context) (*prepared, error) {
 	if bytes.Equal(raw, r.raw) {
 		return nil, nil
 	}
+	r.log.Info().Str("file", r.path).Msg("reload: pipeline file changed")
 	carry := f.CarryFrom(old, built)
 	next, err := f.Build(ctx, config.BuildOptions{Logger: r.log, Carry: carry})
 	if err != nil {
@@ -229,9 +230,14 @@ func (r *Runner) ReloadModels() error {
 // modification time has changed and then stayed the same for one interval
 // (so that a file being written is not read half-way), until ctx is done.
 // Failures are logged.
+//
+// The first settled look always asks for a reload: the file may have been
+// written between New reading it and Watch starting, and the stat taken
+// here would then hide that change for ever. Reload compares contents, so
+// an unchanged file costs one read.
 func (r *Runner) Watch(ctx context.Context, interval time.Duration) {
-	loaded, _ := os.Stat(r.path)
-	seen := loaded
+	var loaded os.FileInfo
+	seen, _ := os.Stat(r.path)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -250,7 +256,6 @@ func (r *Runner) Watch(ctx context.Context, interval time.Duration) {
 			continue
 		}
 		loaded = st
-		r.log.Info().Str("file", r.path).Msg("reload: pipeline file changed")
 		if err := r.Reload(ctx); err != nil && !errors.Is(err, ErrStopped) && ctx.Err() == nil {
 			LogError(r.log, err)
 		}

@@ -476,3 +476,45 @@ sinks:
 		t.Fatal(err)
 	}
 }
+
+// TestWatchSeesChangeMadeBeforeItStarted: a change written after the file
+// was loaded but before Watch took its first look is still reloaded (CI
+// once lost this race and waited for a reload that never came).
+func TestWatchSeesChangeMadeBeforeItStarted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pipeline.yaml")
+	version := func(rate string) string {
+		return "name: early\nsources:\n  gen: {type: generate, keys: 2, rate: " + rate + "}\n" +
+			"sinks:\n  out: {type: drop, input: gen}\n"
+	}
+	if err := os.WriteFile(path, []byte(version("100")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := reload.New(ctx, f, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx) }()
+	waitFor(t, "the pipeline to run", r.Ready)
+	if err := os.WriteFile(path, []byte(version("2000")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	watched := make(chan struct{})
+	go func() { defer close(watched); r.Watch(ctx, 20*time.Millisecond) }()
+	waitFor(t, "the early change to be reloaded", func() bool { return r.View().Generation == 1 })
+
+	cancel()
+	<-watched
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
