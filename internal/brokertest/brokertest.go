@@ -146,6 +146,16 @@ func (p *process) stop(sig syscall.Signal) {
 	p.cmd, p.exited = nil, nil
 }
 
+// pid is the process id, 0 while stopped.
+func (p *process) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // running reports whether the process is started and has not exited.
 func (p *process) running() bool {
 	p.mu.Lock()

@@ -122,5 +122,9 @@ func (m *Mosquitto) Restart() {
 // Running reports whether the broker process is up.
 func (m *Mosquitto) Running() bool { return m.p.running() }
 
+// Pid is the broker process's id, 0 while it is stopped: benchmarks read
+// its CPU time from /proc to tell whether the broker is the bottleneck.
+func (m *Mosquitto) Pid() int { return m.p.pid() }
+
 // Log returns the broker's log so far, for failure messages.
 func (m *Mosquitto) Log() string { return m.p.tail() }

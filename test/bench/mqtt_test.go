@@ -29,7 +29,11 @@ import (
 // defaults otherwise) against a Mosquitto with its default inflight window
 // (20) and no queue limit. Each QoS runs MQTT_BENCH_ROUNDS (default 2)
 // rounds of broker-only then edgeflow and reports the rate of each side, the
-// ratio, loss and duplicates, and edgeflow's peak RSS.
+// ratio, loss and duplicates, edgeflow's peak RSS, and the CPU time each
+// process spent per message: the broker, edgeflow, and this process (the
+// publisher and the subscriber) — with edgeflow in the path the
+// single-threaded broker carries every message twice, and on a small
+// machine its core can be what limits both paths.
 //
 //	go test ./test/bench -run '^$' -bench MQTTToMQTT -benchtime 1x -v
 //
@@ -48,12 +52,16 @@ func BenchmarkMQTTToMQTT(b *testing.B) {
 			ef := startEdgeflowMQTT(b, bin, mq.URL(), qos)
 			defer ef.stop(b)
 			waitForwarding(b, mq.URL(), qos)
-			var broker, edge []float64
+			cpu := &cpuWatch{b: b, brokerPid: mq.Pid(), edgePid: ef.cmd.Process.Pid}
+			var broker, edge, brokerCore, edgeBrokerCore []float64
 			for r := range rounds {
-				br := runMQTTLoad(b, mq.URL(), qos, n, "direct", "direct/#")
-				er := runMQTTLoad(b, mq.URL(), qos, n, "in", "out/#")
+				br := runMQTTLoad(b, mq.URL(), qos, n, "direct", "direct/#", cpu)
+				er := runMQTTLoad(b, mq.URL(), qos, n, "in", "out/#", cpu)
 				b.Logf("round %d: broker only %.0f msgs/s (lost %d, dup %d); edgeflow %.0f msgs/s (lost %d, dup %d, p50 %.0f ms) = %.2fx",
 					r+1, br.rate, br.lost, br.dups, er.rate, er.lost, er.dups, ms(er.p50), er.rate/br.rate)
+				b.Logf("round %d CPU: broker only: %v; edgeflow path: %v", r+1, br.cpu, er.cpu)
+				brokerCore = append(brokerCore, br.cpu.core(br.cpu.broker))
+				edgeBrokerCore = append(edgeBrokerCore, er.cpu.core(er.cpu.broker))
 				if br.lost > 0 || er.lost > 0 || er.dups > 0 {
 					b.Errorf("round %d: loss or duplicates: broker only lost %d; edgeflow lost %d, duplicated %d", r+1, br.lost, er.lost, er.dups)
 				}
@@ -67,6 +75,8 @@ func BenchmarkMQTTToMQTT(b *testing.B) {
 			b.ReportMetric(mean(edge), "edgeflow-msgs/s")
 			b.ReportMetric(ratio/float64(len(broker)), "ratio")
 			b.ReportMetric(float64(vmHWM(b, ef.cmd.Process.Pid))/1024, "edgeflow-rss-MB")
+			b.ReportMetric(mean(brokerCore), "mosquitto-cores-broker-only")
+			b.ReportMetric(mean(edgeBrokerCore), "mosquitto-cores-edgeflow")
 		})
 	}
 }
@@ -168,11 +178,12 @@ type loadResult struct {
 	rate       float64
 	lost, dups int
 	p50        time.Duration
+	cpu        cpuUse
 }
 
 // runMQTTLoad publishes n readings from 100 sensors on prefix/<sensor> and
 // counts them arriving on filter.
-func runMQTTLoad(b *testing.B, url string, qos byte, n int, prefix, filter string) loadResult {
+func runMQTTLoad(b *testing.B, url string, qos byte, n int, prefix, filter string, cpu *cpuWatch) loadResult {
 	const sensors = 100
 	perSensor := (n + sensors - 1) / sensors
 	n = perSensor * sensors
@@ -218,6 +229,7 @@ func runMQTTLoad(b *testing.B, url string, qos byte, n int, prefix, filter strin
 	for s := range topics {
 		topics[s] = fmt.Sprintf("%s/s%d", prefix, s)
 	}
+	cpu.start()
 	start := time.Now()
 	var tokens []paho.Token
 	buf := make([]byte, 0, 128)
@@ -251,10 +263,13 @@ wait:
 			break
 		}
 	}
+	mu.Lock()
+	r := loadResult{cpu: cpu.stop(last.Sub(start), unique)}
+	mu.Unlock()
 	time.Sleep(300 * time.Millisecond) // late duplicates
 	mu.Lock()
 	defer mu.Unlock()
-	r := loadResult{lost: n - unique, dups: dups}
+	r.lost, r.dups = n-unique, dups
 	if unique > 0 {
 		r.rate = float64(unique) / last.Sub(start).Seconds()
 		slices.Sort(lat)
