@@ -31,6 +31,13 @@ type Encoder interface {
 	Encode(m *pipeline.Message) ([]byte, error)
 }
 
+// AppendEncoder is an Encoder that can append its output to a buffer the
+// caller reuses, saving an allocation per message on a sink's hot path.
+type AppendEncoder interface {
+	Encoder
+	AppendEncode(b []byte, m *pipeline.Message) ([]byte, error)
+}
+
 // DecoderNames lists the names NewDecoder accepts.
 func DecoderNames() []string { return []string{"csv", "float32le", "json", "raw"} }
 

@@ -26,6 +26,17 @@ func (jsonEncoder) Encode(m *pipeline.Message) ([]byte, error) {
 	return AppendJSON(make([]byte, 0, 64+32*len(m.Fields)), m.Fields)
 }
 
+// AppendEncode appends what Encode returns to b.
+func (jsonEncoder) AppendEncode(b []byte, m *pipeline.Message) ([]byte, error) {
+	if m.Fields == nil {
+		if len(m.Payload) > 0 && json.Valid(m.Payload) {
+			return append(b, m.Payload...), nil
+		}
+		return b, errors.New("json: message has no fields and its payload is not JSON (decode it first, or use the raw encoder)")
+	}
+	return AppendJSON(b, m.Fields)
+}
+
 type envelopeEncoder struct{}
 
 func (envelopeEncoder) Encode(m *pipeline.Message) ([]byte, error) {

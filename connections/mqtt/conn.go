@@ -52,6 +52,10 @@ type Conn struct {
 	pubMu sync.Mutex
 	pub   paho.Client
 	pubUp upSignal // fired when the publisher (re)connects
+	// pubNet is the publisher's latest buffered TCP connection, which
+	// QoS 0 publishes are written to directly (publish0.go).
+	pubNet   atomic.Pointer[bufferedConn]
+	plainTCP atomic.Bool // the broker is on tcp:// or mqtt:// (set by Start)
 
 	// The inbox: received messages waiting for the feeder (dispatch.go).
 	inMu       sync.Mutex
@@ -144,7 +148,10 @@ func (c *Conn) Start(ctx context.Context) error {
 		return fmt.Errorf("mqtt connection %q: %w", c.name, err)
 	}
 	switch po.Servers[0].Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+	case "tcp", "mqtt":
+		c.plainTCP.Store(true)
+		fallthrough
+	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
 		po.SetCustomOpenConnectionFn(c.openSubscriber(openWatched(c.networkDown)))
 	}
 	cl := paho.NewClient(po)

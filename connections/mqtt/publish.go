@@ -56,6 +56,9 @@ func (c *Conn) publisher() (paho.Client, error) {
 			c.log.Warn().Err(err).Msg("mqtt publisher connection lost; reconnecting")
 		}).
 		SetOnConnectHandler(func(paho.Client) { c.pubUp.fire() })
+	if u := po.Servers[0]; u.Scheme == "tcp" || u.Scheme == "mqtt" {
+		po.SetCustomOpenConnectionFn(c.openPublisher(openTCP))
+	}
 	c.pub = paho.NewClient(po)
 	// With ConnectRetry the token completes once connected. Wait for it
 	// (bounded): paho does not reliably hold publishes, QoS 0 ones above

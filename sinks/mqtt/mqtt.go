@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -57,6 +58,7 @@ or nacks it: the broker may then receive it twice (at-least-once).`,
 
 // Sink is the mqtt sink.
 type Sink struct {
+	bufs    sync.Pool // of *direct, for sendDirect
 	conn    *mqttconn.Conn
 	topic   *address.Template
 	qos     byte
@@ -134,6 +136,9 @@ func (s *Sink) WriteBatch(ctx context.Context, batch []*pipeline.Message) error 
 // sink); one the broker did not confirm within publish_timeout fails alone
 // and is retried.
 func (s *Sink) Send(ctx context.Context, batch []*pipeline.Message) (wait func() error) {
+	if s.qos == 0 && s.conn.DirectPublish() {
+		return s.sendDirect(batch)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	errs := make([]error, len(batch))
 	toks := make([]paho.Token, len(batch))
