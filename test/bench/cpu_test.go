@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -89,4 +90,51 @@ func (u cpuUse) core(d time.Duration) float64 {
 		return 0
 	}
 	return d.Seconds() / u.wall.Seconds()
+}
+
+// rssPeaks samples a process's resident anonymous and file-backed memory
+// every 20 ms until stop is called, and returns the peaks in kB. VmHWM
+// gives only the peak of their sum; the split says how much is the
+// process's own memory (anonymous) and how much the mapped binary, which
+// depends on how the kernel caches the file (on a kernel that maps the
+// page cache's large folios whole, 2 MB at a time).
+func rssPeaks(pid int) (stop func() (anonKB, fileKB int)) {
+	done := make(chan struct{})
+	var anon, file int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			a, f := rssSplit(pid)
+			anon, file = max(anon, a), max(file, f)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() (int, int) {
+		close(done)
+		wg.Wait()
+		return anon, file
+	}
+}
+
+// rssSplit reads RssAnon and RssFile (kB) from /proc/PID/status; 0 when
+// the process is gone.
+func rssSplit(pid int) (anon, file int) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			anon, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+		} else if rest, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			file, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+		}
+	}
+	return anon, file
 }

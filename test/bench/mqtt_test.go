@@ -54,6 +54,7 @@ func BenchmarkMQTTToMQTT(b *testing.B) {
 			waitForwarding(b, mq.URL(), qos)
 			cpu := &cpuWatch{b: b, brokerPid: mq.Pid(), edgePid: ef.cmd.Process.Pid}
 			var broker, edge, brokerCore, edgeBrokerCore []float64
+			peaks := rssPeaks(ef.cmd.Process.Pid)
 			for r := range rounds {
 				br := runMQTTLoad(b, mq.URL(), qos, n, "direct", "direct/#", cpu)
 				er := runMQTTLoad(b, mq.URL(), qos, n, "in", "out/#", cpu)
@@ -75,6 +76,9 @@ func BenchmarkMQTTToMQTT(b *testing.B) {
 			b.ReportMetric(mean(edge), "edgeflow-msgs/s")
 			b.ReportMetric(ratio/float64(len(broker)), "ratio")
 			b.ReportMetric(float64(vmHWM(b, ef.cmd.Process.Pid))/1024, "edgeflow-rss-MB")
+			anon, file := peaks()
+			b.ReportMetric(float64(anon)/1024, "edgeflow-anon-MB")
+			b.ReportMetric(float64(file)/1024, "edgeflow-file-MB")
 			b.ReportMetric(mean(brokerCore), "mosquitto-cores-broker-only")
 			b.ReportMetric(mean(edgeBrokerCore), "mosquitto-cores-edgeflow")
 		})
