@@ -1,5 +1,6 @@
 // Package mqtt registers the `mqtt` sink: publish each message to a topic
-// rendered from the message, returning only once the broker has confirmed.
+// rendered from the message, returning only once the broker has confirmed
+// (QoS 1/2) or, at QoS 0, once it is written to the connection.
 package mqtt
 
 import (
@@ -30,7 +31,9 @@ the dead-letter sink. A message counts as
 delivered only after the broker's PUBACK (QoS 1) or PUBCOMP (QoS 2); a batch is published at
 once and confirmed together, and later batches are published while earlier ones await their
 confirmations. A publish not confirmed within publish_timeout fails, and the engine retries
-or nacks it: the broker may then receive it twice (at-least-once).`,
+or nacks it: the broker may then receive it twice (at-least-once). At QoS 0 the broker
+confirms nothing: a message counts as delivered once written to the connection, and a
+batch written while the publisher is disconnected fails and is retried once it is back.`,
 		Batching: true,
 		Fields: []component.Field{
 			{Name: "connection", Type: component.String, Description: "Name of an mqtt connection."},
