@@ -19,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, brokertest.IgnorePahoDisconnect) }
 
-func newSinkFor(t *testing.T, conn *mqttconn.Conn, src string) *Sink {
+func newSinkFor(t testing.TB, conn *mqttconn.Conn, src string) *Sink {
 	t.Helper()
 	spec, _ := component.Lookup(pipeline.KindSink, "mqtt")
 	var doc yaml.Node
