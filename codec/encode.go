@@ -176,7 +176,12 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 // appendObject writes m as a JSON object with sorted keys, so that equal
 // messages encode to equal bytes.
 func appendObject[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte, error)) ([]byte, error) {
-	keys := make([]string, 0, len(m))
+	// Readings have a handful of fields: sort their names on the stack.
+	var few [16]string
+	keys := few[:0]
+	if len(m) > len(few) {
+		keys = make([]string, 0, len(m))
+	}
 	for k := range m {
 		keys = append(keys, k)
 	}
