@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/edgeflow/edgeflow/internal/didyoumean"
 	"github.com/edgeflow/edgeflow/pipeline"
@@ -163,15 +164,27 @@ func (t *Template) Render(m *pipeline.Message, escape func(byte) byte) (string, 
 	if t.parts == nil {
 		return t.text, nil
 	}
-	var b strings.Builder
-	b.Grow(t.fixed + 16*t.nholes)
-	var num [32]byte
+	b, err := t.AppendRender(make([]byte, 0, t.fixed+16*t.nholes), m, escape)
+	if err != nil || len(b) == 0 {
+		return "", err
+	}
+	// b is not used again: the string can share it, as strings.Builder does.
+	return unsafe.String(&b[0], len(b)), nil
+}
+
+// AppendRender is Render appending to dst, for a caller that reuses a
+// buffer (a sink writing packets): it allocates nothing for string and
+// number values while dst has room.
+func (t *Template) AppendRender(dst []byte, m *pipeline.Message, escape func(byte) byte) ([]byte, error) {
+	if t.parts == nil {
+		return append(dst, t.text...), nil
+	}
 	for i := range t.parts {
 		p := &t.parts[i]
 		var v string
 		switch p.kind {
 		case literal:
-			b.WriteString(p.text)
+			dst = append(dst, p.text...)
 			continue
 		case keyPart:
 			v = m.Key
@@ -180,34 +193,34 @@ func (t *Template) Render(m *pipeline.Message, escape func(byte) byte) (string, 
 		case metaPart:
 			var ok bool
 			if v, ok = m.Meta[p.text]; !ok {
-				return "", fmt.Errorf("metadata %q is missing", p.text)
+				return dst, fmt.Errorf("metadata %q is missing", p.text)
 			}
 		case fieldPart:
 			val, ok := lookup(m.Fields, p.path)
 			if !ok {
-				return "", fmt.Errorf("field %q is missing", strings.Join(p.path, "."))
+				return dst, fmt.Errorf("field %q is missing", strings.Join(p.path, "."))
 			}
 			if s, ok := val.(string); ok {
 				v = s
-			} else if n := appendScalar(num[:0], val); n != nil {
-				b.Write(n) // digits, '.', '-', true, false: nothing to escape
+			} else if n := appendScalar(dst, val); n != nil {
+				dst = n // digits, '.', '-', true, false: nothing to escape
 				continue
 			} else {
 				v = fmt.Sprint(val)
 			}
 		}
 		if v == "" {
-			return "", fmt.Errorf("%s is empty", describe(p))
+			return dst, fmt.Errorf("%s is empty", describe(p))
 		}
 		if escape == nil {
-			b.WriteString(v)
+			dst = append(dst, v...)
 			continue
 		}
 		for j := 0; j < len(v); j++ {
-			b.WriteByte(escape(v[j]))
+			dst = append(dst, escape(v[j]))
 		}
 	}
-	return b.String(), nil
+	return dst, nil
 }
 
 func describe(p *part) string {

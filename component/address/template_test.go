@@ -47,6 +47,9 @@ func TestRender(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("%q: got %q, %v; want %q", c.tmpl, got, err, c.want)
 		}
+		if b, err := tp.AppendRender([]byte("pre:"), m, nil); err != nil || string(b) != "pre:"+c.want {
+			t.Errorf("%q: AppendRender got %q, %v; want %q", c.tmpl, b, err, "pre:"+c.want)
+		}
 	}
 	empty := &pipeline.Message{}
 	tp, _ := Parse("a/{key}")
@@ -117,6 +120,10 @@ func TestRenderAllocations(t *testing.T) {
 	st, _ := Parse("plant/all")
 	if n := testing.AllocsPerRun(100, func() { _, _ = st.Render(m, nil) }); n != 0 {
 		t.Errorf("%v allocations per static render, want 0", n)
+	}
+	buf := make([]byte, 0, 128)
+	if n := testing.AllocsPerRun(100, func() { _, _ = tp.AppendRender(buf[:0], m, nil) }); n != 0 {
+		t.Errorf("%v allocations per AppendRender into a buffer with room, want 0", n)
 	}
 }
 

@@ -25,7 +25,7 @@ var errPublisherDown = errors.New("mqtt: publisher not connected")
 
 // AppendPublish appends a QoS 0 PUBLISH packet for topic and payload to
 // buf, for WritePublishes.
-func AppendPublish(buf []byte, topic string, retain bool, payload []byte) ([]byte, error) {
+func AppendPublish[T ~string | ~[]byte](buf []byte, topic T, retain bool, payload []byte) ([]byte, error) {
 	if len(topic) > maxTopic {
 		return buf, fmt.Errorf("topic of %d bytes exceeds MQTT's %d", len(topic), maxTopic)
 	}

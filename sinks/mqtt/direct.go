@@ -11,6 +11,7 @@ import (
 // direct is sendDirect's reusable memory.
 type direct struct {
 	packets []byte // the batch's PUBLISH packets
+	topic   []byte // one message's topic
 	payload []byte // one message's encoded payload
 }
 
@@ -33,7 +34,7 @@ func (s *Sink) sendDirect(batch []*pipeline.Message) (wait func() error) {
 	}
 	defer func() {
 		if cap(d.packets) > maxKept || cap(d.payload) > maxKept {
-			d.packets, d.payload = nil, nil // do not hold a rare large batch
+			*d = direct{} // do not hold a rare large batch
 		}
 		s.bufs.Put(d)
 	}()
@@ -47,7 +48,7 @@ func (s *Sink) sendDirect(batch []*pipeline.Message) (wait func() error) {
 	}
 	n := 0
 	for i, m := range batch {
-		topic, err := s.render(m)
+		topic, err := s.renderTo(d, m)
 		if err != nil {
 			fail(i, pipeline.Permanent(err))
 			continue
@@ -88,6 +89,20 @@ func (s *Sink) sendDirect(batch []*pipeline.Message) (wait func() error) {
 		}
 	}
 	return func() error { return &pipeline.BatchError{Errs: errs} }
+}
+
+// renderTo renders m's topic into d's scratch buffer.
+func (s *Sink) renderTo(d *direct, m *pipeline.Message) ([]byte, error) {
+	var err error
+	if d.topic, err = s.topic.AppendRender(d.topic[:0], m, nil); err != nil {
+		return nil, fmt.Errorf("topic: %w", err)
+	}
+	if !s.topic.Static() {
+		if err := checkTopic(d.topic); err != nil {
+			return nil, err
+		}
+	}
+	return d.topic, nil
 }
 
 // encode renders m's payload into d's scratch buffer when the codec can

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -92,12 +91,15 @@ func newSink(conf *component.Config, res *component.Resources) (any, error) {
 	return s, nil
 }
 
-func checkTopic(t string) error {
-	switch {
-	case t == "":
+func checkTopic[T ~string | ~[]byte](t T) error {
+	if len(t) == 0 {
 		return errors.New("empty topic")
-	case strings.ContainsAny(t, "+#\x00"):
-		return fmt.Errorf("topic %q: + and # are for subscriptions, not publishing", t)
+	}
+	for i := 0; i < len(t); i++ {
+		switch t[i] {
+		case '+', '#', 0:
+			return fmt.Errorf("topic %q: + and # are for subscriptions, not publishing", t)
+		}
 	}
 	return nil
 }
