@@ -63,8 +63,6 @@ type stats struct {
 	// tensor) for bias correction; nil for other ranks.
 	chSum  []float64
 	chSeen int64
-	// chMin and chMax are per-channel extremes, for equalisation.
-	chMin, chMax []float64
 }
 
 // addChannels accumulates the per-channel sums of an [N,C,...] tensor.
@@ -79,15 +77,12 @@ func (s *stats) addChannels(t models.Tensor) {
 	}
 	if s.chSum == nil {
 		s.chSum = make([]float64, c)
-		s.chMin, s.chMax = make([]float64, c), make([]float64, c)
 	}
 	if len(s.chSum) != c || inner <= 0 || len(t.Data)%(c*inner) != 0 {
 		return
 	}
 	for i, v := range t.Data {
-		k, f := (i/inner)%c, float64(v)
-		s.chSum[k] += f
-		s.chMin[k], s.chMax[k] = min(s.chMin[k], f), max(s.chMax[k], f)
+		s.chSum[(i/inner)%c] += float64(v)
 	}
 	s.chSeen += int64(len(t.Data) / c)
 }
@@ -138,9 +133,6 @@ func (s *stats) std() float64 {
 
 // rng returns the calibrated range [lo, hi] of a tensor.
 func (s *stats) rng(method Method, pct float64) (lo, hi float32) {
-	if method == MSE {
-		return s.mseRange()
-	}
 	if method != Percentile || len(s.sample) == 0 {
 		return s.min, s.max
 	}
@@ -235,10 +227,10 @@ func calibrate(m *onnxpb.ModelProto, tensors []string, calib Calibrator, opts *O
 		}
 		for name, s := range result {
 			if k, ok := fromInput[name]; ok {
-				s.add(sample[k].Data, opts.Method != MinMax, r)
+				s.add(sample[k].Data, opts.Method == Percentile, r)
 				s.addChannels(sample[k])
 			} else {
-				s.add(outs[index[name]].Data, opts.Method != MinMax, r)
+				s.add(outs[index[name]].Data, opts.Method == Percentile, r)
 				s.addChannels(outs[index[name]])
 			}
 		}

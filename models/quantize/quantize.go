@@ -105,19 +105,6 @@ type Options struct {
 	// data. Measured on the detectors it changes detection agreement by
 	// less than the test set's noise, so it is off by default.
 	BiasCorrection bool
-	// EmpiricalBias, when positive, is the number of rounds of empirical
-	// bias correction (Static): every quantised Conv's bias absorbs the
-	// shift of its output channels' means that quantising the model
-	// (activations included) causes, measured by running the quantised
-	// model on up to 32 calibration samples (see empiricalBias).
-	EmpiricalBias int
-	// Equalize, when positive, is the strength (0..1] of cross-layer
-	// equalisation of activations before calibration (Static; see
-	// equalize): 1 gives every channel between two Convs the whole
-	// 8-bit range, 0.5 splits the spread between activations and weights.
-	Equalize  float64
-	biasLocal bool
-	biasLast  bool
 	// WeightOnlyIslands stores int8 weights (behind DequantizeLinear) for
 	// a Conv/Gemm/MatMul whose input or output stays float. That makes the
 	// file smaller but the model slower: ORT dequantises such a weight on
@@ -156,8 +143,8 @@ func (o *Options) defaults() error {
 	if o.Method == "" {
 		o.Method = MinMax
 	}
-	if o.Method != MinMax && o.Method != Percentile && o.Method != MSE {
-		return fmt.Errorf("unknown calibration method %q (want minmax, percentile or mse)", o.Method)
+	if o.Method != MinMax && o.Method != Percentile {
+		return fmt.Errorf("unknown calibration method %q (want minmax or percentile)", o.Method)
 	}
 	if o.Percentile == 0 {
 		o.Percentile = 99.999
@@ -213,8 +200,6 @@ type Report struct {
 	// FoldedBatchNorms counts BatchNormalization nodes folded into the
 	// preceding Conv before quantising.
 	FoldedBatchNorms int `json:"folded_batch_norms,omitempty"`
-	// Equalized counts the Conv pairs cross-layer equalisation rescaled.
-	Equalized int `json:"equalized,omitempty"`
 	// HalfFloats counts the large float constants left float (weights of
 	// float islands, anchor tables) stored as float16 behind a Cast.
 	HalfFloats  int            `json:"half_floats,omitempty"`

@@ -19,26 +19,12 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 		return nil, nil, err
 	}
 	r.Method = string(opts.Method)
-	if opts.Equalize > 0 {
-		samples, err := drain(calib, opts.MaxSamples)
-		if err != nil {
-			return nil, nil, err
-		}
-		if r.Equalized, err = equalize(out, samples, opts.Equalize, &opts); err != nil {
-			return nil, nil, err
-		}
-		calib = FromSamples(samples)
-	}
 	q := newQuantizer(out, &opts, r)
 	q.plan()
 	if len(q.nodes) == 0 {
 		return nil, nil, fmt.Errorf("%w: no %v node with float inputs to quantise", ErrNotQuantizable, opts.Ops)
 	}
-	keep := max(opts.SensitivitySamples, opts.CheckSamples)
-	if opts.EmpiricalBias > 0 {
-		keep = max(keep, empiricalBiasSamples)
-	}
-	st, kept, n, err := calibrate(out, q.acts, calib, &opts, keep)
+	st, kept, n, err := calibrate(out, q.acts, calib, &opts, max(opts.SensitivitySamples, opts.CheckSamples))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,9 +65,6 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 		}
 	}
 	q.dropIslands()
-	if err := q.empiricalBias(kept, opts.EmpiricalBias); err != nil {
-		return nil, nil, err
-	}
 	if err := q.rewrite(); err != nil {
 		return nil, nil, err
 	}
@@ -142,9 +125,6 @@ type quantizer struct {
 	// means are the per-channel means of activations on the calibration
 	// data, for bias correction (nil: none).
 	means map[string][]float64
-	// corr are the empirical bias corrections by Conv node name (see
-	// empiricalBias; nil: none).
-	corr  map[string][]float64
 	tails map[string]bool
 	// pairs records the activation QDQ pairs rewrite inserted, for the
 	// sensitivity analysis.
@@ -398,9 +378,6 @@ func (q *quantizer) rewrite() error {
 			unfused := !ok || (!outQuantized[k] && n.GetOpType() == "Conv")
 			if unfused && graph.Elements(w.GetDims()) <= islandFloatWeights {
 				q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: input or output kept float, weight kept float", n.GetOpType(), n.GetName()))
-				if err := q.floatBias(n, q.corrected(n.GetName(), nil)); err != nil {
-					return err
-				}
 				continue
 			}
 		}
@@ -417,7 +394,7 @@ func (q *quantizer) rewrite() error {
 				if err != nil {
 					return err
 				}
-				if err := q.floatBias(n, q.corrected(n.GetName(), shift)); err != nil {
+				if err := q.floatBias(n, shift); err != nil {
 					return err
 				}
 			}
@@ -435,7 +412,7 @@ func (q *quantizer) rewrite() error {
 		if err != nil {
 			return err
 		}
-		if err := q.floatBias(n, q.corrected(n.GetName(), shift)); err != nil {
+		if err := q.floatBias(n, shift); err != nil {
 			return err
 		}
 		if rl.bias >= 0 && rl.bias < len(n.GetInput()) && n.GetInput()[rl.bias] != "" {
