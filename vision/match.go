@@ -7,14 +7,33 @@ import "slices"
 // of pairs. Comparing a model with its compressed version counts how many
 // of the reference's detections the other still finds.
 func Match(a, b []Detection, minIoU float32) int {
-	used := make([]bool, len(b))
-	order := slices.Clone(a)
-	slices.SortFunc(order, func(x, y Detection) int { return cmpDesc(x.Score, y.Score) })
+	pa, _ := Pairs(a, b, minIoU)
 	n := 0
-	for _, d := range order {
+	for _, p := range pa {
+		if p {
+			n++
+		}
+	}
+	return n
+}
+
+// Pairs pairs detections as Match does and says which of a and which of
+// b found a partner, so that the unpaired ones (the disagreements) can be
+// looked at.
+func Pairs(a, b []Detection, minIoU float32) (pairedA, pairedB []bool) {
+	pairedA, pairedB = make([]bool, len(a)), make([]bool, len(b))
+	order := make([]int, len(a))
+	for i := range order {
+		order[i] = i
+	}
+	// Sorting indices makes the same comparisons, so the same order, as
+	// sorting the detections themselves.
+	slices.SortFunc(order, func(x, y int) int { return cmpDesc(a[x].Score, a[y].Score) })
+	for _, i := range order {
+		d := a[i]
 		best, bestIoU := -1, minIoU
 		for j, e := range b {
-			if used[j] || e.ClassID != d.ClassID {
+			if pairedB[j] || e.ClassID != d.ClassID {
 				continue
 			}
 			if iou := IoU(d.Box, e.Box); iou >= bestIoU {
@@ -22,11 +41,10 @@ func Match(a, b []Detection, minIoU float32) int {
 			}
 		}
 		if best >= 0 {
-			used[best] = true
-			n++
+			pairedA[i], pairedB[best] = true, true
 		}
 	}
-	return n
+	return pairedA, pairedB
 }
 
 func cmpDesc(a, b float32) int {

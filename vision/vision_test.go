@@ -3,6 +3,7 @@ package vision
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -346,5 +347,9 @@ func TestMatch(t *testing.T) {
 	}
 	if n := Match(nil, b, 0.5); n != 0 {
 		t.Errorf("Match(nil) = %d", n)
+	}
+	pa, pb := Pairs(a, b, 0.5)
+	if !slices.Equal(pa, []bool{true, false, false, false}) || !slices.Equal(pb, []bool{true, false, false}) {
+		t.Errorf("Pairs = %v, %v; want only the first of each paired", pa, pb)
 	}
 }

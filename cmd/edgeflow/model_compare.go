@@ -82,6 +82,8 @@ reconstruction-error scores for autoencoders.`,
 				fmt.Fprintf(tw, "detections\t%d\t%d\tmatched %d (recall %.1f%%, precision %.1f%%)\n",
 					det.A, det.B, det.Matched, 100*det.Recall(), 100*det.Precision())
 				fmt.Fprintf(tw, "agreement\t\t%.1f%%\t\n", 100*res.Agreement)
+				fmt.Fprintf(tw, "disagreements\t\t%d\t%d scored within %.2f of the threshold\n",
+					det.A+det.B-2*det.Matched, det.Near, visioneval.NearMargin)
 			case res.Task == compare.Classify.Name():
 				fmt.Fprintf(tw, "top-1 agreement\t\t%.1f%%\t\n", 100*res.Agreement)
 			case res.Task == anomalyeval.Reconstruction.Name():
@@ -144,6 +146,9 @@ type compareJSON struct {
 	Matched   int     `json:"matched,omitempty"`
 	Recall    float64 `json:"recall,omitempty"`
 	Precision float64 `json:"precision,omitempty"`
+	// NearThreshold counts the disagreements scored close to the
+	// detection threshold (visioneval.Detections.Near).
+	NearThreshold int `json:"near_threshold,omitempty"`
 }
 
 type compareSideJSON struct {
@@ -156,6 +161,7 @@ func newCompareJSON(res *compare.Result, det *visioneval.Detections) compareJSON
 	if det != nil {
 		out.A.Detections, out.B.Detections = det.A, det.B
 		out.Matched, out.Recall, out.Precision = det.Matched, det.Recall(), det.Precision()
+		out.NearThreshold = det.Near
 	}
 	return out
 }

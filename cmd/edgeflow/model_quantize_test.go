@@ -65,7 +65,7 @@ func TestModelQuantizeDetectorRecipe(t *testing.T) {
 	}
 	r = edgeflow(t, nil, "model", "compare", in, out, "--data", media, "--views", "full", "--detector", "ultraface",
 		"--threads", "1", "--optimization", "basic", "--repeat", "1")
-	if r.code != 0 || !strings.Contains(r.stdout, "agreement") {
+	if r.code != 0 || !strings.Contains(r.stdout, "agreement") || !strings.Contains(r.stdout, "scored within 0.05 of the threshold") {
 		t.Errorf("compare --optimization basic: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 	if r := edgeflow(t, nil, "model", "quantize", in, out, "--calib", media, "--detector", "ssd"); r.code != 2 || !strings.Contains(r.stderr, "unknown detector family") {

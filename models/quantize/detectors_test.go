@@ -142,9 +142,9 @@ func agreement(t *testing.T, src, out, detector, set string, samples []compare.S
 	}
 	det := res.Verdict.(*visioneval.Detections)
 	lo, hi := wilson(det.Matched, det.A)
-	t.Logf("%s on %s (%d samples): size %.1f%%, speed-up %.2fx, rel RMSE %.1f%%, detections %d/%d, matched %d, agreement %.1f%%, recall %.1f%% (95%% CI %.0f–%.0f%%)",
+	t.Logf("%s on %s (%d samples): size %.1f%%, speed-up %.2fx, rel RMSE %.1f%%, detections %d/%d, matched %d, agreement %.1f%%, recall %.1f%% (95%% CI %.0f–%.0f%%); %d disagreements, %d of them scored within %.2f of the threshold",
 		detector, set, res.Samples, 100*res.SizeRatio, res.Speedup, 100*res.RelRMSE, det.A, det.B, det.Matched,
-		100*res.Agreement, 100*det.Recall(), 100*lo, 100*hi)
+		100*res.Agreement, 100*det.Recall(), 100*lo, 100*hi, det.A+det.B-2*det.Matched, det.Near, visioneval.NearMargin)
 	if det.A < 5 {
 		t.Fatalf("fp32 finds only %d objects on %s; the comparison would mean nothing", det.A, set)
 	}

@@ -67,8 +67,19 @@ func (d Detect) NewVerdict() compare.Verdict {
 // how many of them pair up.
 type Detections struct {
 	A, B, Matched int
-	task          Detect
+	// Near counts the disagreements (detections of either model left
+	// unpaired) whose score is less than NearMargin above the threshold:
+	// objects the other model most likely scored just below it. A
+	// quantised detector's scores move by a few hundredths, so on a scene
+	// with many borderline objects such flips, not missed objects, make
+	// up most of the disagreement. The agreement counts them all the same.
+	Near int
+	task Detect
 }
+
+// NearMargin is the score margin above the threshold within which a
+// disagreement counts as Near.
+const NearMargin = 0.05
 
 // Add decodes both models' outputs for one sample and pairs them.
 func (v *Detections) Add(s compare.Sample, a, b compare.Run) error {
@@ -81,8 +92,25 @@ func (v *Detections) Add(s compare.Sample, a, b compare.Run) error {
 		return fmt.Errorf("model B, sample %s: %w", s.Name, err)
 	}
 	v.A, v.B = v.A+len(da), v.B+len(db)
-	v.Matched += vision.Match(da, db, 0.5)
+	pa, pb := vision.Pairs(da, db, 0.5)
+	for i, paired := range pa {
+		if paired {
+			v.Matched++
+		}
+		v.near(da[i], paired)
+	}
+	for i, paired := range pb {
+		v.near(db[i], paired)
+	}
 	return nil
+}
+
+// near counts d in Near when it is an unpaired detection close to the
+// threshold.
+func (v *Detections) near(d vision.Detection, paired bool) {
+	if !paired && d.Score < v.task.Threshold+NearMargin {
+		v.Near++
+	}
 }
 
 // Agreement is 2·matched / (detections of A + of B): 1 when neither model
