@@ -36,7 +36,8 @@ func init() {
   the last ` + "`history`" + `, re-fitted every ` + "`reestimate`" + `; after Numenta's anomaly likelihood).
   The newest reading of ` + "`window`" + ` gets a second likelihood, of its rarity among the
   sensor's past readings (a forgetting histogram of ` + "`bins`" + ` bins over the range of its first
-  ` + "`warmup`" + ` readings); the score is the larger of the two on a log scale in [0, 1]
+  ` + "`warmup`" + ` readings; a rarity that at least 0.5% of the sensor's own history matched
+  scores at most 0.3, so a sensor whose spikes recur is not alarmed by each); the score is the larger of the two on a log scale in [0, 1]
   (0.5 ≈ likelihood 0.99999), only the first of a run above 0.5 keeping its value, and 1
   for a reading beyond the range seen so far by ` + "`spatial`" + ` of its width. An alert is
   raised when the score reaches ` + "`threshold`" + `, then none for ` + "`rest`" + ` windows, so one
