@@ -34,6 +34,17 @@ type LikelihoodConfig struct {
 	// counts too: a sensor that goes flat or stuck is reconstructed too
 	// well, and that is as much a change as a shape the model cannot fit.
 	OneSided bool
+	// TailFloor, when positive, bounds the tail probability of an
+	// average from below by TailFloor times the share of the history that
+	// was at least as far out (on its side when OneSided): a deviation the
+	// stream's own history shows again and again is not a 1-in-10⁵ event,
+	// however narrow a normal fit makes it look. A normal fit fits a
+	// heavy-tailed signal badly (the rarity of readings is one: a sensor
+	// whose spikes recur takes rare values routinely), so one threshold
+	// meant different things on different streams. It only tempers
+	// likelihoods above tailCheck (never below it), and the history is
+	// counted at most once per fit, when first needed.
+	TailFloor float64
 }
 
 func (c LikelihoodConfig) withDefaults() LikelihoodConfig {
@@ -80,6 +91,12 @@ type Likelihood struct {
 	since     int // updates since the last estimate
 	n         int // updates in all
 
+	gen     int     // estimates made: tail is valid for gen tailGen
+	tail    []int32 // the fitted history's deviations, counted (TailFloor; made when first needed)
+	tailMax float64 // the largest of them
+	tailN   int     // how many were counted
+	tailGen int
+
 	rebasing bool // gathering a new model's errors (Rebase)
 	fresh    int  // averages gathered since Rebase
 }
@@ -118,6 +135,9 @@ func (l *Likelihood) Update(err float64) (likelihood float64, ready bool) {
 			z = math.Abs(z)
 		}
 		likelihood, ready = normalCDF(z), true
+		if l.cfg.TailFloor > 0 && likelihood > tailCheck {
+			likelihood = max(tailCheck, min(likelihood, 1-l.cfg.TailFloor*l.tailShare(avg)))
+		}
 	}
 
 	if l.histN < l.cfg.History {
@@ -202,6 +222,75 @@ func (l *Likelihood) tToZ(t float64) float64 {
 	return t * (1 - 1/(4*nu)) / math.Sqrt(1+t*t/(2*nu))
 }
 
+// tailCheck is the likelihood (a log score of 0.2, below any useful alert
+// threshold) above which TailFloor applies, and below which it never lowers
+// one.
+const tailCheck = 0.99
+
+// tailShare is the share of the history at least as far from the fitted
+// mean as avg (on avg's side when one-sided). The deviations, in fitted standard deviations,
+// are counted in bins of tailStep (at most once per fit, when first asked
+// after it: one pass over the history as it is then), and the share is read from them,
+// linear within a bin: scanning the history at each high likelihood cost
+// a noisy sensor more than the rest of its score.
+func (l *Likelihood) tailShare(avg float64) float64 {
+	if l.tailGen != l.gen {
+		l.buildTail()
+	}
+	z := (avg - l.mean) / l.std
+	if !l.cfg.OneSided {
+		z = math.Abs(z)
+	}
+	if l.tailN == 0 || z > l.tailMax {
+		return 0
+	}
+	if z < 0 {
+		return 1
+	}
+	f := z / tailStep
+	b := min(int(f), tailBins-1)
+	// tail[b] counts bin b and all beyond it.
+	above, in := float64(l.tail[b]), float64(l.tail[b])
+	if b+1 < tailBins {
+		above = float64(l.tail[b+1])
+		in -= above
+	}
+	part := max(0, min(1, float64(b+1)-f)) // share of bin b at or above z
+	return (above + part*in) / float64(l.tailN)
+}
+
+// Bins of the deviations tailShare counts: tailStep standard deviations
+// each, the last holding everything beyond.
+const (
+	tailStep = 0.05
+	tailBins = 400
+)
+
+// buildTail counts the fitted history's deviations from its mean
+// (absolute unless one-sided; negative ones are not counted) in bins.
+func (l *Likelihood) buildTail() {
+	l.tailGen = l.gen
+	if l.tail == nil {
+		l.tail = make([]int32, tailBins)
+	}
+	clear(l.tail)
+	l.tailMax, l.tailN = 0, len(l.hist)
+	for _, v := range l.hist {
+		z := (float64(v) - l.mean) / l.std
+		if !l.cfg.OneSided {
+			z = math.Abs(z)
+		}
+		if z < 0 {
+			continue
+		}
+		l.tail[min(int(z/tailStep), tailBins-1)]++
+		l.tailMax = max(l.tailMax, z)
+	}
+	for b := tailBins - 2; b >= 0; b-- {
+		l.tail[b] += l.tail[b+1]
+	}
+}
+
 func (l *Likelihood) estimate() {
 	var s, s2 float64
 	for _, v := range l.hist {
@@ -218,6 +307,7 @@ func (l *Likelihood) estimate() {
 	}
 	l.mean, l.std, l.fitted = mean, max(std, l.cfg.MinStd), len(l.hist)
 	l.estimated, l.since = true, 0
+	l.gen++
 }
 
 // Distribution returns the mean and standard deviation of the averaged log

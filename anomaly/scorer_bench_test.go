@@ -8,12 +8,13 @@ import (
 
 // BenchmarkScorer is the per-window cost of the score stage's state
 // update: both likelihoods, the rarity histogram, the range check and the
-// alerter (BenchmarkScorer/likelihood-only leaves the rarity out).
+// alerter (BenchmarkScorer/likelihood-only leaves the rarity out,
+// fused-no-rarity-tail the rarity likelihood's TailFloor).
 func BenchmarkScorer(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		cfg  ScoreConfig
-	}{{"fused", ScoreConfig{}}, {"likelihood-only", ScoreConfig{Bins: -1, Spatial: -1}}} {
+	}{{"fused", ScoreConfig{}}, {"fused-no-rarity-tail", ScoreConfig{RarityTail: -1}}, {"likelihood-only", ScoreConfig{Bins: -1, Spatial: -1}}} {
 		b.Run(c.name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
 			errs := make([]float64, 4096)

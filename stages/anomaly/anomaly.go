@@ -36,7 +36,8 @@ func init() {
   the last ` + "`history`" + `, re-fitted every ` + "`reestimate`" + `; after Numenta's anomaly likelihood).
   The newest reading of ` + "`window`" + ` gets a second likelihood, of its rarity among the
   sensor's past readings (a forgetting histogram of ` + "`bins`" + ` bins over the range of its first
-  ` + "`warmup`" + ` readings); the score is the larger of the two on a log scale in [0, 1]
+  ` + "`warmup`" + ` readings; a rarity that at least 0.5% of the sensor's own history matched
+  scores at most 0.3, so a sensor whose spikes recur is not alarmed by each); the score is the larger of the two on a log scale in [0, 1]
   (0.5 ≈ likelihood 0.99999), only the first of a run above 0.5 keeping its value, and 1
   for a reading beyond the range seen so far by ` + "`spatial`" + ` of its width. An alert is
   raised when the score reaches ` + "`threshold`" + `, then none for ` + "`rest`" + ` windows, so one
@@ -87,6 +88,8 @@ about 70 kB per sensor with the default history.`,
 				Description: "Bins of the rarity histogram over the warm-up range (-1 leaves the rarity out)."},
 			{Name: "rarity_half_life", Type: component.Int, Default: 2000, Min: component.Bound(1),
 				Description: "Readings that halve the rarity histogram's counts."},
+			{Name: "rarity_tail", Type: component.Float, Default: anomaly.DefaultRarityTail, Min: component.Bound(0),
+				Description: "score: the rarity likelihood's tail probability is at least this times the share of the sensor's own history that was as rare, so a rarity the sensor keeps showing is no alarm (0 turns it off; docs/anomaly.md)."},
 			{Name: "emit", Type: component.String, Default: "alerts", Enum: []string{"alerts", "all"},
 				Description: "score: emit only alerts, or a score for every window."},
 			{Name: "version", Type: component.String, Default: "learn_version",
@@ -126,14 +129,19 @@ func ScoreConfig(conf *component.Config) anomaly.ScoreConfig {
 	if spatial == 0 {
 		spatial = -1 // 0 would mean the default
 	}
+	rarityTail := conf.Float("rarity_tail")
+	if rarityTail == 0 {
+		rarityTail = -1 // 0 would mean the default
+	}
 	return anomaly.ScoreConfig{
 		Likelihood: anomaly.LikelihoodConfig{Short: conf.Int("short"), History: conf.Int("history"),
 			Reestimate: conf.Int("reestimate"), Learn: conf.Int("learn"), OneSided: conf.Bool("one_sided")},
-		Alert:    anomaly.AlertConfig{Threshold: conf.Float("threshold"), Rest: conf.Int("rest")},
-		Spatial:  spatial,
-		Bins:     conf.Int("bins"),
-		Warmup:   conf.Int("warmup"),
-		HalfLife: conf.Int("rarity_half_life"),
+		Alert:      anomaly.AlertConfig{Threshold: conf.Float("threshold"), Rest: conf.Int("rest")},
+		Spatial:    spatial,
+		Bins:       conf.Int("bins"),
+		Warmup:     conf.Int("warmup"),
+		HalfLife:   conf.Int("rarity_half_life"),
+		RarityTail: rarityTail,
 	}
 }
 
