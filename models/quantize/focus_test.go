@@ -3,6 +3,7 @@ package quantize_test
 import (
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/edgeflow/edgeflow/models"
@@ -167,4 +168,37 @@ func TestFoldFocus(t *testing.T) {
 			t.Fatalf("folded %d (err %v), want 0: a stride-2 conv has no same-maths 6x6 form here", n, err)
 		}
 	})
+}
+
+// TestFoldFocusYOLOX folds the mirror's YOLOX-Nano and checks that the
+// result computes the same output on a real image: the matcher must
+// recognise the published model's stem, not only the test's.
+func TestFoldFocusYOLOX(t *testing.T) {
+	modeltest.RequireRuntime(t)
+	dir, media := sharedMedia(t)
+	m, err := graph.Load(filepath.Join(dir, "yolox_nano.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := images(t, media, detectorCases[0], "full")[0].Inputs[0]
+	want := runOnce(t, m, x)
+	n, err := quantize.FoldFocus(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("folded %d stems in YOLOX-Nano, want 1", n)
+	}
+	if ops := opCounts(m); ops["Slice"] != 0 {
+		t.Fatalf("%d Slices left after folding", ops["Slice"])
+	}
+	got := runOnce(t, m, x)
+	var worst float64
+	for i := range got {
+		worst = max(worst, math.Abs(float64(got[i]-want[i])))
+	}
+	t.Logf("max abs difference %g over %d outputs", worst, len(got))
+	if worst > 1e-2 {
+		t.Fatalf("folded YOLOX-Nano differs by up to %g", worst)
+	}
 }
