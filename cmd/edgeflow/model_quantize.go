@@ -22,6 +22,7 @@ type quantizeOptions struct {
 	mode, calib, method, opset string
 	percentile, maxStep        float64
 	perTensor, signed, biasCor bool
+	foldFocus                  bool
 	sensMetric, detector       string
 	kernelCheck                string
 	ops, exclude               []string
@@ -83,6 +84,7 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 			if fl.Changed("bias-correction") {
 				opts.BiasCorrection = f.biasCor
 			}
+			opts.FoldFocus = f.foldFocus
 			if fl.Changed("keep-float") {
 				opts.KeepFloat = f.keepFloat
 			}
@@ -141,6 +143,9 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 					family, ops, opts.KeepFloat, opts.BiasCorrection, data.views)
 			}
 			fmt.Fprintln(w, rep)
+			if rep.FocusFolded > 0 {
+				fmt.Fprintf(w, "folded %d Focus stem(s) into a stride-2 Conv\n", rep.FocusFolded)
+			}
 			if len(rep.Upgraded) > 0 {
 				fmt.Fprintf(w, "opset upgrade rewrote %d nodes: %s\n", len(rep.Upgraded), strings.Join(rep.Upgraded, ", "))
 			}
@@ -157,6 +162,7 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 	fl.StringVar(&f.mode, "mode", "static", "static, dynamic or weight-only")
 	fl.StringVar(&f.calib, "calib", "", "calibration data: image folder, image, .csv or .jsonl of vectors, or nab:GLOB of timestamp,value series")
 	fl.StringVar(&f.method, "method", "minmax", "calibration: minmax or percentile")
+	fl.BoolVar(&f.foldFocus, "fold-focus", false, "static: rewrite a YOLO Focus stem (strided slices + concat + conv) into one stride-2 conv on the image: faster, same maths, other float rounding")
 	fl.Float64Var(&f.percentile, "percentile", 99.999, "percentile for --method percentile")
 	fl.Float64Var(&f.maxStep, "max-step", 0.15, "keep an activation float when its 8-bit step exceeds this many standard deviations (negative: never)")
 	fl.BoolVar(&f.perTensor, "per-tensor", false, "one weight scale per tensor instead of per channel")

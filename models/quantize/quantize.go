@@ -105,6 +105,13 @@ type Options struct {
 	// data. Measured on the detectors it changes detection agreement by
 	// less than the test set's noise, so it is off by default.
 	BiasCorrection bool
+	// FoldFocus (Static) rewrites a YOLO Focus stem (strided Slices and a
+	// Concat before a Conv) into one stride-2 Conv on the image once the
+	// model is quantised (see FoldFocus). The maths is the same but the
+	// float sums run in another order, and in YOLOX-Nano's int8 model
+	// that alone moves a detection or two on the still views
+	// (BENCHMARKS.md, "int8 detectors"), so it is off by default.
+	FoldFocus bool
 	// WeightOnlyIslands stores int8 weights (behind DequantizeLinear) for
 	// a Conv/Gemm/MatMul whose input or output stays float. That makes the
 	// file smaller but the model slower: ORT dequantises such a weight on
@@ -202,7 +209,9 @@ type Report struct {
 	FoldedBatchNorms int `json:"folded_batch_norms,omitempty"`
 	// HalfFloats counts the large float constants left float (weights of
 	// float islands, anchor tables) stored as float16 behind a Cast.
-	HalfFloats  int            `json:"half_floats,omitempty"`
+	HalfFloats int `json:"half_floats,omitempty"`
+	// FocusFolded counts the Focus stems FoldFocus rewrote.
+	FocusFolded int            `json:"focus_folded,omitempty"`
 	PerChannel  bool           `json:"per_channel"`
 	Quantized   map[string]int `json:"quantized"` // nodes quantised, by op type
 	Skipped     []string       `json:"skipped,omitempty"`

@@ -68,6 +68,11 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 	if err := q.rewrite(); err != nil {
 		return nil, nil, err
 	}
+	if opts.FoldFocus {
+		if r.FocusFolded, err = FoldFocus(out); err != nil {
+			return nil, nil, err
+		}
+	}
 	r.HalfFloats = halfFloats(out.GetGraph())
 	if err := finish(out, r, &opts, kept[:min(len(kept), opts.CheckSamples)]); err != nil {
 		return nil, nil, err
