@@ -64,7 +64,10 @@ func flatValue(p []byte, i int) (any, int, bool) {
 	switch c := p[i]; {
 	case c == '"':
 		s, next, ok := plainString(p, i)
-		return string(s), next, ok
+		if !ok {
+			return nil, i, false
+		}
+		return internValue(s), next, true
 	case c == '-' || (c >= '0' && c <= '9'):
 		end, ok := numberEnd(p, i)
 		if !ok {

@@ -155,3 +155,41 @@ func TestRetryResumesWhenTheConnectionReturns(t *testing.T) {
 		t.Fatalf("acked %d", acked)
 	}
 }
+
+// Messages may share one Meta map (the mqtt source hands out one per kind
+// of delivery): dead-lettering one must not write into the shared map,
+// which the other messages, on other goroutines, still read.
+func TestDeadLetterLeavesSharedMetaAlone(t *testing.T) {
+	shared := map[string]string{"origin": "plant"}
+	st := newSettlements()
+	failOdd := procFunc(func(_ context.Context, m *Message, out Emitter) error {
+		m.Meta = shared
+		if m.Fields["seq"].(int)%2 == 1 {
+			return errBoom
+		}
+		out.Emit(m)
+		return nil
+	})
+	good, dead := &collectSink{}, &deadSink{}
+	p := New(Options{})
+	mustAdd(t, p.AddSource("src", &seqSource{n: 20, settle: st}, NodeOptions{}))
+	mustAdd(t, p.AddStage("check", failOdd, []string{"src"}, NodeOptions{Workers: 2}))
+	mustAdd(t, p.AddSink("out", good, []string{"check"}, NodeOptions{}))
+	mustAdd(t, p.SetDeadLetter("dlq", dead, NodeOptions{}))
+	mustAdd(t, p.Run(context.Background()))
+
+	if len(shared) != 1 || shared["origin"] != "plant" {
+		t.Fatalf("shared metadata changed to %v", shared)
+	}
+	if len(dead.msgs) != 10 {
+		t.Fatalf("dead letters %d, want 10", len(dead.msgs))
+	}
+	for _, m := range dead.msgs {
+		if m.Meta["origin"] != "plant" || m.Meta[MetaDeadLetterNode] != "check" || m.Meta[MetaDeadLetterError] != "boom" {
+			t.Fatalf("dead letter metadata %v, want the shared pairs and the reason", m.Meta)
+		}
+	}
+	if len(good.got()) != 10 {
+		t.Fatalf("delivered %d, want 10", len(good.got()))
+	}
+}

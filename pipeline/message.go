@@ -22,7 +22,11 @@ type Message struct {
 	// Fields is the decoded content; it is what expressions see.
 	Fields map[string]any
 	// Meta carries string metadata, such as MQTT user properties or NATS
-	// headers.
+	// headers. It is read-only once the message is emitted: a source may
+	// hand the same map to many messages (the mqtt source has one per
+	// combination of QoS and flags), which spares an allocation per
+	// message. A stage that changes metadata gives the message a new map
+	// (see WithMeta) instead of writing to the one it has.
 	Meta map[string]string
 	// SourceTime is when the reading was taken, as the producer says.
 	SourceTime time.Time
@@ -55,20 +59,31 @@ func (m *Message) Track(settle SettleFunc, token any) {
 }
 
 // Clone returns a shallow copy of m that shares its acknowledgement: the
-// payload bytes are shared, the Fields and Meta maps are copied one level.
+// payload bytes and the (read-only) Meta map are shared, the Fields map is
+// copied one level.
 func (m *Message) Clone() *Message {
 	c := &Message{
 		Key: m.Key, Topic: m.Topic, Payload: m.Payload,
 		SourceTime: m.SourceTime, IngestTime: m.IngestTime,
-		ref: m.ref, refs: m.refs,
+		Meta: m.Meta, ref: m.ref, refs: m.refs,
 	}
 	if m.Fields != nil {
 		c.Fields = maps.Clone(m.Fields)
 	}
-	if m.Meta != nil {
-		c.Meta = maps.Clone(m.Meta)
-	}
 	return c
+}
+
+// WithMeta gives m a new Meta map: a copy of its metadata with the given
+// pairs set (kv holds keys and values alternately; an unpaired last key is
+// not set). The old map is left alone, since other messages
+// may share it.
+func (m *Message) WithMeta(kv ...string) {
+	meta := make(map[string]string, len(m.Meta)+len(kv)/2)
+	maps.Copy(meta, m.Meta)
+	for i := 0; i+1 < len(kv); i += 2 {
+		meta[kv[i]] = kv[i+1]
+	}
+	m.Meta = meta
 }
 
 // Derive returns a new, empty message that carries m's acknowledgement and

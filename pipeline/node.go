@@ -160,11 +160,8 @@ func (n *node) fail(m *Message, err error) {
 		return
 	}
 	n.p.log.Debug().Str("node", n.name).Err(err).Msg("message dead-lettered")
-	if m.Meta == nil {
-		m.Meta = make(map[string]string, 2)
-	}
-	m.Meta[MetaDeadLetterNode] = n.name
-	m.Meta[MetaDeadLetterError] = err.Error()
+	// A copy: m.Meta may be shared with other messages (see Message.Meta).
+	m.WithMeta(MetaDeadLetterNode, n.name, MetaDeadLetterError, err.Error())
 	// The reference this node holds passes to the dead-letter queue.
 	dl.in.push(n.p.abort, m)
 }

@@ -158,16 +158,50 @@ func (s *Source) Run(ctx context.Context, out pipeline.SourceOutput) error {
 	}
 }
 
+// metas holds the metadata of every kind of delivery, indexed by QoS,
+// retained and duplicate: messages share these read-only maps (see
+// pipeline.Message.Meta) instead of allocating one each.
+var metas = func() (t [3][2][2]map[string]string) {
+	for q := range t {
+		for r := range t[q] {
+			for d := range t[q][r] {
+				t[q][r][d] = newMeta(byte(q), r == 1, d == 1)
+			}
+		}
+	}
+	return t
+}()
+
+func newMeta(qos byte, retained, duplicate bool) map[string]string {
+	m := map[string]string{"mqtt_qos": strconv.Itoa(int(qos))}
+	if retained {
+		m["mqtt_retained"] = "true"
+	}
+	if duplicate {
+		m["mqtt_duplicate"] = "true"
+	}
+	return m
+}
+
+// deliveryMeta returns the shared metadata map of a delivery.
+func deliveryMeta(qos byte, retained, duplicate bool) map[string]string {
+	if int(qos) >= len(metas) { // not a valid QoS; paho does not pass one on
+		return newMeta(qos, retained, duplicate)
+	}
+	return metas[qos][b2i(retained)][b2i(duplicate)]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
 	m := pipeline.NewMessage(d.Payload)
 	m.Topic = d.Topic
-	m.Meta = map[string]string{"mqtt_qos": strconv.Itoa(int(d.QoS))}
-	if d.Retained {
-		m.Meta["mqtt_retained"] = "true"
-	}
-	if d.Duplicate {
-		m.Meta["mqtt_duplicate"] = "true"
-	}
+	m.Meta = deliveryMeta(d.QoS, d.Retained, d.Duplicate)
 	m.Track(settle, d)
 	if failed := d.Delivered - 1; failed >= s.maxDeliver+deadLetterTries {
 		// Its dead letter failed too, deadLetterTries times (the pipeline

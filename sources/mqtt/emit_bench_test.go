@@ -1,0 +1,53 @@
+package mqtt
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/edgeflow/edgeflow/component"
+	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
+	"github.com/edgeflow/edgeflow/internal/componenttest"
+	"github.com/edgeflow/edgeflow/pipeline"
+	"github.com/rs/zerolog"
+)
+
+// dropOutput takes what a source emits and keeps nothing, so that a
+// benchmark sees the source's own cost.
+type dropOutput struct{ emitted, dead int }
+
+func (o *dropOutput) Emit(*pipeline.Message) error              { o.emitted++; return nil }
+func (o *dropOutput) DeadLetter(m *pipeline.Message, err error) { o.dead++ }
+
+// BenchmarkEmitQoS0 is the source's cost of turning one QoS 0 delivery
+// into a message (metadata, decode, key, time), as in the MQTTToMQTT
+// bench's bridge; no broker is involved.
+func BenchmarkEmitQoS0(b *testing.B) {
+	conn, err := mqttconn.New("bench", mqttconn.Options{URL: "tcp://127.0.0.1:1", ClientID: "bench"}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(context.Background()) })
+	src := componenttest.MustBuild(b, pipeline.KindSource, "mqtt",
+		"connection: broker\ntopics: [in/+]\nqos: 0\nkey: {topic_token: 2}\n",
+		componenttest.WithConnections(map[string]component.Connection{"broker": conn})).(*Source)
+	payloads := make([][]byte, 64)
+	for i := range payloads {
+		payloads[i] = []byte(`{"sensor":"s` + strconv.Itoa(i%8) + `","seq":` + strconv.Itoa(100000+i) +
+			`,"ts":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`)
+	}
+	out := &dropOutput{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := &mqttconn.Delivery{Topic: "in/s3", Payload: payloads[i%len(payloads)], Delivered: 1}
+		if err := src.emit(d, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if out.dead != 0 || out.emitted != b.N {
+		b.Fatalf("emitted %d, dead-lettered %d of %d", out.emitted, out.dead, b.N)
+	}
+}
