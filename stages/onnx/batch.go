@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/models"
@@ -73,10 +72,10 @@ func shapeKey(smp sample) string {
 func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs []error) {
 	info := sess.Info()
 	md, k := planMode(info)
-	var one [1]sample // batch 1, the common case, allocates no slice
-	samples := one[:0]
-	if len(batch) > 1 {
-		samples = make([]sample, 0, len(batch))
+	samples := make([]sample, 0, len(batch))
+	if len(batch) == 1 && len(info.Inputs) <= maxStackInputs {
+		s.runOne(sess, batch, errs)
+		return
 	}
 	ins := make([]models.Tensor, len(batch)*len(info.Inputs)) // every sample's, in one array
 	for i, m := range batch {
@@ -102,6 +101,29 @@ func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs [
 	for _, group := range groups {
 		s.runShape(sess, group, md, k, batch, errs)
 	}
+}
+
+// maxStackInputs is the most model inputs runOne keeps on the stack.
+const maxStackInputs = 4
+
+// runOne is runBatch for a batch of one message, the common case with a
+// model at batch 1: its sample and inputs live on the stack, so that the
+// stage's own work per message allocates only what the message keeps.
+func (s *Stage) runOne(sess *models.Session, batch []*pipeline.Message, errs []error) {
+	info := sess.Info()
+	md, k := planMode(info)
+	var ins [maxStackInputs]models.Tensor
+	smp, err := s.extract(info, md, batch[0], ins[:len(info.Inputs)])
+	if err != nil {
+		errs[0] = err
+		return
+	}
+	one := [1]sample{smp}
+	if md == modeWhole {
+		s.runGroup(sess, one[:], 0, false, batch, errs)
+		return
+	}
+	s.runShape(sess, one[:], md, k, batch, errs)
 }
 
 // runShape runs samples of one shape, all together or, with a fixed batch
@@ -137,7 +159,8 @@ func groupByShape(samples []sample) [][]sample {
 		if _, seen := groups[key]; !seen {
 			order = append(order, key)
 		}
-		groups[key] = append(groups[key], smp)
+		// A copy of the inputs: samples' own may live on the caller's stack.
+		groups[key] = append(groups[key], sample{idx: smp.idx, ins: slices.Clone(smp.ins)})
 	}
 	out := make([][]sample, len(order))
 	for i, key := range order {
@@ -185,14 +208,14 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 		}
 		inputs[j] = models.Tensor{Shape: shape, Data: data}
 	}
-	start := time.Now()
+	start := clock()
 	outs, err := sess.Run(inputs)
-	s.metrics.inference.Observe(time.Since(start).Seconds())
+	s.metrics.inference.Observe((clock() - start).Seconds())
 	s.metrics.batch.Observe(float64(len(group)))
 	if err != nil {
 		if len(group) > 1 {
-			for _, smp := range group {
-				s.runGroup(sess, []sample{smp}, pad, batched, batch, errs)
+			for i := range group {
+				s.runGroup(sess, group[i:i+1], pad, batched, batch, errs)
 			}
 			return
 		}
@@ -270,7 +293,8 @@ func (s *Stage) outputField(name string) string {
 func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message, ins []models.Tensor) (sample, error) {
 	smp := sample{ins: ins}
 	for j, in := range info.Inputs {
-		field := s.inputs[in.Name]
+		names := s.inputFields[in.Name]
+		field := names[0]
 		v, ok := m.Fields[field]
 		if !ok || v == nil {
 			return smp, fmt.Errorf("model input %q: field %q is %w", in.Name, field, errNoValue)
@@ -280,9 +304,9 @@ func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message, ins []m
 			return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, field, err)
 		}
 		if shape == nil {
-			if sv, ok := m.Fields[field+s.suffix]; ok {
+			if sv, ok := m.Fields[names[1]]; ok {
 				if shape, err = codec.FieldShape(sv); err != nil {
-					return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, field+s.suffix, err)
+					return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, names[1], err)
 				}
 			}
 		}
