@@ -72,11 +72,11 @@ func shapeKey(smp sample) string {
 func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs []error) {
 	info := sess.Info()
 	md, k := planMode(info)
-	samples := make([]sample, 0, len(batch))
 	if len(batch) == 1 && len(info.Inputs) <= maxStackInputs {
 		s.runOne(sess, batch, errs)
 		return
 	}
+	samples := make([]sample, 0, len(batch))
 	ins := make([]models.Tensor, len(batch)*len(info.Inputs)) // every sample's, in one array
 	for i, m := range batch {
 		smp, err := s.extract(info, md, m, ins[i*len(info.Inputs):(i+1)*len(info.Inputs):(i+1)*len(info.Inputs)])
