@@ -195,12 +195,12 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 		if !batched {
 			break
 		}
-		shape := make([]int64, 0, len(first.ins[j].Shape)+1)
-		shape = append(append(shape, size), first.ins[j].Shape...)
 		if size == 1 {
-			inputs[j] = models.Tensor{Shape: shape, Data: first.ins[j].Data} // no copy
+			inputs[j] = models.Tensor{Shape: s.oneShape(j, first.ins[j].Shape), Data: first.ins[j].Data} // no copy
 			continue
 		}
+		shape := make([]int64, 0, len(first.ins[j].Shape)+1)
+		shape = append(append(shape, size), first.ins[j].Shape...)
 		per := len(first.ins[j].Data)
 		data := make([]float32, int(size)*per)
 		for i, smp := range group {
@@ -208,10 +208,11 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 		}
 		inputs[j] = models.Tensor{Shape: shape, Data: data}
 	}
+	var results [maxStackOutputs]models.Tensor // RunInto's, when they fit
 	start := clock()
-	outs, err := sess.Run(inputs)
-	s.metrics.inference.Observe((clock() - start).Seconds())
-	s.metrics.batch.Observe(float64(len(group)))
+	outs, err := sess.RunInto(inputs, results[:0])
+	s.metrics.inference.observe(int64(clock() - start))
+	s.metrics.batch.observe(int64(len(group)))
 	if err != nil {
 		if len(group) > 1 {
 			for i := range group {
@@ -271,6 +272,28 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 			m.Fields[names[j][1]] = shape
 		}
 	}
+}
+
+// maxStackOutputs is the most model outputs runGroup takes on its stack.
+const maxStackOutputs = 4
+
+// oneShape returns the shape of input j at batch size 1: 1 followed by
+// the sample's shape. It keeps the last one made per input and hands it
+// out again while the sample's shape stays the same, as it does run after
+// run at batch 1, so that a message needs no new shape. The slice is
+// shared and never written: models.Session reads input shapes and copies
+// what it keeps.
+func (s *Stage) oneShape(j int, sample []int64) []int64 {
+	if j < len(s.oneShapes) {
+		if p := s.oneShapes[j].Load(); p != nil && slices.Equal((*p)[1:], sample) {
+			return *p
+		}
+	}
+	shape := append([]int64{1}, sample...)
+	if j < len(s.oneShapes) {
+		s.oneShapes[j].Store(&shape)
+	}
+	return shape
 }
 
 // shapeField names the field that carries field's shape.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeflow/edgeflow/component"
@@ -129,10 +130,13 @@ type Stage struct {
 	// rather than per run.
 	shapeFields map[string]string
 	suffix      string
-	watch       time.Duration
-	log         zerolog.Logger
-	metrics     *metrics
-	learn       *learner // nil: the model does not learn
+	// oneShapes holds, per model input (the first few), its last shape at
+	// batch size 1 (see oneShape).
+	oneShapes [maxStackInputs]atomic.Pointer[[]int64]
+	watch     time.Duration
+	log       zerolog.Logger
+	metrics   *metrics
+	learn     *learner // nil: the model does not learn
 
 	mu       sync.Mutex // guards the fields below
 	model    *models.Model
@@ -324,7 +328,7 @@ func (s *Stage) ProcessBatch(ctx context.Context, batch []*pipeline.Message, out
 	now := clock()
 	for _, m := range batch {
 		if !m.IngestTime.IsZero() {
-			s.metrics.queue.Observe((now - m.IngestTime.Sub(clockBase)).Seconds())
+			s.metrics.queue.observe(int64(now - m.IngestTime.Sub(clockBase)))
 		}
 	}
 	var one [1]error // batch 1, the common case, allocates only on failure
