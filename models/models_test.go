@@ -123,6 +123,16 @@ func TestRunAllocations(t *testing.T) {
 		if !raceEnabled && allocs > 3 {
 			t.Errorf("Session.Run at batch 1 allocates %v times, want at most 3 (results, data, shape)", allocs)
 		}
+		// RunInto with room for the results spares their slice.
+		var room [1]models.Tensor
+		allocs = testing.AllocsPerRun(200, func() {
+			if out, err := s.RunInto(in, room[:0]); err != nil || &out[0] != &room[0] {
+				t.Fatalf("RunInto: %v, results not in the given array", err)
+			}
+		})
+		if !raceEnabled && allocs > 2 {
+			t.Errorf("Session.RunInto at batch 1 allocates %v times, want at most 2 (data, shape)", allocs)
+		}
 		second, err := s.Run([]models.Tensor{{Shape: []int64{1, int64(mlp.In)}, Data: b}})
 		if err != nil {
 			return err

@@ -161,6 +161,15 @@ func (s *Session) Close() error {
 // returns a *ShapeError. Every ORT value is released before Run returns; the
 // output data is Go memory that the caller owns.
 func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
+	return s.RunInto(inputs, nil)
+}
+
+// RunInto is Run writing the outputs into dst's array when it has room for
+// them, and returning dst resliced (or a new slice when it has not). A
+// caller running at a high rate passes an array on its stack and spares
+// an allocation per run; the outputs' data and shapes are still new and
+// the caller's.
+func (s *Session) RunInto(inputs []Tensor, dst []Tensor) ([]Tensor, error) {
 	if len(inputs) != len(s.info.Inputs) {
 		return nil, fmt.Errorf("model takes %d inputs, got %d", len(s.info.Inputs), len(inputs))
 	}
@@ -179,7 +188,7 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 	}
 	defer s.recycle(buf)
 	if buf.bind != nil {
-		return s.runBound(inputs, buf)
+		return s.runBound(inputs, buf, dst)
 	}
 	// Small tensors come from buf (copied in and out); large ones wrap Go
 	// memory directly, which saves copying megabytes per camera frame.
@@ -235,7 +244,7 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	result := make([]Tensor, len(outs))
+	result := slices.Grow(dst[:0], len(outs))[:len(outs)]
 	for i, v := range outs {
 		t, err := toTensor(v)
 		if err != nil {
@@ -251,16 +260,16 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 }
 
 // runBound runs inputs through buf's bound tensors and returns copies of
-// the outputs: per run one slice of results, and per output its data and
-// its shape, which the caller owns.
-func (s *Session) runBound(inputs []Tensor, buf *runBuffers) ([]Tensor, error) {
+// the outputs in dst (see RunInto): per output its data and its shape,
+// which the caller owns.
+func (s *Session) runBound(inputs []Tensor, buf *runBuffers, dst []Tensor) ([]Tensor, error) {
 	for i, in := range inputs {
 		copy(buf.ins[i].GetData(), in.Data)
 	}
 	if err := s.sess.RunWithBinding(buf.bind); err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	result := make([]Tensor, len(buf.outs))
+	result := slices.Grow(dst[:0], len(buf.outs))[:len(buf.outs)]
 	for i, t := range buf.outs {
 		result[i] = Tensor{Shape: slices.Clone(buf.outShapes[i]), Data: slices.Clone(t.GetData())}
 	}

@@ -11,12 +11,17 @@ import (
 // engine spends moving a message, so calls that prove fast are sampled: after
 // a call under fastCall only one in sampleEvery is timed. Slow work (model
 // runs, network writes) is timed every time. One stopwatch per goroutine.
+// It reads only the monotonic clock (time.Since of clockBase, one vDSO
+// call) rather than time.Now, which reads the wall clock as well.
 type stopwatch struct {
 	hist  prometheus.Observer
 	skip  int
-	start time.Time
-	quick bool // the last timed call took under quickCall
+	start time.Duration // since clockBase
+	quick bool          // the last timed call took under quickCall
 }
+
+// clockBase anchors the stopwatches' monotonic readings.
+var clockBase = time.Now()
 
 const (
 	fastCall    = 20 * time.Microsecond
@@ -32,13 +37,13 @@ func (s *stopwatch) begin() bool {
 		s.skip--
 		return false
 	}
-	s.start = time.Now()
+	s.start = time.Since(clockBase)
 	return true
 }
 
 // end stops a timed call and records it.
 func (s *stopwatch) end() {
-	d := time.Since(s.start)
+	d := time.Since(clockBase) - s.start
 	s.hist.Observe(d.Seconds())
 	s.quick = d < quickCall
 	if d < fastCall {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/models"
@@ -73,11 +72,11 @@ func shapeKey(smp sample) string {
 func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs []error) {
 	info := sess.Info()
 	md, k := planMode(info)
-	var one [1]sample // batch 1, the common case, allocates no slice
-	samples := one[:0]
-	if len(batch) > 1 {
-		samples = make([]sample, 0, len(batch))
+	if len(batch) == 1 && len(info.Inputs) <= maxStackInputs {
+		s.runOne(sess, batch, errs)
+		return
 	}
+	samples := make([]sample, 0, len(batch))
 	ins := make([]models.Tensor, len(batch)*len(info.Inputs)) // every sample's, in one array
 	for i, m := range batch {
 		smp, err := s.extract(info, md, m, ins[i*len(info.Inputs):(i+1)*len(info.Inputs):(i+1)*len(info.Inputs)])
@@ -102,6 +101,29 @@ func (s *Stage) runBatch(sess *models.Session, batch []*pipeline.Message, errs [
 	for _, group := range groups {
 		s.runShape(sess, group, md, k, batch, errs)
 	}
+}
+
+// maxStackInputs is the most model inputs runOne keeps on the stack.
+const maxStackInputs = 4
+
+// runOne is runBatch for a batch of one message, the common case with a
+// model at batch 1: its sample and inputs live on the stack, so that the
+// stage's own work per message allocates only what the message keeps.
+func (s *Stage) runOne(sess *models.Session, batch []*pipeline.Message, errs []error) {
+	info := sess.Info()
+	md, k := planMode(info)
+	var ins [maxStackInputs]models.Tensor
+	smp, err := s.extract(info, md, batch[0], ins[:len(info.Inputs)])
+	if err != nil {
+		errs[0] = err
+		return
+	}
+	one := [1]sample{smp}
+	if md == modeWhole {
+		s.runGroup(sess, one[:], 0, false, batch, errs)
+		return
+	}
+	s.runShape(sess, one[:], md, k, batch, errs)
 }
 
 // runShape runs samples of one shape, all together or, with a fixed batch
@@ -137,7 +159,8 @@ func groupByShape(samples []sample) [][]sample {
 		if _, seen := groups[key]; !seen {
 			order = append(order, key)
 		}
-		groups[key] = append(groups[key], smp)
+		// A copy of the inputs: samples' own may live on the caller's stack.
+		groups[key] = append(groups[key], sample{idx: smp.idx, ins: slices.Clone(smp.ins)})
 	}
 	out := make([][]sample, len(order))
 	for i, key := range order {
@@ -172,12 +195,12 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 		if !batched {
 			break
 		}
-		shape := make([]int64, 0, len(first.ins[j].Shape)+1)
-		shape = append(append(shape, size), first.ins[j].Shape...)
 		if size == 1 {
-			inputs[j] = models.Tensor{Shape: shape, Data: first.ins[j].Data} // no copy
+			inputs[j] = models.Tensor{Shape: s.oneShape(j, first.ins[j].Shape), Data: first.ins[j].Data} // no copy
 			continue
 		}
+		shape := make([]int64, 0, len(first.ins[j].Shape)+1)
+		shape = append(append(shape, size), first.ins[j].Shape...)
 		per := len(first.ins[j].Data)
 		data := make([]float32, int(size)*per)
 		for i, smp := range group {
@@ -185,14 +208,15 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 		}
 		inputs[j] = models.Tensor{Shape: shape, Data: data}
 	}
-	start := time.Now()
-	outs, err := sess.Run(inputs)
-	s.metrics.inference.Observe(time.Since(start).Seconds())
-	s.metrics.batch.Observe(float64(len(group)))
+	var results [maxStackOutputs]models.Tensor // RunInto's, when they fit
+	start := clock()
+	outs, err := sess.RunInto(inputs, results[:0])
+	s.metrics.inference.observe(int64(clock() - start))
+	s.metrics.batch.observe(int64(len(group)))
 	if err != nil {
 		if len(group) > 1 {
-			for _, smp := range group {
-				s.runGroup(sess, []sample{smp}, pad, batched, batch, errs)
+			for i := range group {
+				s.runGroup(sess, group[i:i+1], pad, batched, batch, errs)
 			}
 			return
 		}
@@ -250,6 +274,28 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 	}
 }
 
+// maxStackOutputs is the most model outputs runGroup takes on its stack.
+const maxStackOutputs = 4
+
+// oneShape returns the shape of input j at batch size 1: 1 followed by
+// the sample's shape. It keeps the last one made per input and hands it
+// out again while the sample's shape stays the same, as it does run after
+// run at batch 1, so that a message needs no new shape. The slice is
+// shared and never written: models.Session reads input shapes and copies
+// what it keeps.
+func (s *Stage) oneShape(j int, sample []int64) []int64 {
+	if j < len(s.oneShapes) {
+		if p := s.oneShapes[j].Load(); p != nil && slices.Equal((*p)[1:], sample) {
+			return *p
+		}
+	}
+	shape := append([]int64{1}, sample...)
+	if j < len(s.oneShapes) {
+		s.oneShapes[j].Store(&shape)
+	}
+	return shape
+}
+
 // shapeField names the field that carries field's shape.
 func (s *Stage) shapeField(field string) string {
 	if name, ok := s.shapeFields[field]; ok {
@@ -270,7 +316,8 @@ func (s *Stage) outputField(name string) string {
 func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message, ins []models.Tensor) (sample, error) {
 	smp := sample{ins: ins}
 	for j, in := range info.Inputs {
-		field := s.inputs[in.Name]
+		names := s.inputFields[in.Name]
+		field := names[0]
 		v, ok := m.Fields[field]
 		if !ok || v == nil {
 			return smp, fmt.Errorf("model input %q: field %q is %w", in.Name, field, errNoValue)
@@ -280,9 +327,9 @@ func (s *Stage) extract(info *models.Info, md mode, m *pipeline.Message, ins []m
 			return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, field, err)
 		}
 		if shape == nil {
-			if sv, ok := m.Fields[field+s.suffix]; ok {
+			if sv, ok := m.Fields[names[1]]; ok {
 				if shape, err = codec.FieldShape(sv); err != nil {
-					return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, field+s.suffix, err)
+					return smp, fmt.Errorf("model input %q: field %q: %w", in.Name, names[1], err)
 				}
 			}
 		}

@@ -10,9 +10,9 @@ import (
 // metrics are one stage's Prometheus metrics, labelled with its pipeline and
 // node. The stage hands them out through Stage.Metrics.
 type metrics struct {
-	queue     prometheus.Histogram
-	inference prometheus.Histogram
-	batch     prometheus.Histogram
+	queue     *histogram // nanoseconds
+	inference *histogram // nanoseconds
+	batch     *histogram // messages
 	failed    prometheus.Counter
 	reloads   *prometheus.Desc
 	model     atomic.Pointer[models.Model] // set once loaded; read at scrape time
@@ -21,25 +21,15 @@ type metrics struct {
 func newMetrics(pipelineName, node string) *metrics {
 	labels := prometheus.Labels{"pipeline": pipelineName, "node": node}
 	return &metrics{
-		queue: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "edgeflow_onnx_queue_seconds",
-			Help: "Time from a message's ingest to the start of the model run that takes it " +
+		queue: newHistogram("edgeflow_onnx_queue_seconds",
+			"Time from a message's ingest to the start of the model run that takes it "+
 				"(upstream stages and this stage's queue and batching delay).",
-			ConstLabels: labels,
-			Buckets:     prometheus.ExponentialBuckets(1e-5, 4, 10), // 10µs .. 2.6s
-		}),
-		inference: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:        "edgeflow_onnx_inference_seconds",
-			Help:        "Duration of one ONNX Runtime run (one batch).",
-			ConstLabels: labels,
-			Buckets:     prometheus.ExponentialBuckets(1e-5, 4, 10),
-		}),
-		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:        "edgeflow_onnx_batch_size",
-			Help:        "Messages per model run.",
-			ConstLabels: labels,
-			Buckets:     []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
-		}),
+			labels, prometheus.ExponentialBuckets(1e-5, 4, 10), 1e-9), // 10µs .. 2.6s
+		inference: newHistogram("edgeflow_onnx_inference_seconds",
+			"Duration of one ONNX Runtime run (one batch).",
+			labels, prometheus.ExponentialBuckets(1e-5, 4, 10), 1e-9),
+		batch: newHistogram("edgeflow_onnx_batch_size", "Messages per model run.",
+			labels, []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}, 1),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name:        "edgeflow_onnx_failed_total",
 			Help:        "Messages the stage failed (bad inputs, run errors, model unavailable).",

@@ -123,6 +123,10 @@ type series struct {
 	keyAny any // key, boxed once rather than per window
 	vals   []float32
 	times  []time.Time
+	// boxes holds times[i] boxed as an any, or nil until a window needs
+	// it: with step 1 each reading is a window's end once and, size
+	// windows later, its start, so boxing it once halves the time boxes.
+	boxes  []any
 	head   int
 	n      int // values in the ring
 	unsent int // readings added since the last window
@@ -160,7 +164,7 @@ func (w *Window) Process(_ context.Context, m *pipeline.Message, out pipeline.Em
 	} else {
 		s.n++
 	}
-	s.vals[i], s.times[i] = v, m.SourceTime
+	s.vals[i], s.times[i], s.boxes[i] = v, m.SourceTime, nil
 	s.unsent++
 	w.hold(s, m)
 	if s.n == w.size && s.unsent >= w.step {
@@ -205,7 +209,8 @@ func (w *Window) series(key string) *series {
 		w.lru.Remove(e)
 		delete(w.keys, old.key)
 	}
-	s := &series{key: key, keyAny: key, vals: make([]float32, w.size), times: make([]time.Time, w.size)}
+	s := &series{key: key, keyAny: key, vals: make([]float32, w.size), times: make([]time.Time, w.size),
+		boxes: make([]any, w.size)}
 	w.keys[key] = w.lru.PushFront(s)
 	return s
 }
@@ -213,23 +218,34 @@ func (w *Window) series(key string) *series {
 // emit sends the window of s's current values. It carries the
 // acknowledgements of the readings that are in no earlier window.
 func (w *Window) emit(s *series, out pipeline.Emitter) {
+	// The ring in at most two pieces, oldest first: two copies, not a
+	// division per value.
 	vals := make([]float32, s.n)
-	for i := range s.n {
-		vals[i] = s.vals[(s.head+i)%w.size]
+	if k := copy(vals, s.vals[s.head:s.n]); k < s.n {
+		copy(vals[k:], s.vals[:s.head])
 	}
+	last := (s.head + s.n - 1) % w.size
 	m := pipeline.Merge(s.held...)
 	m.Key = s.key
-	m.SourceTime = s.times[(s.head+s.n-1)%w.size]
+	m.SourceTime = s.times[last]
 	m.Fields = map[string]any{
 		w.out:   vals,
 		"key":   s.keyAny,
 		"count": s.n,
-		"start": s.times[s.head],
-		"end":   m.SourceTime,
+		"start": s.box(s.head),
+		"end":   s.box(last),
 	}
 	out.Emit(m)
 	s.release()
 	s.unsent = 0
+}
+
+// box returns the time of ring slot i as an any, boxing it on first use.
+func (s *series) box(i int) any {
+	if s.boxes[i] == nil {
+		s.boxes[i] = s.times[i]
+	}
+	return s.boxes[i]
 }
 
 // release lets go of the readings s holds: they went out in a window, or
