@@ -58,8 +58,9 @@ func ParseOverflow(s string) (Overflow, error) {
 // it would have caused is then deferred (wakeDue) until coalesceMax
 // messages (at most half the queue) are queued, or the stage is about to
 // wait for input or for room downstream, or it finishes, whichever comes
-// first. See node.emit. A deferral thus delays a message by at most 64
-// quick calls, while messages wait in the stage's own queue anyway.
+// first. See node.emit. A deferral thus delays a message by at most 256
+// quick calls (128 with the default queue of 256), while messages wait in
+// the stage's own queue anyway.
 type queue struct {
 	mu     sync.Mutex
 	ring   []*Message
@@ -94,8 +95,13 @@ func newQueue(size int, policy Overflow) *queue {
 	}
 }
 
-// coalesceMax is the most messages a deferred wake-up leaves waiting.
-const coalesceMax = 64
+// coalesceMax is the most messages a deferred wake-up leaves waiting. It
+// was 64: on a KVM guest with other load each wake-up of a sleeping thread
+// stalls the waking stage for 15-30 µs (the woken thread shares its CPU
+// while it spins), so an onnx stage with a 15 µs model lost 3-4 % of its
+// throughput to waking its sink; with a queue of 1024, 256 per wake-up
+// gained 4-6 points of throughput (BENCHMARKS.md, the onnx section).
+const coalesceMax = 256
 
 // signal leaves a token in c unless one is already there.
 func signal(c chan struct{}) {

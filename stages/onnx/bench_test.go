@@ -81,7 +81,8 @@ func BenchmarkOverhead(b *testing.B) {
 // machine shared with other load even paired wall times scatter; the
 // process's CPU time per round (cpu_plain/pipeline, the loop's CPU time over
 // the pipeline's, both cores counted) is steadier and says what the
-// pipeline's own work costs:
+// pipeline's own work costs. A fourth run per round gives the onnx node and
+// the sink queues of 1024 (pipeline_buffer1024/plain):
 //
 //	go test -run '^$' -bench OverheadPaired -benchtime 1x ./stages/onnx/
 func BenchmarkOverheadPaired(b *testing.B) {
@@ -90,6 +91,7 @@ func BenchmarkOverheadPaired(b *testing.B) {
 	path := mlp.Write(b, b.TempDir(), "ae.onnx")
 	const rounds, n = 7, 20000
 	ratios := make([]float64, 0, rounds)
+	buffered := make([]float64, 0, rounds)
 	cpu := make([]float64, 0, rounds)
 	onnxSide := make([]float64, 0, rounds)
 	var waits [2]int64 // voluntary context switches: plain, pipeline
@@ -102,19 +104,27 @@ func BenchmarkOverheadPaired(b *testing.B) {
 			r2 := usage(b)
 			pipelineRun(b, "", n, 0) // the windows alone
 			r3 := usage(b)
+			big := pipelineRunBuffered(b, path, n, 1, bigBuffer)
 			ratios = append(ratios, plain.Seconds()/piped.Seconds())
+			buffered = append(buffered, plain.Seconds()/big.Seconds())
 			cpu = append(cpu, cpuTime(r0, r1).Seconds()/cpuTime(r1, r2).Seconds())
 			onnxSide = append(onnxSide, cpuTime(r0, r1).Seconds()/(cpuTime(r1, r2)-cpuTime(r2, r3)).Seconds())
 			waits[0] += r1.Nvcsw - r0.Nvcsw
 			waits[1] += r2.Nvcsw - r1.Nvcsw
-			b.Logf("plain %v (cpu %v) pipeline %v (cpu %v) windows alone cpu %v",
-				plain, cpuTime(r0, r1), piped, cpuTime(r1, r2), cpuTime(r2, r3))
+			b.Logf("plain %v (cpu %v) pipeline %v (cpu %v) windows alone cpu %v; buffer %d: pipeline %v",
+				plain, cpuTime(r0, r1), piped, cpuTime(r1, r2), cpuTime(r2, r3), bigBuffer, big)
 		}
 	}
 	slices.Sort(ratios)
+	slices.Sort(buffered)
 	slices.Sort(cpu)
 	slices.Sort(onnxSide)
 	b.ReportMetric(ratios[len(ratios)/2], "pipeline/plain")
+	// The same with larger queues into the onnx node and the sink: each
+	// wake-up of a sleeping thread costs the onnx goroutine 15-30 µs on a
+	// KVM guest (BENCHMARKS.md), and half a queue is how many messages pass
+	// per wake-up of the producer and of the sink.
+	b.ReportMetric(buffered[len(buffered)/2], "pipeline_buffer1024/plain")
 	b.ReportMetric(ratios[0], "min_ratio")
 	b.ReportMetric(ratios[len(ratios)-1], "max_ratio")
 	b.ReportMetric(cpu[len(cpu)/2], "cpu_plain/pipeline")
@@ -126,6 +136,10 @@ func BenchmarkOverheadPaired(b *testing.B) {
 	b.ReportMetric(float64(waits[0])/float64(b.N*rounds*n), "sleeps/plain_inf")
 	b.ReportMetric(float64(waits[1])/float64(b.N*rounds*n), "sleeps/pipeline_inf")
 }
+
+// bigBuffer is the onnx node's and the sink's queue in the paired
+// benchmark's buffered arm.
+const bigBuffer = 1024
 
 func usage(b *testing.B) syscall.Rusage {
 	var ru syscall.Rusage
@@ -176,6 +190,12 @@ func plainLoop(b *testing.B, path string, mlp *modeltest.MLP, n int) time.Durati
 // pipelineRun moves n windows through generate -> window -> onnx -> drop
 // (without the onnx stage when model is "") and returns the time taken.
 func pipelineRun(b *testing.B, model string, n, batch int) time.Duration {
+	return pipelineRunBuffered(b, model, n, batch, 0)
+}
+
+// pipelineRunBuffered is pipelineRun with the onnx node's and the sink's
+// input queues holding buffer messages (0: the pipeline's default).
+func pipelineRunBuffered(b *testing.B, model string, n, batch, buffer int) time.Duration {
 	gen := component_(b, pipeline.KindSource, "generate",
 		fmt.Sprintf("{rate: 0, count: %d, waveform: noise, seed: 3}", n+63))
 	win := component_(b, pipeline.KindStage, "window", "{size: 64, step: 1}")
@@ -191,10 +211,10 @@ func pipelineRun(b *testing.B, model string, n, batch int) time.Duration {
 			b.Fatal(err)
 		}
 		defer stage.Close(context.Background())
-		p.AddStage("onnx", stage, []string{"window"}, pipeline.NodeOptions{BatchSize: batch})
+		p.AddStage("onnx", stage, []string{"window"}, pipeline.NodeOptions{BatchSize: batch, Buffer: buffer})
 		last = "onnx"
 	}
-	p.AddSink("drop", sink, []string{last}, pipeline.NodeOptions{})
+	p.AddSink("drop", sink, []string{last}, pipeline.NodeOptions{Buffer: buffer})
 	b.ResetTimer()
 	start := time.Now()
 	if err := p.Run(context.Background()); err != nil {
