@@ -97,10 +97,11 @@ func newQueue(size int, policy Overflow) *queue {
 
 // coalesceMax is the most messages a deferred wake-up leaves waiting. It
 // was 64: on a KVM guest with other load each wake-up of a sleeping thread
-// stalls the waking stage for 15-30 µs (the woken thread shares its CPU
-// while it spins), so an onnx stage with a 15 µs model lost 3-4 % of its
-// throughput to waking its sink; with a queue of 1024, 256 per wake-up
-// gained 4-6 points of throughput (BENCHMARKS.md, the onnx section).
+// stalls the waking stage for 15-30 µs (by the traces, most likely the
+// woken thread spinning on the waker's CPU), so an onnx stage with a 15 µs
+// model lost 3-4 % of its throughput to waking its sink and producer; with
+// queues of 1024, 256 per wake-up gained ~5 points of throughput
+// (BENCHMARKS.md, the onnx section).
 const coalesceMax = 256
 
 // signal leaves a token in c unless one is already there.
