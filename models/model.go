@@ -214,6 +214,17 @@ func (m *Model) reloadLocked() error {
 		m.log.Error().Err(err).Str("model", m.path).Msg("reload rejected; the previous version keeps serving")
 		return err
 	}
+	if err := m.install(v); err != nil {
+		return err
+	}
+	m.log.Info().Str("model", m.path).Str("sha256", v.sess.info.SHA256).Msg("model reloaded")
+	return nil
+}
+
+// install makes v the serving version and releases the one it replaces;
+// the caller holds mu. If the model was closed while v loaded, v is
+// released instead.
+func (m *Model) install(v *version) error {
 	old := m.cur.Swap(v)
 	if old == nil { // closed while loading
 		m.cur.Store(nil)
@@ -222,7 +233,6 @@ func (m *Model) reloadLocked() error {
 	}
 	old.release()
 	m.reloads.Add(1)
-	m.log.Info().Str("model", m.path).Str("sha256", v.sess.info.SHA256).Msg("model reloaded")
 	return nil
 }
 

@@ -50,15 +50,7 @@ func (m *Model) Swap(data []byte) error {
 		m.failed.Add(1)
 		return err
 	}
-	old := m.cur.Swap(v)
-	if old == nil { // closed while loading
-		m.cur.Store(nil)
-		v.release()
-		return ErrClosed
-	}
-	old.release()
-	m.reloads.Add(1)
-	return nil
+	return m.install(v)
 }
 
 // loadBytes is load without the file: session, kernel check, Check.

@@ -243,10 +243,24 @@ func (q *queue) waitNotEmpty(deadline <-chan time.Time) bool {
 // waits: the moment to flush the wake-ups it deferred downstream.
 func (q *queue) pop(beforeWait func()) (m *Message, more, ok bool) {
 	q.mu.Lock()
+	if !q.awaitFirst(beforeWait) {
+		q.mu.Unlock()
+		return nil, false, false
+	}
+	m = q.take()
+	q.tookSome()
+	more = q.n > 0
+	q.mu.Unlock()
+	return m, more, true
+}
+
+// awaitFirst waits, with mu held on entry and on return, until a message is
+// queued (true) or the queue is closed and empty (false). beforeWait is as
+// for pop.
+func (q *queue) awaitFirst(beforeWait func()) bool {
 	for q.n == 0 {
 		if q.closed {
-			q.mu.Unlock()
-			return nil, false, false
+			return false
 		}
 		if beforeWait != nil {
 			q.mu.Unlock()
@@ -258,11 +272,7 @@ func (q *queue) pop(beforeWait func()) (m *Message, more, ok bool) {
 		}
 		q.waitNotEmpty(nil)
 	}
-	m = q.take()
-	q.tookSome()
-	more = q.n > 0
-	q.mu.Unlock()
-	return m, more, true
+	return true
 }
 
 // popBatch appends to b the oldest messages, at least one and at most size
@@ -273,19 +283,8 @@ func (q *queue) pop(beforeWait func()) (m *Message, more, ok bool) {
 func (q *queue) popBatch(b []*Message, size int, delay time.Duration, timer *time.Timer, beforeWait func()) (_ []*Message, more, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.n == 0 {
-		if q.closed {
-			return b, false, false
-		}
-		if beforeWait != nil {
-			q.mu.Unlock()
-			beforeWait()
-			q.mu.Lock()
-			if q.n > 0 || q.closed {
-				continue
-			}
-		}
-		q.waitNotEmpty(nil)
+	if !q.awaitFirst(beforeWait) {
+		return b, false, false
 	}
 	var deadline <-chan time.Time
 	expired := false

@@ -97,17 +97,7 @@ func TestAcksInArrivalOrder(t *testing.T) {
 // packets the ack loop writes itself, in arrival order, failed ones
 // skipped; a QoS 2 message between them still goes through paho (Ack).
 func TestPubacksWrittenInArrivalOrder(t *testing.T) {
-	c, err := New("t", Options{URL: "tcp://127.0.0.1:1", ClientID: "x"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, server := net.Pipe()
-	defer server.Close()
-	bc := newBufferedConn(client)
-	defer bc.Close()
-	c.acks.net.Store(bc)
-	sent := &sentCounter{}
-	c.client = sent
+	c, server, _ := ackLoopOverPipe(t)
 	log := &ackLog{}
 	const n = 1000
 	ps := make([]*pending, n)
@@ -164,23 +154,32 @@ type sentCounter struct {
 
 func (s *sentCounter) UpdateLastSent() { s.n.Add(1) }
 
+// ackLoopOverPipe returns a connection whose ack loop writes to a buffered
+// in-memory pipe (the broker's end is server) and whose paho client is a
+// sentCounter; both ends close with the test.
+func ackLoopOverPipe(t *testing.T) (*Conn, net.Conn, *sentCounter) {
+	t.Helper()
+	c, err := New("t", Options{URL: "tcp://127.0.0.1:1", ClientID: "x"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, server := net.Pipe()
+	t.Cleanup(func() { server.Close() })
+	bc := newBufferedConn(client)
+	t.Cleanup(func() { bc.Close() })
+	c.acks.net.Store(bc)
+	sent := &sentCounter{}
+	c.client = sent
+	return c, server, sent
+}
+
 // PUBACKs written past paho must still count as sent for its keepalive, or
 // it pings in the middle of a busy stream (see sentByUs).
 func TestPubacksCountAsSentForKeepalive(t *testing.T) {
 	if _, ok := paho.NewClient(paho.NewClientOptions()).(interface{ UpdateLastSent() }); !ok {
 		t.Fatal("paho's client has no UpdateLastSent: PUBACKs written by the ack loop would not hold its keepalive ping back")
 	}
-	c, err := New("t", Options{URL: "tcp://127.0.0.1:1", ClientID: "x"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, server := net.Pipe()
-	defer server.Close()
-	bc := newBufferedConn(client)
-	defer bc.Close()
-	c.acks.net.Store(bc)
-	sent := &sentCounter{}
-	c.client = sent
+	c, server, sent := ackLoopOverPipe(t)
 	go func() { _, _ = io.Copy(io.Discard, server) }()
 	c.acks.add(&fakeMsg{id: 1, qos: 1, log: &ackLog{}}, 1).settle(nil, true)
 	c.flushAcks()

@@ -75,18 +75,7 @@ func TestReloadLosesNothing(t *testing.T) {
 	}
 	write(pipelineYAML(srv.URL(), out, 1, ""))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := reload.New(ctx, f, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(ctx) }()
+	r, ctx, _, end := runFile(t, path)
 	waitFor(t, "the pipeline to run", r.Ready)
 	connBefore := r.View().Connections["bus"]
 	sinkBefore := r.View().Components["out"]
@@ -207,13 +196,7 @@ func TestReloadLosesNothing(t *testing.T) {
 		t.Errorf("no pipeline metrics: %v", got)
 	}
 
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if err := r.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	end()
 	if err := r.Reload(context.Background()); err != reload.ErrStopped {
 		t.Errorf("Reload after Run = %v, want ErrStopped", err)
 	}
@@ -256,6 +239,43 @@ func readSeqs(t *testing.T, path string) map[int]*seen {
 	return out
 }
 
+// generateToDrop is a pipeline of a generator at rate (a YAML value, valid
+// or not: it stands on line 3) into a drop sink.
+func generateToDrop(rate string) string {
+	return "name: watched\nsources:\n  gen: {type: generate, keys: 2, rate: " + rate + "}\n" +
+		"sinks:\n  out: {type: drop, input: gen}\n"
+}
+
+// runFile runs the pipeline file at path under a reload.Runner until ctx
+// is cancelled. end cancels it, waits for the run to drain and closes the
+// runner, failing the test on their errors; call it after whatever else
+// runs under ctx has stopped.
+func runFile(t *testing.T, path string) (r *reload.Runner, ctx context.Context, cancel context.CancelFunc, end func()) {
+	t.Helper()
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r, err = reload.New(ctx, f, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx) }()
+	return r, ctx, cancel, func() {
+		t.Helper()
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		if err := r.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -271,36 +291,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // invalid version is rejected and recorded, the running graph stays.
 func TestWatchReloadsOnChange(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pipeline.yaml")
-	version := func(rate string) string {
-		return "name: watched\nsources:\n  gen: {type: generate, keys: 2, rate: " + rate + "}\n" +
-			"sinks:\n  out: {type: drop, input: gen}\n"
-	}
-	if err := os.WriteFile(path, []byte(version("100")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(generateToDrop("100")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r, err := reload.New(ctx, f, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(ctx) }()
+	r, ctx, cancel, end := runFile(t, path)
 	watched := make(chan struct{})
 	go func() { defer close(watched); r.Watch(ctx, 20*time.Millisecond) }()
 	waitFor(t, "the pipeline to run", r.Ready)
 
 	// A different size, so the change shows even within one mtime tick.
-	if err := os.WriteFile(path, []byte(version("2000")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(generateToDrop("2000")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the watched change to be reloaded", func() bool { return r.View().Generation == 1 })
 
-	if err := os.WriteFile(path, []byte(version("-5")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(generateToDrop("-5")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the invalid change to be rejected", func() bool { return r.View().Reload.LastError != "" })
@@ -310,12 +315,7 @@ func TestWatchReloadsOnChange(t *testing.T) {
 
 	cancel()
 	<-watched
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	end()
 }
 
 // TestReloadKeepsModelSession: a reload that changes another node keeps
@@ -339,18 +339,7 @@ sinks:
 	if err := os.WriteFile(path, []byte(version(500)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r, err := reload.New(ctx, f, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(ctx) }()
+	r, ctx, _, end := runFile(t, path)
 	modelStats := func() pipeline.Stats {
 		st, _ := r.View().Pipeline.Stats("model")
 		return st
@@ -382,13 +371,7 @@ sinks:
 		t.Error("the kept model lost its session")
 	}
 
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	end()
 }
 
 // TestReloadLosesNothingMQTT streams QoS 1 readings from Mosquitto through
@@ -415,18 +398,7 @@ sinks:
 	if err := os.WriteFile(path, []byte(version(1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r, err := reload.New(ctx, f, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(ctx) }()
+	r, ctx, _, end := runFile(t, path)
 	waitFor(t, "the pipeline to run", r.Ready)
 
 	const n = 2000
@@ -468,13 +440,7 @@ sinks:
 	}
 	t.Logf("%d readings through 2 reloads, %d delivered twice", n, dups)
 
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if err := r.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	end()
 }
 
 // TestWatchSeesChangeMadeBeforeItStarted: a change written after the file
@@ -482,27 +448,12 @@ sinks:
 // once lost this race and waited for a reload that never came).
 func TestWatchSeesChangeMadeBeforeItStarted(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pipeline.yaml")
-	version := func(rate string) string {
-		return "name: early\nsources:\n  gen: {type: generate, keys: 2, rate: " + rate + "}\n" +
-			"sinks:\n  out: {type: drop, input: gen}\n"
-	}
-	if err := os.WriteFile(path, []byte(version("100")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(generateToDrop("100")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r, err := reload.New(ctx, f, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(ctx) }()
+	r, ctx, cancel, end := runFile(t, path)
 	waitFor(t, "the pipeline to run", r.Ready)
-	if err := os.WriteFile(path, []byte(version("2000")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(generateToDrop("2000")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	watched := make(chan struct{})
@@ -511,10 +462,5 @@ func TestWatchSeesChangeMadeBeforeItStarted(t *testing.T) {
 
 	cancel()
 	<-watched
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	end()
 }

@@ -21,13 +21,11 @@ import (
 	_ "github.com/edgeflow/edgeflow/stages"
 )
 
-// BenchmarkGenerateMapDrop moves b.N synthetic readings through
-// generate -> map -> drop, as a user would configure it.
-//
-//	go test ./test/bench -run '^$' -bench 'GenerateMapDrop' -benchmem -cpu 1
-func BenchmarkGenerateMapDrop(b *testing.B) {
-	yaml := fmt.Sprintf(`
-name: bench
+// mapDropYAML is generate -> map -> drop for n readings, as a user would
+// configure it.
+func mapDropYAML(n int) []byte {
+	return fmt.Appendf(nil, `
+name: mapdrop
 sources:
   sensors: {type: generate, keys: 8, count: %d, rate: 0}
 stages:
@@ -37,8 +35,15 @@ stages:
     set: {value: "value * 2"}
 sinks:
   out: {type: drop, input: scale}
-`, b.N)
-	f, err := config.Parse([]byte(yaml), "bench.yaml")
+`, n)
+}
+
+// BenchmarkGenerateMapDrop moves b.N synthetic readings through
+// generate -> map -> drop, as a user would configure it.
+//
+//	go test ./test/bench -run '^$' -bench 'GenerateMapDrop' -benchmem -cpu 1
+func BenchmarkGenerateMapDrop(b *testing.B) {
+	f, err := config.Parse(mapDropYAML(b.N), "bench.yaml")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,19 +124,7 @@ func TestGenerateMapDropAllocations(t *testing.T) {
 // mapDropAllocs builds and runs generate -> map -> drop from YAML for n
 // messages and counts the allocations of one build and run.
 func mapDropAllocs(t *testing.T, n int) float64 {
-	yaml := fmt.Sprintf(`
-name: allocs
-sources:
-  sensors: {type: generate, keys: 8, count: %d, rate: 0}
-stages:
-  scale:
-    type: map
-    input: sensors
-    set: {value: "value * 2"}
-sinks:
-  out: {type: drop, input: scale}
-`, n)
-	f, err := config.Parse([]byte(yaml), "allocs.yaml")
+	f, err := config.Parse(mapDropYAML(n), "allocs.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
