@@ -28,7 +28,7 @@ help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
 	@echo "make build-gocv  build $(BIN) with the camera components (OpenCV)"
 	@echo "make deps    install what the tests and demo need (scripts/setup/*.sh)"
-	@echo "make test    deps, go vet, go test -race (with and without the gocv tag; failing on skips test/skips.allow does not name; artifacts in $(ARTIFACTS)), make demo"
+	@echo "make test    deps, make lint, go test -race (with and without the gocv tag; failing on skips test/skips.allow does not name; artifacts in $(ARTIFACTS)), make demo"
 	@echo "make demo    run the anomaly example end to end (examples/anomaly/demo.sh)"
 	@echo "make bench   run the benchmarks"
 	@echo "make lint    gofmt, go vet, staticcheck"
@@ -51,7 +51,7 @@ deps:
 	@scripts/setup/run-all
 
 test: deps
-	$(GO) vet ./...
+	$(MAKE) --no-print-directory lint
 	mkdir -p $(ARTIFACTS)
 	$(GOTEST) -race -count=1 -timeout $(TEST_TIMEOUT) -artifacts -outputdir $(ARTIFACTS) ./...
 	$(MAKE) --no-print-directory test-gocv
@@ -74,11 +74,14 @@ bench:
 		echo "$(GO) run ./$$d"; $(GO) run ./$$d || exit 1; \
 	done
 
-lint:
+# The gocv packages are checked with their tag too (OpenCV from make deps).
+lint: deps
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \
 	if [ -n "$$out" ]; then echo "gofmt -w needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags gocv $(GOCV_PKGS)
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags gocv $(GOCV_PKGS)
 
 docs:
 	$(GO) generate ./component/reference/

@@ -15,9 +15,8 @@ import "math"
 type Rarity struct {
 	bins, warmup, halfLife int
 
-	lo, hi float64
+	lo     float64
 	width  float64
-	n      int
 	counts map[int64]float64
 	total  float64
 	since  int

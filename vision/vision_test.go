@@ -257,7 +257,7 @@ func TestUltraFaceDecode(t *testing.T) {
 		t.Fatalf("raw decoded %+v", dets)
 	}
 	// Prior 0: centre (0.5/40, 0.5/30) normalised, 10×10 pixels.
-	boxNear(t, "raw", dets[0].Box, Box{4 - 5, 4 - 5, 4 + 5, 4 + 5}.clip(320, 240), 1e-3)
+	boxNear(t, "raw", dets[0].Box, square(4, 4, 10).clip(320, 240), 1e-3)
 	if _, err := (UltraFace{}).Decode([]Tensor{scores}, 320, 240, 0.5); err == nil {
 		t.Fatal("one output accepted")
 	}
@@ -269,7 +269,12 @@ func TestUltraFaceDecode(t *testing.T) {
 	if dets, err = (UltraFace{Raw: true}).Decode([]Tensor{raw, offset}, 320, 240, 0.5); err != nil || len(dets) != 1 {
 		t.Fatalf("raw with an offset: %+v, %v", dets, err)
 	}
-	boxNear(t, "raw, y offset 1", dets[0].Box, Box{4 - 5, 5 - 5, 4 + 5, 5 + 5}.clip(320, 240), 1e-3)
+	boxNear(t, "raw, y offset 1", dets[0].Box, square(4, 5, 10).clip(320, 240), 1e-3)
+}
+
+// square returns the box of side size centred on (cx, cy).
+func square(cx, cy, size float32) Box {
+	return Box{cx - size/2, cy - size/2, cx + size/2, cy + size/2}
 }
 
 func (b Box) clip(w, h float32) Box {

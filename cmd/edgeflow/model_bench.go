@@ -179,7 +179,7 @@ func benchInputs(info *models.Info, batch int, overrides []string) ([]models.Ten
 	for _, o := range overrides {
 		name, dims, ok := strings.Cut(o, "=")
 		if !ok {
-			return nil, usageError{fmt.Errorf("--shape %q: want NAME=D,D,...", o)}
+			return nil, usageError{fmt.Errorf("--shape %q: want NAME=D,D,... (the name, then every dimension)", o)}
 		}
 		var shape []int64
 		for _, d := range strings.Split(dims, ",") {
@@ -206,7 +206,7 @@ func benchInputs(info *models.Info, batch int, overrides []string) ([]models.Ten
 				case d == 0:
 					shape[d] = int64(batch)
 				default:
-					return nil, usageError{fmt.Errorf("input %q %s has a dynamic dimension %d: give --shape %s=...", in.Name, in.ShapeString(), d, in.Name)}
+					return nil, usageError{fmt.Errorf("input %q %s has a dynamic dimension %d: give --shape %s=<every dimension>", in.Name, in.ShapeString(), d, in.Name)}
 				}
 			}
 			if batch > 1 && !in.DynamicBatch() {

@@ -87,7 +87,6 @@ func (c *collector) all() []result {
 var (
 	collectorsMu sync.Mutex
 	collectors   = map[string]*collector{}
-	sleepDur     sync.Map // node name -> time.Duration
 )
 
 // sleeper is a stage that takes a fixed time per message: a slow detector.

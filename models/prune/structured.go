@@ -219,7 +219,7 @@ func planLayer(ix *graph.Index, n *onnxpb.NodeProto) (*plan, error) {
 				prod := ix.Producer(t)
 				global := prod != nil && (prod.GetOpType() == "GlobalAveragePool" || prod.GetOpType() == "GlobalMaxPool")
 				if graph.AttrInt(c, "axis", 1) != 1 || !(global || lay.rank == 2) {
-					return nil, fmt.Errorf("Flatten %q mixes the channels of %q with other dimensions", c.GetName(), t)
+					return nil, fmt.Errorf("flatten node %q mixes the channels of %q with other dimensions", c.GetName(), t)
 				}
 				next = layout{fromRight: 0, rank: 2}
 			default:
@@ -332,7 +332,7 @@ func terminal(ix *graph.Index, c *onnxpb.NodeProto, t string, lay layout, channe
 			return cut{}, false, fmt.Errorf("grouped Conv %q reads %q", c.GetName(), t)
 		}
 		if lay.rank != len(wd) || lay.fromRight != lay.rank-2 || wd[1] != int64(channels) {
-			return cut{}, false, fmt.Errorf("Conv %q reads %q with channels on another axis", c.GetName(), t)
+			return cut{}, false, fmt.Errorf("convolution %q reads %q with channels on another axis", c.GetName(), t)
 		}
 		return cut{c, 1, 1}, true, nil
 	case "Gemm":
@@ -341,7 +341,7 @@ func terminal(ix *graph.Index, c *onnxpb.NodeProto, t string, lay layout, channe
 			axis = 1
 		}
 		if graph.AttrInt(c, "transA", 0) != 0 || lay.fromRight != 0 || wd[axis] != int64(channels) {
-			return cut{}, false, fmt.Errorf("Gemm %q reads %q with channels on another axis", c.GetName(), t)
+			return cut{}, false, fmt.Errorf("gemm node %q reads %q with channels on another axis", c.GetName(), t)
 		}
 		return cut{c, 1, axis}, true, nil
 	default:

@@ -117,11 +117,11 @@ func Upgrade(m *onnxpb.ModelProto, target int64) ([]string, error) {
 				}
 			}
 			if from < 11 {
-				return nil, fmt.Errorf("Resize %q of opset %d: its coordinate mode changed in opset 11", n.GetName(), from)
+				return nil, fmt.Errorf("resize node %q of opset %d: its coordinate mode changed in opset 11", n.GetName(), from)
 			}
 		case "Dropout":
 			if len(n.GetOutput()) > 1 && n.GetOutput()[1] != "" {
-				return nil, fmt.Errorf("Dropout %q uses its mask output", n.GetName())
+				return nil, fmt.Errorf("dropout node %q uses its mask output", n.GetName())
 			}
 			n.OpType, n.Attribute, n.Input, n.Output = ptr("Identity"), nil, n.Input[:1], n.Output[:1]
 		default:

@@ -235,12 +235,11 @@ func (f *flow) done() {
 
 // slot holds the newest captured frame until the emitter takes it.
 type slot struct {
-	mu     sync.Mutex
-	f      *frame.Frame
-	closed bool
-	ready  chan struct{} // a frame was put
-	taken  chan struct{} // the slot was emptied
-	done   chan struct{} // the grabber has finished
+	mu    sync.Mutex
+	f     *frame.Frame
+	ready chan struct{} // a frame was put
+	taken chan struct{} // the slot was emptied
+	done  chan struct{} // the grabber has finished
 }
 
 func newSlot() *slot {

@@ -47,7 +47,7 @@ func (p *picky) Write(_ context.Context, m *pipeline.Message) error {
 }
 
 // alwaysFails is a dead-letter sink that is down for good.
-type alwaysFails struct{ n sync.Map }
+type alwaysFails struct{}
 
 func (a *alwaysFails) Write(context.Context, *pipeline.Message) error {
 	return errors.New("dead-letter store down")
