@@ -23,6 +23,7 @@ type quantizeOptions struct {
 	percentile, maxStep        float64
 	perTensor, signed, biasCor bool
 	foldFocus                  bool
+	floatStem                  bool
 	sensMetric, detector       string
 	kernelCheck                string
 	ops, exclude               []string
@@ -50,8 +51,9 @@ SiLU (x·sigmoid(x)) so that ORT runs it as QLinearSigmoid/QLinearMul.
 A detector (YOLOX, NanoDet, UltraFace: recognised from the model's outputs, or
 named by --detector) gets its measured recipe: its preprocessing, calibration on
 corner and centre crops of the images, for YOLOX quantised SiLU with the 30
-most sensitive activations float, for NanoDet bias correction and channel
-shuffles and splits on uint8 (--ops ...,Split,Reshape,Transpose,Slice);
+most sensitive activations float, for NanoDet bias correction, channel
+shuffles and splits on uint8 (--ops ...,Split,Reshape,Transpose,Slice) and a
+float stem (--float-stem);
 explicit flags override it. The result stores
 two calibration samples and is checked on them: ORT's optimised int8 execution
 must agree with the unfused reference on this CPU (--kernel-check).
@@ -85,6 +87,10 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 				opts.BiasCorrection = f.biasCor
 			}
 			opts.FoldFocus = f.foldFocus
+			opts.FloatStem = recipe.FloatStem
+			if fl.Changed("float-stem") {
+				opts.FloatStem = f.floatStem
+			}
 			if fl.Changed("keep-float") {
 				opts.KeepFloat = f.keepFloat
 			}
@@ -139,8 +145,8 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 				if ops == "" {
 					ops = strings.Join(quantize.DefaultOps, ",")
 				}
-				fmt.Fprintf(w, "detector %s: recipe ops %s, keep-float %d, bias correction %v, calibration views %s\n",
-					family, ops, opts.KeepFloat, opts.BiasCorrection, data.views)
+				fmt.Fprintf(w, "detector %s: recipe ops %s, keep-float %d, bias correction %v, float stem %v, calibration views %s\n",
+					family, ops, opts.KeepFloat, opts.BiasCorrection, opts.FloatStem, data.views)
 			}
 			fmt.Fprintln(w, rep)
 			if rep.FocusFolded > 0 {
@@ -162,6 +168,7 @@ per-channel scales, or kept at their opset with per-tensor scales (--opset keep)
 	fl.StringVar(&f.mode, "mode", "static", "static, dynamic or weight-only")
 	fl.StringVar(&f.calib, "calib", "", "calibration data: image folder, image, .csv or .jsonl of vectors, or nab:GLOB of timestamp,value series")
 	fl.StringVar(&f.method, "method", "minmax", "calibration: minmax or percentile")
+	fl.BoolVar(&f.floatStem, "float-stem", false, "static: keep the stem float (the Conv reading the image, the activation/max-pool after it, and the Convs reading its output); the NanoDet recipe's default")
 	fl.BoolVar(&f.foldFocus, "fold-focus", false, "static: rewrite a YOLO Focus stem (strided slices + concat + conv) into one stride-2 conv on the image: faster, same maths, other float rounding")
 	fl.Float64Var(&f.percentile, "percentile", 99.999, "percentile for --method percentile")
 	fl.Float64Var(&f.maxStep, "max-step", 0.15, "keep an activation float when its 8-bit step exceeds this many standard deviations (negative: never)")

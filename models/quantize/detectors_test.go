@@ -79,11 +79,11 @@ const agreementFloor = 0.95
 // same detections on both.
 var knownGaps = map[string]float64{
 	"yolox/held-out image views": 0.90, // 94.3% (25 of 27 fp32 detections), both CPUs
-	// 81.5% (33 of 40) since NanoDet's recipe runs its channel shuffles on
-	// uint8 (82.9%, 34 of 40, before: one detection traded for 10% speed);
-	// the floor is two detections below.
-	"nanodet/held-out image views": 0.76,
-	"nanodet/vtest.avi frames":     0.92, // 95.0–95.8% (AMD), 94.8% (Intel, uint8 shuffles)
+	// 90.0% (36 of 40 fp32 detections, 40 int8) on AMD EPYC (Zen 5) since
+	// NanoDet's recipe keeps its stem float (FloatStem; 81.5%, 33 of 40,
+	// before); the floor is two detections below. Its video frames (97.1%
+	// with the float stem, 94.8% before) now meet agreementFloor.
+	"nanodet/held-out image views": 0.85,
 }
 
 // ran counts the subtests of a test that did not skip; a test whose

@@ -112,6 +112,17 @@ type Options struct {
 	// that alone moves a detection or two on the still views
 	// (BENCHMARKS.md, "int8 detectors"), so it is off by default.
 	FoldFocus bool
+	// FloatStem (Static) keeps the network's stem float: the Conv(s)
+	// reading the graph input, the Relu/LeakyRelu/Clip/MaxPool after them
+	// and the Convs reading the stem's output, so that neither the image
+	// nor the stem's output is rounded to 8 bits. NanoDet-m's stem output
+	// (24 channels, one per-tensor scale) is the one activation whose
+	// rounding costs most of int8's detection disagreement, and its int8
+	// stem is no faster than the float one (BENCHMARKS.md, "int8
+	// detectors"). A stem that starts otherwise (YOLOX's Focus slices)
+	// is left alone, and a reader of the stem's output other than a Conv
+	// (a Concat, a Reshape) still rounds it.
+	FloatStem bool
 	// WeightOnlyIslands stores int8 weights (behind DequantizeLinear) for
 	// a Conv/Gemm/MatMul whose input or output stays float. That makes the
 	// file smaller but the model slower: ORT dequantises such a weight on

@@ -77,14 +77,16 @@ func DetectFamily(info *models.Info) string {
 //     sensitivity sample) kept float.
 //   - NanoDet: the defaults (Conv+LeakyRelu fuse) with bias correction,
 //     and MoveOps, so that ShuffleNet's channel shuffles and splits run on
-//     uint8 data instead of between DequantizeLinear and QuantizeLinear.
+//     uint8 data instead of between DequantizeLinear and QuantizeLinear,
+//     and the stem float (FloatStem: its 24-channel output, rounded to
+//     one 8-bit scale, cost most of the disagreement with fp32).
 //   - UltraFace: the defaults (Conv+Relu fuse).
 func Recipe(family string) (Options, error) {
 	switch family {
 	case YOLOX:
 		return Options{Ops: append(slices.Clone(DefaultOps), "Sigmoid", "Mul"), KeepFloat: 30, SensitivitySamples: 1}, nil
 	case NanoDet:
-		return Options{Ops: append(slices.Clone(DefaultOps), MoveOps...), BiasCorrection: true}, nil
+		return Options{Ops: append(slices.Clone(DefaultOps), MoveOps...), BiasCorrection: true, FloatStem: true}, nil
 	case UltraFace, "":
 		return Options{}, nil
 	}

@@ -19,6 +19,13 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 		return nil, nil, err
 	}
 	r.Method = string(opts.Method)
+	if opts.FloatStem {
+		stem := stemNodes(out.GetGraph())
+		for _, n := range stem {
+			r.Skipped = append(r.Skipped, fmt.Sprintf("%s %q: stem kept float", n.GetOpType(), n.GetName()))
+			opts.Exclude = append(slices.Clip(opts.Exclude), n.GetName())
+		}
+	}
 	q := newQuantizer(out, &opts, r)
 	q.plan()
 	if len(q.nodes) == 0 {
@@ -526,4 +533,49 @@ func (q *quantizer) bias(n *onnxpb.NodeProto, i int, inScale float32, wScales []
 	n.Input[i] = deq
 	q.r.Weights++
 	return nil
+}
+
+// stemOps pass a stem's channels on without mixing them.
+var stemOps = map[string]bool{"Relu": true, "LeakyRelu": true, "Clip": true, "MaxPool": true}
+
+// stemNodes returns the nodes Options.FloatStem keeps float: every Conv
+// that reads a graph input, the stemOps that follow it, and the Convs
+// reading what those produce (the tensor between them is the stem's
+// output: keeping those readers float is what keeps it unrounded).
+func stemNodes(g *onnxpb.GraphProto) []*onnxpb.NodeProto {
+	ix := graph.NewIndex(g)
+	var out []*onnxpb.NodeProto
+	seen := map[*onnxpb.NodeProto]bool{}
+	add := func(n *onnxpb.NodeProto) bool {
+		if seen[n] {
+			return false
+		}
+		seen[n] = true
+		out = append(out, n)
+		return true
+	}
+	var follow func(t string)
+	follow = func(t string) {
+		for _, c := range ix.Consumers(t) {
+			switch {
+			case c.GetOpType() == "Conv":
+				add(c)
+			case stemOps[c.GetOpType()] && len(c.GetOutput()) > 0:
+				if add(c) {
+					follow(c.GetOutput()[0])
+				}
+			}
+		}
+	}
+	for _, in := range g.GetInput() {
+		if !ix.IsGraphInput(in.GetName()) {
+			continue
+		}
+		for _, c := range ix.Consumers(in.GetName()) {
+			if c.GetOpType() == "Conv" && c.GetDomain() == "" && add(c) {
+				follow(c.GetOutput()[0])
+			}
+		}
+	}
+	return out
 }
