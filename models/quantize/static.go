@@ -19,14 +19,16 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 		return nil, nil, err
 	}
 	r.Method = string(opts.Method)
+	stem := map[string]bool{}
 	if opts.FloatStem {
-		stem := stemNodes(out.GetGraph())
-		for _, n := range stem {
+		for _, n := range stemNodes(out.GetGraph()) {
 			r.Skipped = append(r.Skipped, fmt.Sprintf("%s %q: stem kept float", n.GetOpType(), n.GetName()))
 			opts.Exclude = append(slices.Clip(opts.Exclude), n.GetName())
+			stem[n.GetName()] = true
 		}
 	}
 	q := newQuantizer(out, &opts, r)
+	q.stem = stem
 	q.plan()
 	if len(q.nodes) == 0 {
 		return nil, nil, fmt.Errorf("%w: no %v node with float inputs to quantise", ErrNotQuantizable, opts.Ops)
@@ -132,6 +134,7 @@ type quantizer struct {
 	nodes  []*onnxpb.NodeProto
 	acts   []string          // activation tensors to calibrate and quantise
 	isAct  map[string]bool   // set of acts
+	stem   map[string]bool   // nodes Options.FloatStem keeps float (also in opts.Exclude)
 	share  map[string]string // output tensor -> input tensor whose params it takes
 	params map[string]qparams
 	// means are the per-channel means of activations on the calibration
@@ -171,7 +174,9 @@ func (q *quantizer) plan() {
 			continue
 		}
 		if slices.Contains(q.opts.Exclude, n.GetName()) {
-			q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: excluded", n.GetOpType(), n.GetName()))
+			if !q.stem[n.GetName()] { // reported as the stem already
+				q.r.Skipped = append(q.r.Skipped, fmt.Sprintf("%s %q: excluded", n.GetOpType(), n.GetName()))
+			}
 			continue
 		}
 		if n.GetOpType() == "Concat" && q.tail(n.GetOutput()[0]) {

@@ -83,6 +83,11 @@ func TestFloatStem(t *testing.T) {
 	if got := stemKept(rep); len(got) != 5 {
 		t.Errorf("stem kept float: %q, want stem, act, pool, dw, pw", got)
 	}
+	for _, s := range rep.Skipped {
+		if strings.HasSuffix(s, ": excluded") {
+			t.Errorf("a stem node reported twice: %q", s)
+		}
+	}
 	if rep.Quantized["Conv"] != 1 || rep.Quantized["Add"] != 1 {
 		t.Errorf("quantised %v, want the Add and Conv c1 (c2 writes the float output)", rep.Quantized)
 	}
