@@ -19,13 +19,7 @@ import (
 // seeded weights.
 func sensorMLP(in, h1, h2 int, seed uint64) *onnxpb.ModelProto {
 	r := rand.New(rand.NewPCG(seed, 3))
-	fill := func(n int, s float64) []float32 {
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = float32(r.NormFloat64() * s)
-		}
-		return out
-	}
+	fill := func(n int, s float64) []float32 { return normalWeights(r, n, s) }
 	var inits []*onnxpb.TensorProto
 	var nodes []*onnxpb.NodeProto
 	prev, width := "x", in
@@ -123,4 +117,14 @@ func writeModel(t testing.TB, m *onnxpb.ModelProto, name string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// normalWeights returns n values drawn from r with standard deviation s:
+// seeded weights for the models the tests build.
+func normalWeights(r *rand.Rand, n int, s float64) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64() * s)
+	}
+	return out
 }

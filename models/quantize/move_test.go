@@ -20,13 +20,7 @@ import (
 // -> Add -> y.
 func shuffleNet(seed uint64) *onnxpb.ModelProto {
 	r := rand.New(rand.NewPCG(seed, 5))
-	fill := func(n int, s float64) []float32 {
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = float32(r.NormFloat64() * s)
-		}
-		return out
-	}
+	fill := func(n int, s float64) []float32 { return normalWeights(r, n, s) }
 	inits := []*onnxpb.TensorProto{
 		graph.FloatTensor("w0", []int64{8, 4, 1, 1}, fill(32, 0.7)), graph.FloatTensor("b0", []int64{8}, fill(8, 0.1)),
 		graph.FloatTensor("w1", []int64{4, 4, 1, 1}, fill(16, 0.7)), graph.FloatTensor("b1", []int64{4}, fill(4, 0.1)),

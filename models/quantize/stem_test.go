@@ -18,13 +18,7 @@ import (
 // -> Relu -> Conv -> y.
 func stemNet() *onnxpb.ModelProto {
 	r := rand.New(rand.NewPCG(3, 9))
-	fill := func(n int, s float64) []float32 {
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = float32(r.NormFloat64() * s)
-		}
-		return out
-	}
+	fill := func(n int, s float64) []float32 { return normalWeights(r, n, s) }
 	inits := []*onnxpb.TensorProto{
 		graph.FloatTensor("w0", []int64{8, 3, 3, 3}, fill(216, 0.3)), graph.FloatTensor("b0", []int64{8}, fill(8, 0.1)),
 		graph.FloatTensor("wd", []int64{8, 1, 3, 3}, fill(72, 0.3)), graph.FloatTensor("bd", []int64{8}, fill(8, 0.1)),
