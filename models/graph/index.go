@@ -151,8 +151,9 @@ func (ix *Index) RemoveUnused() int {
 
 // TopoSort orders the graph's nodes so that every node comes after the
 // producers of its inputs, keeping the existing order where it already
-// holds (a stable Kahn sort). It fails on a cycle or on an input that
-// nothing provides.
+// holds (a stable Kahn sort). It fails on a cycle, on an input that
+// nothing provides, or on a node without outputs (which ONNX does not
+// allow, and which passes after this one index without checking).
 func TopoSort(g *onnxpb.GraphProto) error {
 	avail := map[string]bool{"": true}
 	for _, t := range g.GetInitializer() {
@@ -164,6 +165,9 @@ func TopoSort(g *onnxpb.GraphProto) error {
 	nodes := g.GetNode()
 	producer := map[string]int{}
 	for i, n := range nodes {
+		if len(n.GetOutput()) == 0 {
+			return fmt.Errorf("node %q (%s) has no outputs", n.GetName(), n.GetOpType())
+		}
 		for _, out := range n.GetOutput() {
 			producer[out] = i
 		}

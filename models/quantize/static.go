@@ -577,7 +577,7 @@ func stemNodes(g *onnxpb.GraphProto) []*onnxpb.NodeProto {
 			continue
 		}
 		for _, c := range ix.Consumers(in.GetName()) {
-			if c.GetOpType() == "Conv" && c.GetDomain() == "" && add(c) {
+			if c.GetOpType() == "Conv" && c.GetDomain() == "" && len(c.GetOutput()) > 0 && add(c) {
 				follow(c.GetOutput()[0])
 			}
 		}

@@ -100,3 +100,17 @@ func TestFloatStem(t *testing.T) {
 		t.Errorf("without FloatStem: stem kept float %q, quantised %v", got, rep.Quantized)
 	}
 }
+
+// TestFloatStemMalformed: a Conv on the image that has no output is bad
+// input: the quantiser names it and does not panic (it used to, indexing
+// the missing output).
+func TestFloatStemMalformed(t *testing.T) {
+	m := stemNet()
+	g := m.GetGraph()
+	g.Node = append(g.Node, graph.Node("Conv", "dangling", []string{"x", "w0", "b0"}, nil))
+	samples := [][]models.Tensor{{{Shape: []int64{1, 3, 16, 16}, Data: make([]float32, 3*16*16)}}}
+	_, _, err := quantize.Static(m, quantize.FromSamples(samples), quantize.Options{FloatStem: true})
+	if err == nil || !strings.Contains(err.Error(), `"dangling" (Conv) has no outputs`) {
+		t.Fatalf("a Conv without outputs: %v, want an error naming it", err)
+	}
+}
