@@ -34,7 +34,10 @@ func Dynamic(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, e
 		if (op != "MatMul" && op != "Gemm") || !slices.Contains(opts.Ops, op) || slices.Contains(opts.Exclude, n.GetName()) {
 			continue
 		}
-		w := q.ix.Initializer(n.GetInput()[1])
+		var w *onnxpb.TensorProto
+		if len(n.GetInput()) >= 2 {
+			w = q.ix.Initializer(n.GetInput()[1])
+		}
 		if w == nil || len(w.GetDims()) != 2 || q.ix.Initializer(n.GetInput()[0]) != nil {
 			r.Skipped = append(r.Skipped, fmt.Sprintf("%s %q: needs an activation times a 2-D constant weight", op, n.GetName()))
 			continue

@@ -102,6 +102,16 @@ type role struct {
 	keep   bool  // the outputs keep the input's parameters (MaxPool, data movement)
 }
 
+// minInputs is how many inputs a node of the role must have for the
+// quantiser to read the ones the role names.
+func (rl role) minInputs() int {
+	n := 1
+	for _, a := range rl.acts {
+		n = max(n, a+1)
+	}
+	return max(n, rl.weight+1)
+}
+
 var roles = map[string]role{
 	"Conv":              {acts: []int{0}, weight: 1, bias: 2},
 	"Gemm":              {acts: []int{0}, weight: 1, bias: 2},
@@ -266,6 +276,11 @@ func (q *quantizer) tail(name string) bool {
 
 // unsupported says why a node of a quantisable type is left in float.
 func (q *quantizer) unsupported(n *onnxpb.NodeProto) string {
+	if need := roles[n.GetOpType()].minInputs(); len(n.GetInput()) < need {
+		// A malformed model: left as it is, for ONNX Runtime to refuse
+		// with its own account of what is wrong.
+		return fmt.Sprintf("it has %d inputs, %s takes at least %d", len(n.GetInput()), n.GetOpType(), need)
+	}
 	switch n.GetOpType() {
 	case "Gemm":
 		if graph.AttrInt(n, "transA", 0) != 0 {

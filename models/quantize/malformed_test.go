@@ -1,0 +1,50 @@
+package quantize_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/edgeflow/edgeflow/models"
+	"github.com/edgeflow/edgeflow/models/graph"
+	"github.com/edgeflow/edgeflow/models/modeltest"
+	"github.com/edgeflow/edgeflow/models/quantize"
+)
+
+// TestMalformedNodesAreRefused: a node with fewer inputs than its operator
+// takes makes Static fail with an error, never panic (a Gemm with one
+// input and a MaxPool with none used to index inputs they lack).
+func TestMalformedNodesAreRefused(t *testing.T) {
+	modeltest.RequireRuntime(t)
+	samples := [][]models.Tensor{{{Shape: []int64{1, 3, 16, 16}, Data: make([]float32, 3*16*16)}}}
+	for _, tc := range []struct {
+		op  string
+		ins []string
+	}{
+		{"Gemm", []string{"p0"}}, {"MaxPool", nil}, {"Conv", []string{"p0"}}, {"Add", []string{"p0"}},
+		{"Concat", nil}, {"MatMul", []string{"p0"}}, {"AveragePool", nil}, {"Split", nil},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			m := stemNet()
+			g := m.GetGraph()
+			g.Node = append(g.Node, graph.Node(tc.op, "odd", tc.ins, []string{"zz"}))
+			ops := append(slices.Clone(quantize.DefaultOps), quantize.MoveOps...)
+			if _, _, err := quantize.Static(m, quantize.FromSamples(samples), quantize.Options{Ops: ops}); err == nil {
+				t.Fatalf("%s with inputs %q was quantised", tc.op, tc.ins)
+			}
+		})
+	}
+}
+
+// TestDynamicMalformedMatMul: dynamic quantisation skips a MatMul or Gemm
+// that lacks its weight input instead of indexing it (it used to panic).
+func TestDynamicMalformedMatMul(t *testing.T) {
+	for _, op := range []string{"MatMul", "Gemm"} {
+		m := stemNet()
+		g := m.GetGraph()
+		g.Node = append(g.Node, graph.Node(op, "odd", []string{"p0"}, []string{"zz"}))
+		_, rep, err := quantize.Dynamic(m, quantize.Options{Ops: []string{"MatMul", "Gemm"}})
+		if err == nil && rep.Quantized[op] > 0 {
+			t.Errorf("%s with one input was quantised", op)
+		}
+	}
+}
