@@ -87,6 +87,34 @@ jetstream:
 
 	got := &seqSink{seen: map[int]bool{}}
 	_, r = start("good", got, 10*time.Second)
-	componenttest.WaitFor(t, 30*time.Second, "every message back", func() bool { return got.count() == n })
+	deadline := time.Now().Add(30 * time.Second)
+	for got.count() < n {
+		if time.Now().After(deadline) {
+			// Say where the rest is, for a failure that does not repeat.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if c, err := js.Consumer(ctx, "IN", "abort"); err == nil {
+				if info, err := c.Info(ctx); err == nil {
+					t.Logf("consumer: ack pending %d, redelivered %d, waiting pulls %d, pending %d",
+						info.NumAckPending, info.NumRedelivered, info.NumWaiting, info.NumPending)
+				}
+			}
+			t.Fatalf("after 30s, %d of %d messages came back; missing seqs %v", got.count(), n, got.missing(n))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	r.stop(t)
+}
+
+// missing lists the seqs of 0..n-1 that s has not delivered.
+func (s *seqSink) missing(n int) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for i := range n {
+		if !s.seen[i] {
+			out = append(out, i)
+		}
+	}
+	return out
 }

@@ -392,8 +392,8 @@ const pinGroup = "edgeflow"
 // come first, and order holds across the handover.
 func (j *jsConfig) pinnedTTL() time.Duration { return 2*j.ackWait + j.pullExpiry() }
 
-// pullExpiry is how long one pull request waits. A pinned instance re-pulls
-// at least this often while idle, which keeps its pin.
+// pullExpiry is how long one pull request waits. An idle source re-pulls
+// at least this often; for a pinned instance that keeps its pin.
 func (j *jsConfig) pullExpiry() time.Duration { return max(time.Second, j.ackWait/2) }
 
 // checkPinned fails when pinned is wanted and the server ignored it: a
@@ -425,9 +425,13 @@ func coversStream(info *jetstream.StreamInfo, subjects []string) bool {
 // again). The iterator keeps at most pull_batch messages buffered and
 // re-issues its pulls by itself across reconnects.
 func (s *Source) consume(ctx context.Context, cons jetstream.Consumer, out pipeline.SourceOutput) error {
-	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(s.js.pullBatch)}
+	// Pull requests expire after half ack_wait, not nats.go's 30 s: one
+	// left open by a run that aborted or crashed can be handed messages
+	// that nobody reads any more (each then waits out ack_wait again), so
+	// a short life bounds how long a restart waits for its redeliveries.
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(s.js.pullBatch), jetstream.PullExpiry(s.js.pullExpiry())}
 	if s.js.pinned {
-		opts = append(opts, jetstream.PullPriorityGroup(pinGroup), jetstream.PullExpiry(s.js.pullExpiry()))
+		opts = append(opts, jetstream.PullPriorityGroup(pinGroup))
 	}
 	it, err := cons.Messages(opts...)
 	if err != nil {
