@@ -156,6 +156,40 @@ func TestRetryResumesWhenTheConnectionReturns(t *testing.T) {
 	}
 }
 
+// reconnectingSink fails its first write and, before returning the error,
+// sees its connection come back: the reconnect lands between the failed
+// write and the retry's wait.
+type reconnectingSink struct{ flakySink }
+
+func (f *reconnectingSink) Write(ctx context.Context, m *Message) error {
+	err := f.flakySink.Write(ctx, m)
+	if err != nil {
+		f.reconnect()
+	}
+	return err
+}
+
+// TestRetrySeesAReconnectDuringTheFailedWrite: a reconnect that happens
+// while the failing write returns still ends the retry's wait (the writer
+// takes the Reconnected channel before writing; taken after, it was the
+// next one, and the retry slept its whole backoff).
+func TestRetrySeesAReconnectDuringTheFailedWrite(t *testing.T) {
+	st := newSettlements()
+	sink := &reconnectingSink{flakySink{sig: make(chan struct{}), seen: make(chan struct{})}}
+	p := New(Options{})
+	mustAdd(t, p.AddSource("src", &seqSource{n: 1, settle: st}, NodeOptions{}))
+	mustAdd(t, p.AddSink("out", sink, []string{"src"}, NodeOptions{Retries: -1, RetryBackoff: time.Hour}))
+	select {
+	case err := <-runAsync(context.Background(), p):
+		mustAdd(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the retry slept through a reconnect that came during the failed write")
+	}
+	if acked, _ := st.counts(); acked != 1 {
+		t.Fatalf("acked %d", acked)
+	}
+}
+
 // Messages may share one Meta map (the mqtt source hands out one per kind
 // of delivery): dead-lettering one must not write into the shared map,
 // which the other messages, on other goroutines, still read.

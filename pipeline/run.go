@@ -264,6 +264,7 @@ const sinkWindow = 32
 // sentBatch is a batch a PipelinedSink has sent, awaiting its outcome.
 type sentBatch struct {
 	b    []*Message
+	up   <-chan struct{} // the sink's Reconnected before the send
 	wait func() error
 }
 
@@ -284,7 +285,7 @@ func (n *node) pipelinedSinkLoop(ctx context.Context, ps PipelinedSink, size int
 		sw := stopwatch{hist: n.latency}
 		for s := range pending {
 			timed := sw.begin()
-			w.finish(ctx, s.b, n.waitSink(s.wait))
+			w.finish(ctx, s.b, s.up, n.waitSink(s.wait))
 			if timed {
 				sw.end()
 			}
@@ -307,7 +308,8 @@ func (n *node) pipelinedSinkLoop(ctx context.Context, ps PipelinedSink, size int
 			continue
 		}
 		n.asRecords(b)
-		pending <- sentBatch{b: b, wait: n.sendSink(ctx, ps, b)}
+		up := n.reconnected()
+		pending <- sentBatch{b: b, up: up, wait: n.sendSink(ctx, ps, b)}
 	}
 }
 
@@ -322,7 +324,18 @@ type sinkWriter struct {
 // deliver writes b and settles every message of it.
 func (w *sinkWriter) deliver(ctx context.Context, b []*Message) {
 	w.n.asRecords(b)
-	w.finish(ctx, b, w.n.writeSink(ctx, b))
+	up := w.n.reconnected()
+	w.finish(ctx, b, up, w.n.writeSink(ctx, b))
+}
+
+// reconnected is the sink's Reconnected channel (nil for a sink without a
+// connection). Writers take it before a write, so that a reconnect while
+// the write fails, or just after, still ends the wait for the retry.
+func (n *node) reconnected() <-chan struct{} {
+	if r, ok := n.sink.(Reconnecter); ok {
+		return r.Reconnected()
+	}
+	return nil
 }
 
 // asRecords turns the messages of a batch for the dead-letter sink into
@@ -337,8 +350,9 @@ func (n *node) asRecords(b []*Message) {
 }
 
 // finish settles every message of b, which was written once with outcome
-// err, writing again what failed for a reason that may pass.
-func (w *sinkWriter) finish(ctx context.Context, b []*Message, err error) {
+// err, writing again what failed for a reason that may pass. up is the
+// sink's Reconnected channel taken before that write.
+func (w *sinkWriter) finish(ctx context.Context, b []*Message, up <-chan struct{}, err error) {
 	n := w.n
 	first := n.opts.RetryBackoff
 	if first <= 0 {
@@ -346,12 +360,9 @@ func (w *sinkWriter) finish(ctx context.Context, b []*Message, err error) {
 	}
 	backoff := first
 	isDL := n == n.p.deadLetter
-	var up <-chan struct{}
-	if r, ok := n.sink.(Reconnecter); ok {
-		up = r.Reconnected()
-	}
 	for attempt := 0; len(b) > 0; attempt++ {
 		if attempt > 0 {
+			up = n.reconnected()
 			err = n.writeSink(ctx, b)
 		}
 		w.errs = outcomes(b, err, w.errs)
@@ -399,7 +410,6 @@ func (w *sinkWriter) finish(ctx context.Context, b []*Message, err error) {
 			// pass now, and the next outage starts from a short pause.
 			n.p.log.Info().Str("node", n.name).Msg("connection restored; retrying at once")
 			backoff = first
-			up = n.sink.(Reconnecter).Reconnected()
 		}
 		t.Stop()
 		// Retry the failed messages in b's own storage.
