@@ -195,22 +195,7 @@ func TestRetrySeesAReconnectDuringTheFailedWrite(t *testing.T) {
 // which the other messages, on other goroutines, still read.
 func TestDeadLetterLeavesSharedMetaAlone(t *testing.T) {
 	shared := map[string]string{"origin": "plant"}
-	st := newSettlements()
-	failOdd := procFunc(func(_ context.Context, m *Message, out Emitter) error {
-		m.Meta = shared
-		if m.Fields["seq"].(int)%2 == 1 {
-			return errBoom
-		}
-		out.Emit(m)
-		return nil
-	})
-	good, dead := &collectSink{}, &deadSink{}
-	p := New(Options{})
-	mustAdd(t, p.AddSource("src", &seqSource{n: 20, settle: st}, NodeOptions{}))
-	mustAdd(t, p.AddStage("check", failOdd, []string{"src"}, NodeOptions{Workers: 2}))
-	mustAdd(t, p.AddSink("out", good, []string{"check"}, NodeOptions{}))
-	mustAdd(t, p.SetDeadLetter("dlq", dead, NodeOptions{}))
-	mustAdd(t, p.Run(context.Background()))
+	_, good, dead := runOddsToDeadLetter(t, newSettlements(), NodeOptions{Workers: 2}, shared)
 
 	if len(shared) != 1 || shared["origin"] != "plant" {
 		t.Fatalf("shared metadata changed to %v", shared)

@@ -166,9 +166,15 @@ func TestFilteredMessagesAreAcked(t *testing.T) {
 	}
 }
 
-func TestStageErrorsGoToDeadLetter(t *testing.T) {
-	st := newSettlements()
+// runOddsToDeadLetter runs 20 readings through a stage "check" (with
+// checkOpts) that gives each message meta (if not nil) and fails the odd
+// ones with errBoom, to a sink and a dead-letter sink.
+func runOddsToDeadLetter(t *testing.T, st *settlements, checkOpts NodeOptions, meta map[string]string) (*Pipeline, *collectSink, *deadSink) {
+	t.Helper()
 	failOdd := procFunc(func(_ context.Context, m *Message, out Emitter) error {
+		if meta != nil {
+			m.Meta = meta
+		}
 		if m.Fields["seq"].(int)%2 == 1 {
 			return errBoom
 		}
@@ -178,10 +184,16 @@ func TestStageErrorsGoToDeadLetter(t *testing.T) {
 	good, dead := &collectSink{}, &deadSink{}
 	p := New(Options{})
 	mustAdd(t, p.AddSource("src", &seqSource{n: 20, settle: st}, NodeOptions{}))
-	mustAdd(t, p.AddStage("check", failOdd, []string{"src"}, NodeOptions{}))
+	mustAdd(t, p.AddStage("check", failOdd, []string{"src"}, checkOpts))
 	mustAdd(t, p.AddSink("out", good, []string{"check"}, NodeOptions{}))
 	mustAdd(t, p.SetDeadLetter("dlq", dead, NodeOptions{}))
 	mustAdd(t, p.Run(context.Background()))
+	return p, good, dead
+}
+
+func TestStageErrorsGoToDeadLetter(t *testing.T) {
+	st := newSettlements()
+	p, good, dead := runOddsToDeadLetter(t, st, NodeOptions{}, nil)
 
 	if acked, nacked := st.counts(); acked != 20 || nacked != 0 {
 		t.Fatalf("acked %d nacked %d: dead-lettered messages must be acked once the dead letter is delivered", acked, nacked)
