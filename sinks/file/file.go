@@ -102,21 +102,8 @@ func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
 func (s *Sink) WriteBatch(_ context.Context, batch []*pipeline.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.buf = s.buf[:0]
-	// A message that cannot be encoded fails alone and permanently (to the
-	// dead-letter sink); the others are written.
 	var bad []error
-	for i, m := range batch {
-		line, err := s.enc.Encode(m)
-		if err != nil {
-			if bad == nil {
-				bad = make([]error, len(batch))
-			}
-			bad[i] = pipeline.Permanent(fmt.Errorf("file sink: %w", err))
-			continue
-		}
-		s.buf = append(append(s.buf, line...), '\n')
-	}
+	s.buf, bad = codec.AppendLines(s.buf[:0], s.enc, batch, "file sink")
 	if err := s.write(); err != nil || bad == nil {
 		return err
 	}

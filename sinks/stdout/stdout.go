@@ -64,24 +64,12 @@ func (s *Sink) Write(ctx context.Context, m *pipeline.Message) error {
 
 // WriteBatch implements pipeline.BatchSink. A message that cannot be
 // encoded never will be: it fails alone and permanently, so it goes to the
-// dead-letter sink, and the others are written. Before, it failed its whole
-// batch as a passing error, retried for ever with retry max -1.
+// dead-letter sink, and the others are written.
 func (s *Sink) WriteBatch(_ context.Context, batch []*pipeline.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.buf = s.buf[:0]
 	var bad []error
-	for i, m := range batch {
-		line, err := s.enc.Encode(m)
-		if err != nil {
-			if bad == nil {
-				bad = make([]error, len(batch))
-			}
-			bad[i] = pipeline.Permanent(fmt.Errorf("stdout: %w", err))
-			continue
-		}
-		s.buf = append(append(s.buf, line...), '\n')
-	}
+	s.buf, bad = codec.AppendLines(s.buf[:0], s.enc, batch, "stdout")
 	if len(s.buf) > 0 {
 		if _, err := s.w.Write(s.buf); err != nil {
 			return fmt.Errorf("stdout: %w", err)
