@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -61,8 +62,23 @@ type result struct {
 // edgeflow runs the binary with args and a generous timeout.
 func edgeflow(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	return runCommand(t, exec.Command(bin, args...), append(os.Environ(), env...))
+}
+
+// edgeflowShell runs a shell script (that execs edgeflow) with the
+// environment less any Go memory limit settings, plus env.
+func edgeflowShell(t *testing.T, env []string, script string) result {
+	t.Helper()
+	base := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GOMEMLIMIT=") || strings.HasPrefix(kv, "AUTOMEMLIMIT=")
+	})
+	return runCommand(t, exec.Command("sh", "-c", script), append(base, env...))
+}
+
+func runCommand(t *testing.T, cmd *exec.Cmd, env []string) result {
+	t.Helper()
+	cmd.Env = env
+	args := cmd.Args[1:]
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/edgeflow/edgeflow/config"
 	"github.com/edgeflow/edgeflow/internal/admin"
 	"github.com/edgeflow/edgeflow/internal/reload"
@@ -84,6 +85,7 @@ func runPipeline(cmd *cobra.Command, g *globalOptions, o *runOptions, path strin
 		return exitError{1}
 	}
 	log = log.With().Str("pipeline", f.Name).Logger()
+	limitGoMemory(log, memlimit.FromCgroup)
 	if o.cpuProfile != "" {
 		pf, err := os.Create(o.cpuProfile)
 		if err != nil {
