@@ -16,18 +16,31 @@ import (
 // data and works from opset 11 (older models are upgraded).
 func Dynamic(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, error) {
 	r := &Report{Mode: "dynamic"}
+	out, err := dynamic(m, &opts, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := finish(out, r, &opts, nil); err != nil {
+		return nil, nil, err
+	}
+	return out, r, nil
+}
+
+// dynamic is Dynamic without the ONNX Runtime checks: it returns the
+// rewritten graph, not yet sealed.
+func dynamic(m *onnxpb.ModelProto, opts *Options, r *Report) (*onnxpb.ModelProto, error) {
 	if graph.Opset(m, "") >= 11 {
 		opts.Opset = OpsetKeep // MatMulInteger's per-column zero points need no opset 13
 	}
 	if len(opts.Ops) == 0 {
 		opts.Ops = []string{"MatMul", "Gemm"}
 	}
-	out, err := prepare(m, &opts, r, 11)
+	out, err := prepare(m, opts, r, 11)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r.PerChannel = !opts.PerTensor
-	q := newQuantizer(out, &opts, r)
+	q := newQuantizer(out, opts, r)
 	dq := map[string][3]string{} // activation -> its quantised value, scale, zero point
 	for _, n := range slices.Clone(out.GetGraph().GetNode()) {
 		op := n.GetOpType()
@@ -47,17 +60,14 @@ func Dynamic(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, e
 			continue
 		}
 		if err := q.dynamicNode(n, w, dq); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		r.Quantized[op]++
 	}
 	if len(r.Quantized) == 0 {
-		return nil, nil, fmt.Errorf("%w: no MatMul or Gemm with a constant 2-D weight to quantise dynamically", ErrNotQuantizable)
+		return nil, fmt.Errorf("%w: no MatMul or Gemm with a constant 2-D weight to quantise dynamically", ErrNotQuantizable)
 	}
-	if err := finish(out, r, &opts, nil); err != nil {
-		return nil, nil, err
-	}
-	return out, r, nil
+	return out, nil
 }
 
 // dynamicNode replaces one MatMul/Gemm with the MatMulInteger pattern.
