@@ -74,6 +74,9 @@ func dynamic(m *onnxpb.ModelProto, opts *Options, r *Report) (*onnxpb.ModelProto
 func (q *quantizer) dynamicNode(n *onnxpb.NodeProto, w *onnxpb.TensorProto, dq map[string][3]string) error {
 	g := q.m.GetGraph()
 	data, err := graph.Floats(w)
+	if err == nil {
+		err = finite(w, data)
+	}
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
 	}

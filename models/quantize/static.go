@@ -507,6 +507,9 @@ func weightAxis(n *onnxpb.NodeProto, w *onnxpb.TensorProto) int {
 func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int, in string) ([]float32, []float64, error) {
 	w := q.ix.Initializer(n.GetInput()[i])
 	data, err := graph.Floats(w)
+	if err == nil {
+		err = finite(w, data)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
 	}
@@ -548,6 +551,9 @@ func (q *quantizer) bias(n *onnxpb.NodeProto, i int, inScale float32, wScales []
 		return nil // a computed bias stays float
 	}
 	data, err := graph.Floats(b)
+	if err == nil {
+		err = finite(b, data)
+	}
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
 	}
