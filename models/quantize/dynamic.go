@@ -51,7 +51,7 @@ func dynamic(m *onnxpb.ModelProto, opts *Options, r *Report) (*onnxpb.ModelProto
 		if len(n.GetInput()) >= 2 {
 			w = q.ix.Initializer(n.GetInput()[1])
 		}
-		if w == nil || len(w.GetDims()) != 2 || q.ix.Initializer(n.GetInput()[0]) != nil {
+		if w == nil || len(w.GetDims()) != 2 || emptyWeight(w) || q.ix.Initializer(n.GetInput()[0]) != nil {
 			r.Skipped = append(r.Skipped, fmt.Sprintf("%s %q: needs an activation times a 2-D constant weight", op, n.GetName()))
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/onnxpb"
 )
 
@@ -122,4 +123,13 @@ func finite(t *onnxpb.TensorProto, data []float32) error {
 		}
 	}
 	return nil
+}
+
+// emptyWeight reports a constant weight without values (or with dims no
+// file may claim): there is nothing to quantise, and one of its
+// dimensions may still be huge ([2^31, 0]), which the per-channel scales
+// would allocate and Dynamic's transpose would walk.
+func emptyWeight(w *onnxpb.TensorProto) bool {
+	n, err := graph.Size(w.GetDims())
+	return err != nil || n == 0
 }

@@ -304,6 +304,11 @@ func (q *quantizer) unsupported(n *onnxpb.NodeProto) string {
 		// with its own account of what is wrong.
 		return fmt.Sprintf("it has %d inputs, %s takes at least %d", len(n.GetInput()), n.GetOpType(), need)
 	}
+	if rl := roles[n.GetOpType()]; rl.weight >= 0 {
+		if w := q.ix.Initializer(n.GetInput()[rl.weight]); w != nil && emptyWeight(w) {
+			return "its weight holds no values"
+		}
+	}
 	switch n.GetOpType() {
 	case "Gemm":
 		if graph.AttrInt(n, "transA", 0) != 0 {

@@ -41,7 +41,7 @@ func weightOnly(m *onnxpb.ModelProto, opts *Options, r *Report) (*onnxpb.ModelPr
 		if !slices.Contains([]string{"Conv", "Gemm", "MatMul"}, op) || !slices.Contains(opts.Ops, op) || slices.Contains(opts.Exclude, n.GetName()) {
 			continue
 		}
-		if len(n.GetInput()) < 2 || q.ix.Initializer(n.GetInput()[1]) == nil {
+		if len(n.GetInput()) < 2 || q.ix.Initializer(n.GetInput()[1]) == nil || emptyWeight(q.ix.Initializer(n.GetInput()[1])) {
 			continue
 		}
 		axis := weightAxis(n, q.ix.Initializer(n.GetInput()[1]))

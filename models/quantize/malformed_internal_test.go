@@ -1,0 +1,87 @@
+package quantize
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/edgeflow/edgeflow/models/graph"
+	"github.com/edgeflow/edgeflow/models/modeltest"
+	"github.com/edgeflow/edgeflow/models/onnxpb"
+)
+
+// mlpWith is modeltest's MLP (Gemm w1, MatMul w2) with extra initializers
+// and nodes appended.
+func mlpWith(t *testing.T, inits []*onnxpb.TensorProto, nodes ...*onnxpb.NodeProto) *onnxpb.ModelProto {
+	t.Helper()
+	b, err := (&modeltest.MLP{In: 4, Hidden: 3, Out: 2, Seed: 1}).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := graph.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.GetGraph()
+	g.Initializer = append(g.Initializer, inits...)
+	g.Node = append(g.Node, nodes...)
+	return m
+}
+
+// TestEmptyWeightsAreLeftAlone: a Gemm whose weight holds no values but
+// claims a huge dimension ([2^24, 0]) is left float in every mode. Dynamic
+// and WeightOnly used to quantise it, allocating a scale per claimed
+// channel (a [2^31, 0] weight asked for 8 GB and stalled FuzzQuantize),
+// and Static planned it.
+func TestEmptyWeightsAreLeftAlone(t *testing.T) {
+	newModel := func() *onnxpb.ModelProto {
+		return mlpWith(t, []*onnxpb.TensorProto{graph.FloatTensor("wz", []int64{1 << 24, 0}, nil)},
+			graph.Node("Gemm", "odd", []string{"x", "wz"}, []string{"zz"}, graph.IntAttr("transB", 1)))
+	}
+	for _, mode := range []string{"dynamic", "weight-only"} {
+		r := &Report{Mode: mode}
+		var err error
+		if mode == "dynamic" {
+			_, err = dynamic(newModel(), &Options{}, r)
+		} else {
+			_, err = weightOnly(newModel(), &Options{}, r)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if r.Quantized["Gemm"] != 1 {
+			t.Errorf("%s quantised %d Gemms, want 1 (the MLP's, not the empty one)", mode, r.Quantized["Gemm"])
+		}
+	}
+	r := &Report{Mode: "static"}
+	q, err := planStatic(newModel(), &Options{}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(q.nodes, func(n *onnxpb.NodeProto) bool { return n.GetName() == "odd" }) {
+		t.Error("static plans to quantise the Gemm with an empty weight")
+	}
+	if !slices.ContainsFunc(r.Skipped, func(s string) bool { return strings.Contains(s, `"odd"`) }) {
+		t.Errorf("static does not say why it skipped the empty Gemm: %q", r.Skipped)
+	}
+}
+
+// TestBatchNormAfterAConvWithoutChannels: folding a BatchNormalization
+// into a Conv whose weight has no output channels ([0, 3, 1, 1], and BN
+// parameters of length 0 to match) is skipped; it used to divide by the
+// channel count, 0.
+func TestBatchNormAfterAConvWithoutChannels(t *testing.T) {
+	empty := func(name string) *onnxpb.TensorProto { return graph.FloatTensor(name, []int64{0}, nil) }
+	g := &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{
+			graph.Node("Conv", "c", []string{"x", "w"}, []string{"t"}),
+			graph.Node("BatchNormalization", "bn", []string{"t", "s", "b", "m", "v"}, []string{"y"}),
+		},
+		Initializer: []*onnxpb.TensorProto{graph.FloatTensor("w", []int64{0, 3, 1, 1}, nil), empty("s"), empty("b"), empty("m"), empty("v")},
+		Input:       []*onnxpb.ValueInfoProto{graph.FloatValueInfo("x", 1, 3, 4, 4)},
+		Output:      []*onnxpb.ValueInfoProto{graph.FloatValueInfo("y", 1, 0, 4, 4)},
+	}
+	if n := foldBatchNorm(g); n != 0 {
+		t.Errorf("folded %d BatchNormalizations into a Conv without output channels", n)
+	}
+}
