@@ -44,20 +44,29 @@ func FuzzQuantize(f *testing.F) {
 	checkSeedsQuantize(f, seeds)
 	for i, b := range seeds {
 		// The body must accept the seeds, or it only ever tests refusals.
-		for _, flags := range []uint8{0, 0xff} {
+		for _, flags := range []uint8{0, 0xff, fuzzFoldFocus} {
 			for _, mode := range []string{"dynamic", "weight-only", "static"} {
 				m, err := graph.Decode(b)
 				if err != nil {
 					f.Fatal(err)
 				}
 				opts := fuzzOptions(flags)
-				if _, err := quantizeWithoutRuntime(m, mode, &opts, &Report{Mode: mode}); err != nil {
+				r := &Report{Mode: mode}
+				if _, err := quantizeWithoutRuntime(m, mode, &opts, r); err != nil {
 					f.Fatalf("seed %d, flags %#x, %s: %v", i, flags, mode, err)
+				}
+				// The last two seeds are there for the upgrade and FoldFocus.
+				if i == len(seeds)-2 && len(r.Upgraded) < 7 {
+					f.Fatalf("the opset 9 seed: %s upgrade rewrote only %q", mode, r.Upgraded)
+				}
+				if i == len(seeds)-1 && mode == "static" && flags == fuzzFoldFocus && r.FocusFolded != 1 {
+					f.Fatalf("the Focus seed: FoldFocus folded %d stems", r.FocusFolded)
 				}
 			}
 		}
 		f.Add(b, uint8(0))
 		f.Add(b, uint8(0xff))
+		f.Add(b, uint8(fuzzFoldFocus))
 		f.Add(b[:len(b)*2/3], uint8(i))
 		flipped := slices.Clone(b)
 		flipped[len(flipped)/3] ^= 0x40
@@ -135,7 +144,7 @@ func fuzzOptions(flags uint8) Options {
 }
 
 // fakeStats stands in for calibration: every activation gets statistics
-// chosen by a hash of its name, covering what calibration can report (a
+// chosen by a hash of its name (of its source's, for moved values), covering what calibration can report (a
 // Relu-like range, a symmetric one, only zeros, a wide range with a small
 // spread that MaxStep keeps float, an infinite value), and per-channel
 // means sized for the Conv that reads it, as ORT's output shapes would
@@ -145,7 +154,7 @@ func fakeStats(q *quantizer) map[string]*stats {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, name := range q.acts {
 		h := fnv.New64a()
-		h.Write([]byte(name))
+		h.Write([]byte(moveSource(q.ix, name)))
 		k := h.Sum64()
 		var v []float32
 		switch k % 6 {
@@ -155,15 +164,16 @@ func fakeStats(q *quantizer) map[string]*stats {
 			v = []float32{0, 0.5, 3, 6}
 		case 2:
 			v = []float32{-1, -0.25, 0.5, 1}
-		case 3:
-			v = append(make([]float32, 64), -1000, 1000)
 		case 4:
 			v = []float32{float32(math.Inf(1)), -2, 1}
-		default:
+		case 5:
 			v = []float32{-0.01, 0.02, float32(math.NaN())}
 		}
 		s := &stats{}
 		s.add(v, q.opts.Method == Percentile, r)
+		if k%6 == 3 { // [-1000, 1000] with a standard deviation of 1: MaxStep keeps it float
+			s.min, s.max, s.seen, s.sq = -1000, 1000, 1<<20, 1<<20
+		}
 		channels := int64(1 + k%5)
 		for _, c := range q.ix.Consumers(name) {
 			if c.GetOpType() != "Conv" || len(c.GetInput()) < 2 {
@@ -183,6 +193,25 @@ func fakeStats(q *quantizer) map[string]*stats {
 		st[name] = s
 	}
 	return st
+}
+
+// moveSource follows name back through nodes that only move values to the
+// tensor they come from: calibration finds (nearly) the same range on
+// both, so fakeStats gives them the same, which lets FoldFocus fold.
+func moveSource(ix *graph.Index, name string) string {
+	for range len(ix.G.GetNode()) {
+		p := ix.Producer(name)
+		if p == nil || len(p.GetInput()) == 0 || p.GetInput()[0] == "" {
+			break
+		}
+		switch p.GetOpType() {
+		case "Slice", "Split", "Reshape", "Transpose", "Concat", "Flatten", "Squeeze", "Unsqueeze", "MaxPool", "Identity":
+			name = p.GetInput()[0]
+			continue
+		}
+		break
+	}
+	return name
 }
 
 // checkQuantized checks an accepted model's encoded result: it decodes,
@@ -289,8 +318,9 @@ func producedNames(g *onnxpb.GraphProto) map[string]bool {
 }
 
 // fuzzSeeds are small valid models: modeltest's MLP (Gemm, Relu, MatMul,
-// Add) at opset 13 and 11 (the upgrade path), and a conv net with every
-// operator the quantiser treats specially.
+// Add) at opset 13 and 11, a conv net with every operator the quantiser
+// treats specially, an opset 9 net with every node the upgrade to 13
+// rewrites, and a YOLOX Focus stem for FoldFocus.
 func fuzzSeeds(tb testing.TB) [][]byte {
 	tb.Helper()
 	mlp, err := (&modeltest.MLP{In: 4, Hidden: 3, Out: 2, Seed: 1}).Bytes()
@@ -303,7 +333,7 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	}
 	graph.SetOpset(old, "", 11)
 	var seeds [][]byte
-	for _, m := range []*onnxpb.ModelProto{old, fuzzConvNet()} {
+	for _, m := range []*onnxpb.ModelProto{old, fuzzConvNet(), fuzzOpset9Net(), fuzzFocusNet()} {
 		b, err := graph.Encode(m)
 		if err != nil {
 			tb.Fatal(err)
@@ -369,6 +399,89 @@ func fuzzConvNet() *onnxpb.ModelProto {
 			Input:  []*onnxpb.ValueInfoProto{graph.FloatValueInfo("x", 1, 3, 8, 8)},
 			Output: []*onnxpb.ValueInfoProto{graph.FloatValueInfo("y", 1, 2), graph.FloatValueInfo("z", 1, 8, 1, 1)},
 		},
+	}
+}
+
+// fuzzWeights returns a seeded weight tensor.
+func fuzzWeights(r *rand.Rand, name string, dims ...int64) *onnxpb.TensorProto {
+	v := make([]float32, graph.Elements(dims))
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * 0.3)
+	}
+	return graph.FloatTensor(name, dims, v)
+}
+
+// fuzzOpset9Net: x[1,3,8,8] -> Conv -> Clip (attributes) -> Split
+// (attribute) -> Slice (attributes) and Pad (attributes) -> Concat ->
+// MaxPool -> Dropout -> Squeeze (attribute) -> Gemm -> Softmax (the
+// flattening kind) -> y[1,3], at opset 9: the upgrade rewrites all but
+// the Conv, Concat, MaxPool and Gemm.
+func fuzzOpset9Net() *onnxpb.ModelProto {
+	r := rand.New(rand.NewPCG(9, 9))
+	n := graph.Node
+	return &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(4),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(9)}},
+		Graph: &onnxpb.GraphProto{
+			Name: proto.String("fuzz_opset9"),
+			Node: []*onnxpb.NodeProto{
+				n("Conv", "c1", []string{"x", "w1", "b1"}, []string{"t1"}, graph.IntsAttr("pads", 1, 1, 1, 1)),
+				n("Clip", "clip", []string{"t1"}, []string{"t2"}, graph.FloatAttr("min", 0), graph.FloatAttr("max", 6)),
+				n("Split", "sp", []string{"t2"}, []string{"a", "b"}, graph.IntAttr("axis", 1), graph.IntsAttr("split", 1, 3)),
+				n("Slice", "sl", []string{"b"}, []string{"bs"}, graph.IntsAttr("starts", 0), graph.IntsAttr("ends", 2), graph.IntsAttr("axes", 1)),
+				n("Pad", "pad", []string{"a"}, []string{"ap"}, graph.IntsAttr("pads", 0, 0, 0, 0, 0, 1, 0, 0)),
+				n("Concat", "cat", []string{"ap", "bs"}, []string{"t3"}, graph.IntAttr("axis", 1)),
+				n("MaxPool", "mp", []string{"t3"}, []string{"t4"}, graph.IntsAttr("kernel_shape", 8, 8)),
+				n("Dropout", "drop", []string{"t4"}, []string{"t5"}),
+				n("Squeeze", "sq", []string{"t5"}, []string{"t6"}, graph.IntsAttr("axes", 2, 3)),
+				n("Gemm", "fc", []string{"t6", "w2", "b2"}, []string{"t7"}, graph.IntAttr("transB", 1)),
+				n("Softmax", "soft", []string{"t7"}, []string{"y"}),
+			},
+			Initializer: []*onnxpb.TensorProto{
+				fuzzWeights(r, "w1", 4, 3, 3, 3), fuzzWeights(r, "b1", 4),
+				fuzzWeights(r, "w2", 3, 4), fuzzWeights(r, "b2", 3),
+			},
+			Input:  []*onnxpb.ValueInfoProto{graph.FloatValueInfo("x", 1, 3, 8, 8)},
+			Output: []*onnxpb.ValueInfoProto{graph.FloatValueInfo("y", 1, 3)},
+		},
+	}
+}
+
+// fuzzFocusNet is YOLOX's Focus stem, x[1,3,8,8] -> four phases by two
+// strided Slices each -> Concat -> Conv 12->4 (which FoldFocus rewrites)
+// -> Relu -> GlobalAveragePool -> Flatten -> Gemm -> y[1,2].
+func fuzzFocusNet() *onnxpb.ModelProto {
+	r := rand.New(rand.NewPCG(7, 19))
+	ints := func(name string, v int64) *onnxpb.TensorProto { return graph.Int64Tensor(name, []int64{1}, []int64{v}) }
+	var nodes []*onnxpb.NodeProto
+	var phases []string
+	start := []string{"zero", "one"}
+	for _, ph := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
+		rows, cols := fmt.Sprintf("rows%d%d", ph[0], ph[1]), fmt.Sprintf("cols%d%d", ph[0], ph[1])
+		nodes = append(nodes,
+			graph.Node("Slice", rows, []string{"x", start[ph[0]], "end", "two", "two"}, []string{rows}),
+			graph.Node("Slice", cols, []string{rows, start[ph[1]], "end", "three", "two"}, []string{cols}))
+		phases = append(phases, cols)
+	}
+	nodes = append(nodes,
+		graph.Node("Concat", "cat", phases, []string{"cat"}, graph.IntAttr("axis", 1)),
+		graph.Node("Conv", "conv", []string{"cat", "w", "b"}, []string{"c"}, graph.IntsAttr("kernel_shape", 3, 3), graph.IntsAttr("pads", 1, 1, 1, 1)),
+		// fakeStats gives "c1r" a range MaxStep keeps float, so the Conv
+		// stays float with its float weight, as FoldFocus needs.
+		graph.Node("Relu", "relu", []string{"c"}, []string{"c1r"}),
+		graph.Node("GlobalAveragePool", "gap", []string{"c1r"}, []string{"g"}),
+		graph.Node("Flatten", "flat", []string{"g"}, []string{"f"}),
+		graph.Node("Gemm", "fc", []string{"f", "w2"}, []string{"y"}, graph.IntAttr("transB", 1)))
+	return &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
+		Graph: &onnxpb.GraphProto{Name: proto.String("fuzz_focus"), Node: nodes,
+			Initializer: []*onnxpb.TensorProto{
+				fuzzWeights(r, "w", 4, 12, 3, 3), fuzzWeights(r, "b", 4), fuzzWeights(r, "w2", 2, 4),
+				ints("zero", 0), ints("one", 1), ints("end", math.MaxInt64), ints("two", 2), ints("three", 3),
+			},
+			Input:  []*onnxpb.ValueInfoProto{graph.FloatValueInfo("x", 1, 3, 8, 8)},
+			Output: []*onnxpb.ValueInfoProto{graph.FloatValueInfo("y", 1, 2)}},
 	}
 }
 
