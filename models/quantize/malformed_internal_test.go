@@ -85,3 +85,24 @@ func TestBatchNormAfterAConvWithoutChannels(t *testing.T) {
 		t.Errorf("folded %d BatchNormalizations into a Conv without output channels", n)
 	}
 }
+
+// TestUpgradeRefusesNodesWithoutInputOrOutput: the opset upgrade rewrites
+// Softmax and Dropout from their first input and output; a node without
+// them is an error, not a panic (both used to index them: Dropout sliced
+// its empty input list, Softmax read input 0). Upgrade is exported, so
+// it cannot count on prepare's sort having refused a node without
+// outputs.
+func TestUpgradeRefusesNodesWithoutInputOrOutput(t *testing.T) {
+	for _, n := range []*onnxpb.NodeProto{
+		graph.Node("Dropout", "d", nil, []string{"zz"}),
+		graph.Node("Softmax", "s", nil, []string{"zz"}),
+		graph.Node("LogSoftmax", "ls", []string{"x"}, nil),
+		graph.Node("Dropout", "d2", []string{"x"}, nil),
+	} {
+		m := mlpWith(t, nil, n)
+		graph.SetOpset(m, "", 9)
+		if _, err := Upgrade(m, 13); err == nil {
+			t.Errorf("%s with inputs %q and outputs %q was upgraded", n.GetOpType(), n.GetInput(), n.GetOutput())
+		}
+	}
+}
