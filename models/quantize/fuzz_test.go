@@ -38,7 +38,8 @@ const (
 // statistics only choose scales; FuzzOpen covers ORT's own parsing), and
 // the final ORT load and kernel check are left out. flags picks the
 // options (per tensor, signed, float stem, MoveOps, bias correction,
-// FoldFocus, opset policy, percentile).
+// FoldFocus, opset policy, percentile), edits structural changes to the
+// decoded graph (see editGraph).
 func FuzzQuantize(f *testing.F) {
 	seeds := fuzzSeeds(f)
 	checkSeedsQuantize(f, seeds)
@@ -64,24 +65,29 @@ func FuzzQuantize(f *testing.F) {
 				}
 			}
 		}
-		f.Add(b, uint8(0))
-		f.Add(b, uint8(0xff))
-		f.Add(b, uint8(fuzzFoldFocus))
-		f.Add(b[:len(b)*2/3], uint8(i))
+		f.Add(b, uint8(0), []byte(nil))
+		f.Add(b, uint8(0xff), []byte(nil))
+		f.Add(b, uint8(fuzzFoldFocus), []byte(nil))
+		f.Add(b[:len(b)*2/3], uint8(i), []byte(nil))
 		flipped := slices.Clone(b)
 		flipped[len(flipped)/3] ^= 0x40
-		f.Add(flipped, uint8(fuzzMoveOps|fuzzFloatStem))
+		f.Add(flipped, uint8(fuzzMoveOps|fuzzFloatStem), []byte(nil))
+		// One seed per kind of edit, on every node or tensor in turn.
+		for e := range byte(editKinds) {
+			f.Add(b, uint8(i), []byte{e, 0, e, 1, e, 2, e, 3})
+		}
 	}
-	f.Add([]byte{}, uint8(0))
-	f.Add([]byte{0x3a, 0x02, 0x0a, 0x00}, uint8(0)) // a graph with one empty node
-	f.Fuzz(func(t *testing.T, data []byte, flags uint8) {
-		if len(data) > 16<<10 {
-			return // a bigger file reaches no code a small one does not; it only slows the run
+	f.Add([]byte{}, uint8(0), []byte(nil))
+	f.Add([]byte{0x3a, 0x02, 0x0a, 0x00}, uint8(0), []byte(nil)) // a graph with one empty node
+	f.Fuzz(func(t *testing.T, data []byte, flags uint8, edits []byte) {
+		if len(data) > 16<<10 || len(edits) > 64 {
+			return // a bigger input reaches no code a small one does not; it only slows the run
 		}
 		m, err := graph.Decode(data)
 		if err != nil {
 			return
 		}
+		editGraph(m, edits)
 		in := graph.Clone(m)
 		for _, mode := range []string{"dynamic", "weight-only", "static"} {
 			r := &Report{Mode: mode}
@@ -102,6 +108,92 @@ func FuzzQuantize(f *testing.F) {
 			checkQuantized(t, mode, in, enc, r, opts)
 		}
 	})
+}
+
+// editKinds is how many kinds of edit editGraph knows.
+const editKinds = 10
+
+// editOps are the operators an edit may turn a node into: those the
+// quantiser and the upgrade treat specially.
+var editOps = []string{"Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "MaxPool", "AveragePool",
+	"GlobalAveragePool", "Sigmoid", "Relu", "Clip", "Split", "Reshape", "Transpose", "Slice",
+	"Softmax", "Dropout", "Pad", "Squeeze", "BatchNormalization", "Resize", "If"}
+
+// editGraph applies structural edits to a decoded model, two bytes each
+// (kind, target), so that the fuzzer reaches malformed graphs that
+// byte-level mutation of the protobuf rarely builds: a node loses an input
+// or an output or changes operator, an initializer gets odd dims or
+// another element type, a name is produced twice, the opset changes, an
+// attribute gets an odd value.
+func editGraph(m *onnxpb.ModelProto, edits []byte) {
+	g := m.GetGraph()
+	for i := 0; i+1 < len(edits); i += 2 {
+		kind, at := edits[i]%editKinds, int(edits[i+1])
+		var n *onnxpb.NodeProto
+		if len(g.GetNode()) > 0 {
+			n = g.Node[at%len(g.Node)]
+		}
+		var init *onnxpb.TensorProto
+		if len(g.GetInitializer()) > 0 {
+			init = g.Initializer[at%len(g.Initializer)]
+		}
+		switch kind {
+		case 0:
+			if n != nil && len(n.Input) > 0 {
+				n.Input = n.Input[:len(n.Input)-1]
+			}
+		case 1:
+			if n != nil && len(n.Output) > 0 {
+				n.Output = n.Output[:len(n.Output)-1]
+			}
+		case 2:
+			if n != nil {
+				n.OpType = proto.String(editOps[at%len(editOps)])
+			}
+		case 3:
+			if init != nil {
+				odd := [][]int64{{0}, {-1}, {1 << 40, 0}, {-1, -1}, {1 << 32, 1 << 32}, nil, {0, 3, 1, 1}, {1, 1, 1, 1, 1}}
+				init.Dims = odd[at%len(odd)]
+			}
+		case 4:
+			if init != nil {
+				types := []onnxpb.TensorProto_DataType{onnxpb.TensorProto_DOUBLE, onnxpb.TensorProto_INT32,
+					onnxpb.TensorProto_INT64, onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_UINT8}
+				init.DataType = proto.Int32(int32(types[at%len(types)]))
+			}
+		case 5:
+			if n != nil && len(g.Node) > 1 && len(n.Output) > 0 {
+				o := g.Node[(at+1)%len(g.Node)]
+				if len(o.Output) > 0 {
+					n.Output[0] = o.Output[0] // a name with two producers
+				}
+			}
+		case 6:
+			graph.SetOpset(m, "", int64(8+at%7))
+		case 7:
+			if n != nil {
+				attrs := []*onnxpb.AttributeProto{graph.IntAttr("group", 0), graph.IntAttr("group", 2),
+					graph.IntAttr("transB", 1), graph.IntAttr("transA", 1), graph.IntAttr("axis", -1),
+					graph.IntAttr("axis", 7), graph.FloatAttr("alpha", 2), graph.IntsAttr("split"),
+					graph.IntsAttr("strides", 2, 2), graph.IntAttr("training_mode", 1)}
+				graph.SetAttr(n, attrs[at%len(attrs)])
+			}
+		case 8:
+			if n != nil && len(n.Input) > 0 {
+				// Read a name that is another node's input, an
+				// initializer or nothing at all.
+				names := []string{"", n.Input[0]}
+				if init != nil {
+					names = append(names, init.GetName())
+				}
+				n.Input = append(n.Input, names[at%len(names)])
+			}
+		case 9:
+			if n != nil && init != nil && len(n.Input) > 0 {
+				n.Input[at%len(n.Input)] = init.GetName()
+			}
+		}
+	}
 }
 
 // quantizeWithoutRuntime runs one mode as Dynamic, WeightOnly and Static
