@@ -106,3 +106,33 @@ func TestUpgradeRefusesNodesWithoutInputOrOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldFocusMalformed: FoldFocus is exported and reads the stem's
+// nodes; a Conv with one input or a DequantizeLinear without inputs
+// where it expects them leaves the model as it is instead of panicking
+// (the Conv's weight used to be read unchecked).
+func TestFoldFocusMalformed(t *testing.T) {
+	if n, err := FoldFocus(fuzzFocusNet()); n != 1 || err != nil {
+		t.Fatalf("the well-formed stem: folded %d, %v", n, err)
+	}
+	m := fuzzFocusNet()
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetOpType() == "Conv" {
+			n.Input = n.Input[:1]
+		}
+	}
+	if n, err := FoldFocus(m); n != 0 || err != nil {
+		t.Errorf("a Conv with one input: folded %d, %v", n, err)
+	}
+	m = fuzzFocusNet()
+	g := m.GetGraph()
+	g.Node = append(g.Node, graph.Node("DequantizeLinear", "dq", nil, []string{"cols00_dq"}))
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "Concat" {
+			n.Input[0] = "cols00_dq"
+		}
+	}
+	if n, err := FoldFocus(m); n != 0 || err != nil {
+		t.Errorf("a DequantizeLinear without inputs: folded %d, %v", n, err)
+	}
+}
