@@ -31,7 +31,7 @@ func mlpWith(t *testing.T, inits []*onnxpb.TensorProto, nodes ...*onnxpb.NodePro
 // TestEmptyWeightsAreLeftAlone: a Gemm whose weight holds no values but
 // claims a huge dimension ([2^24, 0]) is left float in every mode. Dynamic
 // and WeightOnly used to quantise it, allocating a scale per claimed
-// channel (a [2^31, 0] weight asked for 8 GB and stalled FuzzQuantize),
+// channel (a [2^31, 0] weight asks for 8 GB),
 // and Static planned it.
 func TestEmptyWeightsAreLeftAlone(t *testing.T) {
 	newModel := func() *onnxpb.ModelProto {
