@@ -9,6 +9,8 @@ import (
 	"github.com/edgeflow/edgeflow/models"
 	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/modeltest"
+	"github.com/edgeflow/edgeflow/models/onnxpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestRoundTrip loads and saves every model in the mirror and checks that
@@ -99,5 +101,41 @@ func TestTopoSortAndIndex(t *testing.T) {
 	g.Node[1].Input[0] = "missing"
 	if err := graph.TopoSort(g); err == nil {
 		t.Fatal("a dangling input was accepted")
+	}
+}
+
+// TestTensorValuesRefuseBadDims: Floats and Int64s refuse dims a file
+// cannot mean (negative, or a count that overflows int64 back into range)
+// and a value count that disagrees with the dims, with an error. Each of
+// these panicked: a negative makeslice, a [2^62] tensor whose byte count
+// 4·2^62 wrapped to 0 and matched empty raw data, and int32 values beyond
+// the dims written past the end of the slice.
+func TestTensorValuesRefuseBadDims(t *testing.T) {
+	typ := func(dt onnxpb.TensorProto_DataType) *int32 { return proto.Int32(int32(dt)) }
+	for name, tc := range map[string]*onnxpb.TensorProto{
+		"double with dims [-1]":      {Dims: []int64{-1}, DataType: typ(onnxpb.TensorProto_DOUBLE), DoubleData: []float64{1}},
+		"float raw with dims [2^62]": {Dims: []int64{1 << 62}, DataType: typ(onnxpb.TensorProto_FLOAT), RawData: []byte{}},
+		"float with dims [-1, -1]":   {Dims: []int64{-1, -1}, DataType: typ(onnxpb.TensorProto_FLOAT), FloatData: []float32{1}},
+		"int64 raw with dims [2^62]": {Dims: []int64{1 << 62}, DataType: typ(onnxpb.TensorProto_INT64), RawData: []byte{}},
+		"int32 with 3 values for 1":  {Dims: []int64{1}, DataType: typ(onnxpb.TensorProto_INT32), Int32Data: []int32{1, 2, 3}},
+		"int64 with 2 values for 1":  {Dims: []int64{1}, DataType: typ(onnxpb.TensorProto_INT64), Int64Data: []int64{1, 2}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			if dt := graph.DataType(tc); dt == onnxpb.TensorProto_FLOAT || dt == onnxpb.TensorProto_DOUBLE {
+				_, err = graph.Floats(tc)
+			} else {
+				_, err = graph.Int64s(tc)
+			}
+			if err == nil {
+				t.Errorf("%s: no error", name)
+			}
+		})
+	}
+	if n, err := graph.Size([]int64{2, 0, graph.MaxElements}); err != nil || n != 0 {
+		t.Errorf("Size of an empty tensor: %d, %v", n, err)
+	}
+	if _, err := graph.Size([]int64{1 << 32, 1 << 32}); err == nil {
+		t.Error("Size of [2^32, 2^32]: no error")
 	}
 }

@@ -18,6 +18,25 @@ func Elements(dims []int64) int64 {
 	return n
 }
 
+// MaxElements bounds the values a tensor read from a model file may claim
+// (2^31, 8 GB of float32): no model edgeflow handles comes near it, and
+// the bound keeps a few bytes of hostile dims from asking for terabytes.
+const MaxElements = 1 << 31
+
+// Size is Elements for dims read from a model file: it refuses a negative
+// dimension and a count above MaxElements, which also catches a product
+// that overflows (Elements of [2^32, 2^32] is 0, of [-1, -1] is 1).
+func Size(dims []int64) (int64, error) {
+	n := int64(1)
+	for _, d := range dims {
+		if d < 0 || d > MaxElements || (d != 0 && n > MaxElements/d) {
+			return 0, fmt.Errorf("dims %v: want non-negative dimensions and at most %d values", dims, int64(MaxElements))
+		}
+		n *= d
+	}
+	return n, nil
+}
+
 // DataType returns a tensor's element type.
 func DataType(t *onnxpb.TensorProto) onnxpb.TensorProto_DataType {
 	return onnxpb.TensorProto_DataType(t.GetDataType())
@@ -26,7 +45,10 @@ func DataType(t *onnxpb.TensorProto) onnxpb.TensorProto_DataType {
 // Floats returns a float32 or float64 tensor's values as float32, whether
 // they are stored in float_data, double_data or raw_data.
 func Floats(t *onnxpb.TensorProto) ([]float32, error) {
-	n := Elements(t.GetDims())
+	n, err := Size(t.GetDims())
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
 	switch DataType(t) {
 	case onnxpb.TensorProto_FLOAT:
 		if raw := t.GetRawData(); raw != nil {
@@ -44,11 +66,11 @@ func Floats(t *onnxpb.TensorProto) ([]float32, error) {
 		}
 		return append([]float32(nil), t.GetFloatData()...), nil
 	case onnxpb.TensorProto_DOUBLE:
-		out := make([]float32, n)
 		if raw := t.GetRawData(); raw != nil {
 			if int64(len(raw)) != 8*n {
 				return nil, fmt.Errorf("tensor %q: raw data has %d bytes, want %d", t.GetName(), len(raw), 8*n)
 			}
+			out := make([]float32, n)
 			for i := range out {
 				out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:])))
 			}
@@ -57,6 +79,7 @@ func Floats(t *onnxpb.TensorProto) ([]float32, error) {
 		if int64(len(t.GetDoubleData())) != n {
 			return nil, fmt.Errorf("tensor %q: %d values, want %d", t.GetName(), len(t.GetDoubleData()), n)
 		}
+		out := make([]float32, n)
 		for i, v := range t.GetDoubleData() {
 			out[i] = float32(v)
 		}
@@ -68,7 +91,10 @@ func Floats(t *onnxpb.TensorProto) ([]float32, error) {
 // Int64s returns an integer tensor's values (int64, int32) as int64, as
 // shape, axes and split tensors hold them.
 func Int64s(t *onnxpb.TensorProto) ([]int64, error) {
-	n := Elements(t.GetDims())
+	n, err := Size(t.GetDims())
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
 	raw := t.GetRawData()
 	switch DataType(t) {
 	case onnxpb.TensorProto_INT64:
@@ -82,18 +108,25 @@ func Int64s(t *onnxpb.TensorProto) ([]int64, error) {
 			}
 			return out, nil
 		}
+		if int64(len(t.GetInt64Data())) != n {
+			return nil, fmt.Errorf("tensor %q: %d values, want %d", t.GetName(), len(t.GetInt64Data()), n)
+		}
 		return append([]int64(nil), t.GetInt64Data()...), nil
 	case onnxpb.TensorProto_INT32:
-		out := make([]int64, n)
 		if raw != nil {
 			if int64(len(raw)) != 4*n {
 				return nil, fmt.Errorf("tensor %q: raw data has %d bytes, want %d", t.GetName(), len(raw), 4*n)
 			}
+			out := make([]int64, n)
 			for i := range out {
 				out[i] = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
 			}
 			return out, nil
 		}
+		if int64(len(t.GetInt32Data())) != n {
+			return nil, fmt.Errorf("tensor %q: %d values, want %d", t.GetName(), len(t.GetInt32Data()), n)
+		}
+		out := make([]int64, n)
 		for i, v := range t.GetInt32Data() {
 			out[i] = int64(v)
 		}

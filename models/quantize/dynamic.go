@@ -16,18 +16,31 @@ import (
 // data and works from opset 11 (older models are upgraded).
 func Dynamic(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, error) {
 	r := &Report{Mode: "dynamic"}
+	out, err := dynamic(m, &opts, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := finish(out, r, &opts, nil); err != nil {
+		return nil, nil, err
+	}
+	return out, r, nil
+}
+
+// dynamic is Dynamic without the ONNX Runtime checks: it returns the
+// rewritten graph, not yet sealed.
+func dynamic(m *onnxpb.ModelProto, opts *Options, r *Report) (*onnxpb.ModelProto, error) {
 	if graph.Opset(m, "") >= 11 {
 		opts.Opset = OpsetKeep // MatMulInteger's per-column zero points need no opset 13
 	}
 	if len(opts.Ops) == 0 {
 		opts.Ops = []string{"MatMul", "Gemm"}
 	}
-	out, err := prepare(m, &opts, r, 11)
+	out, err := prepare(m, opts, r, 11)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r.PerChannel = !opts.PerTensor
-	q := newQuantizer(out, &opts, r)
+	q := newQuantizer(out, opts, r)
 	dq := map[string][3]string{} // activation -> its quantised value, scale, zero point
 	for _, n := range slices.Clone(out.GetGraph().GetNode()) {
 		op := n.GetOpType()
@@ -38,7 +51,7 @@ func Dynamic(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, e
 		if len(n.GetInput()) >= 2 {
 			w = q.ix.Initializer(n.GetInput()[1])
 		}
-		if w == nil || len(w.GetDims()) != 2 || q.ix.Initializer(n.GetInput()[0]) != nil {
+		if w == nil || len(w.GetDims()) != 2 || emptyWeight(w) || q.ix.Initializer(n.GetInput()[0]) != nil {
 			r.Skipped = append(r.Skipped, fmt.Sprintf("%s %q: needs an activation times a 2-D constant weight", op, n.GetName()))
 			continue
 		}
@@ -47,23 +60,23 @@ func Dynamic(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, e
 			continue
 		}
 		if err := q.dynamicNode(n, w, dq); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		r.Quantized[op]++
 	}
 	if len(r.Quantized) == 0 {
-		return nil, nil, fmt.Errorf("%w: no MatMul or Gemm with a constant 2-D weight to quantise dynamically", ErrNotQuantizable)
+		return nil, fmt.Errorf("%w: no MatMul or Gemm with a constant 2-D weight to quantise dynamically", ErrNotQuantizable)
 	}
-	if err := finish(out, r, &opts, nil); err != nil {
-		return nil, nil, err
-	}
-	return out, r, nil
+	return out, nil
 }
 
 // dynamicNode replaces one MatMul/Gemm with the MatMulInteger pattern.
 func (q *quantizer) dynamicNode(n *onnxpb.NodeProto, w *onnxpb.TensorProto, dq map[string][3]string) error {
 	g := q.m.GetGraph()
 	data, err := graph.Floats(w)
+	if err == nil {
+		err = finite(w, data)
+	}
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
 	}

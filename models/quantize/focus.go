@@ -73,8 +73,11 @@ func (f *focus) skipPair(ix *graph.Index, t string) (string, bool) {
 	if dq == nil || dq.GetOpType() != "DequantizeLinear" {
 		return t, true
 	}
+	if len(dq.GetInput()) == 0 {
+		return "", false
+	}
 	q := ix.Producer(dq.GetInput()[0])
-	if q == nil || q.GetOpType() != "QuantizeLinear" || len(ix.Consumers(q.GetOutput()[0])) != 1 || len(ix.Consumers(t)) != 1 {
+	if q == nil || q.GetOpType() != "QuantizeLinear" || len(q.GetInput()) == 0 || len(ix.Consumers(q.GetOutput()[0])) != 1 || len(ix.Consumers(t)) != 1 {
 		return "", false
 	}
 	key, ok := pairKey(ix, q, dq)
@@ -108,7 +111,7 @@ func pairKey(ix *graph.Index, q, dq *onnxpb.NodeProto) (string, bool) {
 // x[:, :, di::2, dj::2] of one 4-D tensor, read only by one plain Conv
 // (group 1, stride 1, dilation 1, explicit pads).
 func matchFocus(ix *graph.Index, cat *onnxpb.NodeProto) (*focus, bool) {
-	if cat.GetOpType() != "Concat" || cat.GetDomain() != "" || graph.AttrInt(cat, "axis", 0) != 1 || len(cat.GetInput()) != 4 {
+	if cat.GetOpType() != "Concat" || cat.GetDomain() != "" || graph.AttrInt(cat, "axis", 0) != 1 || len(cat.GetInput()) != 4 || len(cat.GetOutput()) == 0 {
 		return nil, false
 	}
 	f := &focus{cat: cat, gone: []*onnxpb.NodeProto{cat}}
@@ -117,9 +120,9 @@ func matchFocus(ix *graph.Index, cat *onnxpb.NodeProto) (*focus, bool) {
 	if len(cons) != 1 || ix.IsGraphOutput(out) {
 		return nil, false
 	}
-	if q := cons[0]; q.GetOpType() == "QuantizeLinear" {
+	if q := cons[0]; q.GetOpType() == "QuantizeLinear" && len(q.GetOutput()) > 0 {
 		dqs := ix.Consumers(q.GetOutput()[0])
-		if len(dqs) != 1 || dqs[0].GetOpType() != "DequantizeLinear" {
+		if len(dqs) != 1 || dqs[0].GetOpType() != "DequantizeLinear" || len(dqs[0].GetOutput()) == 0 {
 			return nil, false
 		}
 		if t, ok := f.skipPair(ix, dqs[0].GetOutput()[0]); !ok || t != out {
@@ -131,7 +134,7 @@ func matchFocus(ix *graph.Index, cat *onnxpb.NodeProto) (*focus, bool) {
 		}
 	}
 	conv := cons[0]
-	if conv.GetOpType() != "Conv" || conv.GetDomain() != "" || conv.GetInput()[0] != out || !plainConv(conv) {
+	if conv.GetOpType() != "Conv" || conv.GetDomain() != "" || len(conv.GetInput()) < 2 || conv.GetInput()[0] != out || !plainConv(conv) {
 		return nil, false
 	}
 	if w := ix.Initializer(conv.GetInput()[1]); w == nil || len(w.GetDims()) != 4 || graph.DataType(w) != onnxpb.TensorProto_FLOAT {

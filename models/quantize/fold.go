@@ -34,8 +34,8 @@ func foldBatchNorm(g *onnxpb.GraphProto) int {
 			continue
 		}
 		w := ix.Initializer(conv.GetInput()[1])
-		if w == nil || len(w.GetDims()) < 2 {
-			continue
+		if w == nil || len(w.GetDims()) < 2 || w.GetDims()[0] <= 0 {
+			continue // no output channels: nothing to fold (and c below would be 0)
 		}
 		var params [4][]float32 // scale, bias, mean, var
 		ok := true

@@ -1,6 +1,8 @@
 package quantize_test
 
 import (
+	"errors"
+	"math"
 	"slices"
 	"testing"
 
@@ -45,6 +47,37 @@ func TestDynamicMalformedMatMul(t *testing.T) {
 		_, rep, err := quantize.Dynamic(m, quantize.Options{Ops: []string{"MatMul", "Gemm"}})
 		if err == nil && rep.Quantized[op] > 0 {
 			t.Errorf("%s with one input was quantised", op)
+		}
+	}
+}
+
+// TestNonFiniteWeightsAreRefused: a weight holding NaN or an infinity is
+// refused with ErrNotQuantizable in every mode (it used to get a NaN or
+// infinite int8 scale, and the quantised model computed NaN;
+// testdata/fuzz/FuzzQuantize/1358e125a4b5b497).
+func TestNonFiniteWeightsAreRefused(t *testing.T) {
+	for _, v := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+		for _, mode := range []string{"dynamic", "weight-only", "static"} {
+			m := sensorMLP(4, 3, 3, 1)
+			w := m.GetGraph().GetInitializer()[0] // the first Gemm's weight
+			data, err := graph.Floats(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[1] = v
+			m.GetGraph().Initializer[0] = graph.FloatTensor(w.GetName(), w.GetDims(), data)
+			switch mode {
+			case "dynamic":
+				_, _, err = quantize.Dynamic(m, quantize.Options{})
+			case "weight-only":
+				_, _, err = quantize.WeightOnly(m, quantize.Options{})
+			default:
+				modeltest.RequireRuntime(t)
+				_, _, err = quantize.Static(m, quantize.FromVectors(sensorData(2, 4, 1)), quantize.Options{})
+			}
+			if !errors.Is(err, quantize.ErrNotQuantizable) {
+				t.Errorf("%s with a weight holding %v: %v, want ErrNotQuantizable", mode, v, err)
+			}
 		}
 	}
 }

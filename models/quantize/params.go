@@ -1,8 +1,10 @@
 package quantize
 
 import (
+	"fmt"
 	"math"
 
+	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/onnxpb"
 )
 
@@ -109,4 +111,25 @@ func quantizeBias(b []float32, inScale float32, wScales []float32) ([]int32, []f
 		q[i] = int32(max(math.MinInt32, min(math.MaxInt32, r)))
 	}
 	return q, scales
+}
+
+// finite refuses a constant holding NaN or an infinity: its int8 scale
+// would be NaN or infinite, and the quantised model would compute NaN
+// instead of the quantiser saying what is wrong.
+func finite(t *onnxpb.TensorProto, data []float32) error {
+	for i, v := range data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: constant %q holds %v at index %d", ErrNotQuantizable, t.GetName(), v, i)
+		}
+	}
+	return nil
+}
+
+// emptyWeight reports a constant weight without values (or with dims no
+// file may claim): there is nothing to quantise, and one of its
+// dimensions may still be huge ([2^31, 0]), which the per-channel scales
+// would allocate and Dynamic's transpose would walk.
+func emptyWeight(w *onnxpb.TensorProto) bool {
+	n, err := graph.Size(w.GetDims())
+	return err != nil || n == 0
 }

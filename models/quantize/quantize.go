@@ -304,17 +304,28 @@ func prepare(m *onnxpb.ModelProto, opts *Options, r *Report, minOpset int64) (*o
 	return out, nil
 }
 
-// finish drops unused initializers, orders the graph, stores the kernel
-// check samples, checks that ONNX Runtime accepts the result and that its
-// optimised int8 execution agrees with the unfused reference on this CPU,
-// and fills in the size.
+// finish seals the graph (see seal), checks that ONNX Runtime accepts the
+// result and that its optimised int8 execution agrees with the unfused
+// reference on this CPU.
 func finish(m *onnxpb.ModelProto, r *Report, opts *Options, samples [][]models.Tensor) error {
+	data, err := seal(m, r, samples)
+	if err != nil {
+		return err
+	}
+	return checkRuntime(data, r, opts)
+}
+
+// seal drops unused initializers, orders the graph, stores the kernel
+// check samples, fills in the size and returns the encoded model. It is
+// the part of finish that needs no ONNX Runtime (FuzzQuantize runs it on
+// every input).
+func seal(m *onnxpb.ModelProto, r *Report, samples [][]models.Tensor) ([]byte, error) {
 	ix := graph.NewIndex(m.GetGraph())
 	ix.RemoveUnused()
 	// Shapes recorded for rewritten tensors may be stale; ORT infers them.
 	m.Graph.ValueInfo = nil
 	if err := graph.TopoSort(m.GetGraph()); err != nil {
-		return fmt.Errorf("quantised graph: %w", err)
+		return nil, fmt.Errorf("quantised graph: %w", err)
 	}
 	m.MetadataProps = slices.DeleteFunc(m.MetadataProps, func(p *onnxpb.StringStringEntryProto) bool {
 		return p.GetKey() == models.CheckSamplesKey
@@ -322,15 +333,21 @@ func finish(m *onnxpb.ModelProto, r *Report, opts *Options, samples [][]models.T
 	if len(samples) > 0 {
 		enc, err := models.EncodeCheckSamples(samples)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		m.MetadataProps = append(m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(models.CheckSamplesKey), Value: proto.String(enc)})
 	}
 	data, err := graph.Encode(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.SizeAfter = int64(len(data))
+	return data, nil
+}
+
+// checkRuntime loads the sealed model into ONNX Runtime and runs the int8
+// kernel check as opts say.
+func checkRuntime(data []byte, r *Report, opts *Options) error {
 	sess, err := models.NewSession(data, opts.Runtime)
 	if err != nil {
 		return fmt.Errorf("ONNX Runtime rejects the quantised model (this is a quantiser bug; the input model was not changed): %w", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/edgeflow/edgeflow/models"
 	"github.com/edgeflow/edgeflow/models/graph"
 	"github.com/edgeflow/edgeflow/models/onnxpb"
 )
@@ -14,9 +15,30 @@ import (
 // model: the result is loaded into ONNX Runtime before it is returned.
 func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.ModelProto, *Report, error) {
 	r := &Report{Mode: "static"}
-	out, err := prepare(m, &opts, r, 10)
+	q, err := planStatic(m, &opts, r)
 	if err != nil {
 		return nil, nil, err
+	}
+	st, kept, n, err := calibrate(q.m, q.acts, calib, &opts, max(opts.SensitivitySamples, opts.CheckSamples))
+	if err != nil {
+		return nil, nil, err
+	}
+	r.Samples = n
+	if err := q.quantize(st, kept); err != nil {
+		return nil, nil, err
+	}
+	if err := finish(q.m, r, &opts, kept[:min(len(kept), opts.CheckSamples)]); err != nil {
+		return nil, nil, err
+	}
+	return q.m, r, nil
+}
+
+// planStatic prepares a copy of m and picks the nodes to quantise and the
+// activations to calibrate.
+func planStatic(m *onnxpb.ModelProto, opts *Options, r *Report) (*quantizer, error) {
+	out, err := prepare(m, opts, r, 10)
+	if err != nil {
+		return nil, err
 	}
 	r.Method = string(opts.Method)
 	stem := map[string]bool{}
@@ -27,17 +49,20 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 			stem[n.GetName()] = true
 		}
 	}
-	q := newQuantizer(out, &opts, r)
+	q := newQuantizer(out, opts, r)
 	q.stem = stem
 	q.plan()
 	if len(q.nodes) == 0 {
-		return nil, nil, fmt.Errorf("%w: no %v node with float inputs to quantise", ErrNotQuantizable, opts.Ops)
+		return nil, fmt.Errorf("%w: no %v node with float inputs to quantise", ErrNotQuantizable, opts.Ops)
 	}
-	st, kept, n, err := calibrate(out, q.acts, calib, &opts, max(opts.SensitivitySamples, opts.CheckSamples))
-	if err != nil {
-		return nil, nil, err
-	}
-	r.Samples = n
+	return q, nil
+}
+
+// quantize turns the calibration statistics st into activation parameters
+// and rewrites the graph; kept are the samples the sensitivity analysis
+// runs (the only part that needs ONNX Runtime, and only with KeepFloat).
+func (q *quantizer) quantize(st map[string]*stats, kept [][]models.Tensor) error {
+	opts, r := q.opts, q.r
 	q.params = map[string]qparams{}
 	for _, name := range q.acts {
 		s, ok := st[name]
@@ -70,23 +95,21 @@ func Static(m *onnxpb.ModelProto, calib Calibrator, opts Options) (*onnxpb.Model
 	}
 	if opts.KeepFloat > 0 {
 		if err := q.sensitivity(kept[:min(len(kept), opts.SensitivitySamples)], opts.KeepFloat); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
 	q.dropIslands()
 	if err := q.rewrite(); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if opts.FoldFocus {
-		if r.FocusFolded, err = FoldFocus(out); err != nil {
-			return nil, nil, err
+		var err error
+		if r.FocusFolded, err = FoldFocus(q.m); err != nil {
+			return err
 		}
 	}
-	r.HalfFloats = halfFloats(out.GetGraph())
-	if err := finish(out, r, &opts, kept[:min(len(kept), opts.CheckSamples)]); err != nil {
-		return nil, nil, err
-	}
-	return out, r, nil
+	r.HalfFloats = halfFloats(q.m.GetGraph())
+	return nil
 }
 
 // islandFloatWeights is the largest weight (in elements) of an unfused
@@ -280,6 +303,11 @@ func (q *quantizer) unsupported(n *onnxpb.NodeProto) string {
 		// A malformed model: left as it is, for ONNX Runtime to refuse
 		// with its own account of what is wrong.
 		return fmt.Sprintf("it has %d inputs, %s takes at least %d", len(n.GetInput()), n.GetOpType(), need)
+	}
+	if rl := roles[n.GetOpType()]; rl.weight >= 0 {
+		if w := q.ix.Initializer(n.GetInput()[rl.weight]); w != nil && emptyWeight(w) {
+			return "its weight holds no values"
+		}
 	}
 	switch n.GetOpType() {
 	case "Gemm":
@@ -484,6 +512,9 @@ func weightAxis(n *onnxpb.NodeProto, w *onnxpb.TensorProto) int {
 func (q *quantizer) weight(n *onnxpb.NodeProto, i, axis int, in string) ([]float32, []float64, error) {
 	w := q.ix.Initializer(n.GetInput()[i])
 	data, err := graph.Floats(w)
+	if err == nil {
+		err = finite(w, data)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
 	}
@@ -525,6 +556,9 @@ func (q *quantizer) bias(n *onnxpb.NodeProto, i int, inScale float32, wScales []
 		return nil // a computed bias stays float
 	}
 	data, err := graph.Floats(b)
+	if err == nil {
+		err = finite(b, data)
+	}
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", n.GetOpType(), n.GetName(), err)
 	}

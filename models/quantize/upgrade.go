@@ -61,6 +61,13 @@ func Upgrade(m *onnxpb.ModelProto, target int64) ([]string, error) {
 		var extra []*onnxpb.NodeProto
 		changed := true
 		switch op {
+		case "Softmax", "LogSoftmax", "Hardmax", "Dropout":
+			// The rewrites below read the first input and output.
+			if len(n.GetInput()) == 0 || n.GetInput()[0] == "" || len(n.GetOutput()) == 0 {
+				return nil, fmt.Errorf("node %q (%s) has no input or no output", n.GetName(), op)
+			}
+		}
+		switch op {
 		case "Split":
 			if s := graph.AttrInts(n, "split"); s != nil {
 				n.Input = append(n.Input, constInts(ix, n.GetName()+"_split", s))

@@ -15,20 +15,33 @@ import (
 // every run, unless the session disables its QDQ handling).
 func WeightOnly(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, error) {
 	r := &Report{Mode: "weight-only"}
-	if len(opts.Ops) == 0 {
-		opts.Ops = []string{"Conv", "Gemm", "MatMul"}
-	}
-	out, err := prepare(m, &opts, r, 10)
+	out, err := weightOnly(m, &opts, r)
 	if err != nil {
 		return nil, nil, err
 	}
-	q := newQuantizer(out, &opts, r)
+	if err := finish(out, r, &opts, nil); err != nil {
+		return nil, nil, err
+	}
+	return out, r, nil
+}
+
+// weightOnly is WeightOnly without the ONNX Runtime checks: it returns the
+// rewritten graph, not yet sealed.
+func weightOnly(m *onnxpb.ModelProto, opts *Options, r *Report) (*onnxpb.ModelProto, error) {
+	if len(opts.Ops) == 0 {
+		opts.Ops = []string{"Conv", "Gemm", "MatMul"}
+	}
+	out, err := prepare(m, opts, r, 10)
+	if err != nil {
+		return nil, err
+	}
+	q := newQuantizer(out, opts, r)
 	for _, n := range slices.Clone(out.GetGraph().GetNode()) {
 		op := n.GetOpType()
 		if !slices.Contains([]string{"Conv", "Gemm", "MatMul"}, op) || !slices.Contains(opts.Ops, op) || slices.Contains(opts.Exclude, n.GetName()) {
 			continue
 		}
-		if len(n.GetInput()) < 2 || q.ix.Initializer(n.GetInput()[1]) == nil {
+		if len(n.GetInput()) < 2 || q.ix.Initializer(n.GetInput()[1]) == nil || emptyWeight(q.ix.Initializer(n.GetInput()[1])) {
 			continue
 		}
 		axis := weightAxis(n, q.ix.Initializer(n.GetInput()[1]))
@@ -36,15 +49,12 @@ func WeightOnly(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report
 			axis = -1
 		}
 		if _, _, err := q.weight(n, 1, axis, ""); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		r.Quantized[op]++
 	}
 	if len(r.Quantized) == 0 {
-		return nil, nil, fmt.Errorf("%w: no Conv, Gemm or MatMul with a constant weight", ErrNotQuantizable)
+		return nil, fmt.Errorf("%w: no Conv, Gemm or MatMul with a constant weight", ErrNotQuantizable)
 	}
-	if err := finish(out, r, &opts, nil); err != nil {
-		return nil, nil, err
-	}
-	return out, r, nil
+	return out, nil
 }
