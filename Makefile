@@ -13,6 +13,9 @@ GOTEST      ?= GO=$(GO) $(GO) run ./internal/gotest -allow test/skips.allow --
 # A count, not a duration: each fuzz target runs to a million executions
 # (issue 18's bar), however busy the machine; FUZZTIME=30s for a quick look.
 FUZZTIME    ?= 1000000x
+# How long go test spends shrinking each new interesting input (its default,
+# 60s, stalls a target whose corpus grows fast, such as FuzzQuantize).
+FUZZMINIMIZE ?= 10s
 # More go test flags for make fuzz, e.g. FUZZFLAGS=-parallel=2.
 FUZZFLAGS   ?=
 # Files tests keep (t.ArtifactDir), such as the dashboard's screenshot.
@@ -95,8 +98,8 @@ fuzz:
 		name=$$(echo "$$decl" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); \
 		dir=$$(dirname "$$file"); tags=; \
 		if head -1 "$$file" | grep -q '^//go:build.*gocv'; then tags=-tags=gocv,matprofile; fi; \
-		echo "$(GO) test $$tags -run='^$$' -fuzz='^$$name$$' -fuzztime=$(FUZZTIME) -timeout=2h $(FUZZFLAGS) $$dir"; \
-		$(GO) test $$tags -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -timeout=2h $(FUZZFLAGS) "$$dir" || exit 1; \
+		echo "$(GO) test $$tags -run='^$$' -fuzz='^$$name$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) -timeout=2h $(FUZZFLAGS) $$dir"; \
+		$(GO) test $$tags -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) -timeout=2h $(FUZZFLAGS) "$$dir" || exit 1; \
 	done
 
 # Not part of make test: minutes long. The report is Markdown (docs/testing.md

@@ -20,6 +20,9 @@ const CheckSamplesKey = "edgeflow.kernel_check.samples"
 // about this many values in total.
 const thumbLimit = 4096
 
+// maxSampleValues bounds the values a stored sample may claim.
+const maxSampleValues = 1 << 28
+
 // storedTensor is one sample input in the metadata: small tensors as
 // float32, large ones as a box-averaged uint8 thumbnail of their last two
 // dimensions, scaled back to [Lo, Hi] and upsampled bilinearly on decode.
@@ -137,9 +140,15 @@ func encodeTensor(t Tensor) (storedTensor, error) {
 }
 
 func decodeTensor(e storedTensor) (Tensor, error) {
-	n := Elements(e.Shape)
-	if n <= 0 || n > 1<<28 {
-		return Tensor{}, fmt.Errorf("bad shape %v", e.Shape)
+	// The shape comes from a model file: every dimension positive and the
+	// count bounded as it is multiplied, so that no product wraps around
+	// (3 × 6148914691236517206 is 2 in int64) into a count that passes.
+	n := int64(1)
+	for _, d := range e.Shape {
+		if d <= 0 || n > maxSampleValues/d {
+			return Tensor{}, fmt.Errorf("bad shape %v", e.Shape)
+		}
+		n *= d
 	}
 	if e.F32 != "" {
 		b, err := base64.StdEncoding.DecodeString(e.F32)

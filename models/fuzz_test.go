@@ -1,6 +1,10 @@
 package models_test
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -134,4 +138,22 @@ func FuzzCheckSamples(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckSamplesRefuseWrappingShapes: a stored sample whose dimensions
+// multiply past 2^64 back to a small count (3 × 6148914691236517206 wraps
+// to 2) is refused. It passed the size bound and then indexed the
+// upsampled thumbnail far past its two values.
+func TestCheckSamplesRefuseWrappingShapes(t *testing.T) {
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestSpeed)
+	w.Write([]byte{7})
+	w.Close()
+	for _, shape := range []string{"[3,6148914691236517206]", "[1,-2,-2]", "[2,0,5]"} {
+		text := fmt.Sprintf(`{"version":1,"samples":[[{"shape":%s,"grid":[1,1],"lo":0,"hi":1,"u8":%q}]]}`,
+			shape, base64.StdEncoding.EncodeToString(z.Bytes()))
+		if _, err := models.DecodeCheckSamples(text); err == nil {
+			t.Errorf("shape %s: decoded without an error", shape)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/edgeflow/edgeflow/models"
@@ -101,6 +102,38 @@ func TestTopoSortAndIndex(t *testing.T) {
 	g.Node[1].Input[0] = "missing"
 	if err := graph.TopoSort(g); err == nil {
 		t.Fatal("a dangling input was accepted")
+	}
+}
+
+// TestTopoSortRefusesTwoProducers: a tensor written twice (by two nodes,
+// or by a node over a graph input or an initializer) is refused, naming
+// it; the index would otherwise keep one producer and lose the other.
+func TestTopoSortRefusesTwoProducers(t *testing.T) {
+	for _, c := range []struct{ name, output, want string }{
+		{"two nodes", "h", `"h" is the output of two nodes`},
+		{"over a graph input", "x", `writes "x", which is already a graph input or initializer`},
+		{"over an initializer", "w1", `writes "w1", which is already a graph input or initializer`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			data, err := (&modeltest.MLP{In: 4, Hidden: 8, Out: 2, Seed: 1}).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := graph.Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := m.GetGraph()
+			if err := graph.TopoSort(g); err != nil {
+				t.Fatalf("the unchanged model: %v", err)
+			}
+			last := g.Node[len(g.Node)-1]
+			last.Output[0] = c.output
+			err = graph.TopoSort(g)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error with %s", err, c.want)
+			}
+		})
 	}
 }
 

@@ -152,8 +152,10 @@ func (ix *Index) RemoveUnused() int {
 // TopoSort orders the graph's nodes so that every node comes after the
 // producers of its inputs, keeping the existing order where it already
 // holds (a stable Kahn sort). It fails on a cycle, on an input that
-// nothing provides, or on a node without outputs (which ONNX does not
-// allow, and which passes after this one index without checking).
+// nothing provides, on a node without outputs, and on a tensor with two
+// producers (a node output named like another node's output, a graph input
+// or an initializer): ONNX allows neither, and the passes after this one
+// index producers by name without checking.
 func TopoSort(g *onnxpb.GraphProto) error {
 	avail := map[string]bool{"": true}
 	for _, t := range g.GetInitializer() {
@@ -169,6 +171,17 @@ func TopoSort(g *onnxpb.GraphProto) error {
 			return fmt.Errorf("node %q (%s) has no outputs", n.GetName(), n.GetOpType())
 		}
 		for _, out := range n.GetOutput() {
+			if out == "" {
+				continue // an optional output left out
+			}
+			if j, ok := producer[out]; ok {
+				return fmt.Errorf("tensor %q is the output of two nodes, %q (%s) and %q (%s)",
+					out, nodes[j].GetName(), nodes[j].GetOpType(), n.GetName(), n.GetOpType())
+			}
+			if avail[out] {
+				return fmt.Errorf("node %q (%s) writes %q, which is already a graph input or initializer",
+					n.GetName(), n.GetOpType(), out)
+			}
 			producer[out] = i
 		}
 	}

@@ -357,13 +357,20 @@ func fitShape(want, given []int64, n int, batched bool) ([]int64, error) {
 		if len(given) != len(want) {
 			return nil, fmt.Errorf("shape %v has rank %d, want %d", given, len(given), len(want))
 		}
+		count := int64(1)
 		for i, d := range given {
 			if d <= 0 || (want[i] >= 0 && want[i] != d) {
 				return nil, fmt.Errorf("shape %v does not fit %v", given, want)
 			}
+			// Bounded as it is multiplied: a product that wraps around
+			// (3 × 6148914691236517206 is 2 in int64) must not pass.
+			if count > int64(n)/d {
+				return nil, fmt.Errorf("shape %v needs more than the %d values given", given, n)
+			}
+			count *= d
 		}
-		if models.Elements(given) != int64(n) {
-			return nil, fmt.Errorf("shape %v needs %d values, got %d", given, models.Elements(given), n)
+		if count != int64(n) {
+			return nil, fmt.Errorf("shape %v needs %d values, got %d", given, count, n)
 		}
 		return given, nil
 	}
