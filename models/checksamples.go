@@ -140,15 +140,9 @@ func encodeTensor(t Tensor) (storedTensor, error) {
 }
 
 func decodeTensor(e storedTensor) (Tensor, error) {
-	// The shape comes from a model file: every dimension positive and the
-	// count bounded as it is multiplied, so that no product wraps around
-	// (3 × 6148914691236517206 is 2 in int64) into a count that passes.
-	n := int64(1)
-	for _, d := range e.Shape {
-		if d <= 0 || n > maxSampleValues/d {
-			return Tensor{}, fmt.Errorf("bad shape %v", e.Shape)
-		}
-		n *= d
+	n, ok := boundedElements(e.Shape, maxSampleValues) // the shape comes from a model file
+	if !ok {
+		return Tensor{}, fmt.Errorf("bad shape %v", e.Shape)
 	}
 	if e.F32 != "" {
 		b, err := base64.StdEncoding.DecodeString(e.F32)

@@ -3,6 +3,8 @@ package models
 import (
 	"slices"
 	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
 )
 
 func TestFitInputs(t *testing.T) {
@@ -20,5 +22,23 @@ func TestFitInputs(t *testing.T) {
 	}
 	if _, err := info.FitInputs(nil); err == nil {
 		t.Fatal("missing input accepted")
+	}
+}
+
+// TestSyntheticInputsRefuseHugeShapes: the kernel check makes inputs for a
+// model without stored samples from the shapes its file declares; a shape
+// whose count wraps around int64 or runs past the bound is an error, not
+// a makeslice panic or an allocation of terabytes.
+func TestSyntheticInputsRefuseHugeShapes(t *testing.T) {
+	float := func(shape ...int64) *Info {
+		return &Info{Inputs: []IO{{Name: "x", Kind: "tensor", Shape: shape, elem: ort.TensorElementDataTypeFloat}}}
+	}
+	if s, err := syntheticInputs(float(-1, 3, 8, 8)); err != nil || len(s[0].Data) != 3*8*8 {
+		t.Fatalf("a small input: %v values, %v", len(s[0].Data), err)
+	}
+	for _, shape := range [][]int64{{1 << 62, 3}, {3, 6148914691236517206}, {1 << 20, 1 << 20}} {
+		if _, err := syntheticInputs(float(shape...)); err == nil {
+			t.Errorf("shape %v: no error", shape)
+		}
 	}
 }

@@ -264,7 +264,11 @@ func syntheticInputs(info *Info) ([]Tensor, error) {
 				shape[d] = 1
 			}
 		}
-		data := make([]float32, Elements(shape))
+		n, ok := boundedElements(shape, maxSampleValues)
+		if !ok {
+			return nil, fmt.Errorf("input %q has shape %v: no check input of that size can be made", in.Name, in.Shape)
+		}
+		data := make([]float32, n)
 		fx, fy, ph := 1+r.Float64()*3, 1+r.Float64()*3, r.Float64()*6
 		w := 1
 		if len(shape) > 0 {
