@@ -140,7 +140,7 @@ func encodeTensor(t Tensor) (storedTensor, error) {
 }
 
 func decodeTensor(e storedTensor) (Tensor, error) {
-	n, ok := boundedElements(e.Shape, maxSampleValues) // the shape comes from a model file
+	n, ok := BoundedElements(e.Shape, maxSampleValues) // the shape comes from a model file
 	if !ok {
 		return Tensor{}, fmt.Errorf("bad shape %v", e.Shape)
 	}

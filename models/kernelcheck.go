@@ -264,7 +264,7 @@ func syntheticInputs(info *Info) ([]Tensor, error) {
 				shape[d] = 1
 			}
 		}
-		n, ok := boundedElements(shape, maxSampleValues)
+		n, ok := BoundedElements(shape, maxSampleValues)
 		if !ok {
 			return nil, fmt.Errorf("input %q has shape %v: no check input of that size can be made", in.Name, in.Shape)
 		}

@@ -24,11 +24,11 @@ func Elements(shape []int64) int64 {
 	return n
 }
 
-// boundedElements is Elements for a shape read from a file: it reports
-// false unless every dimension is positive and the count stays within
-// limit as it is multiplied, so that no product wraps around int64
-// (3 × 6148914691236517206 is 2) into a count that passes.
-func boundedElements(shape []int64, limit int64) (int64, bool) {
+// BoundedElements is Elements for a shape read from a file or given by a
+// user: it reports false unless every dimension is positive and the count
+// stays within limit as it is multiplied, so that no product wraps around
+// int64 (3 × 6148914691236517206 is 2) into a count that passes.
+func BoundedElements(shape []int64, limit int64) (int64, bool) {
 	n := int64(1)
 	for _, d := range shape {
 		if d <= 0 || n > limit/d {

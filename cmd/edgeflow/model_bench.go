@@ -213,7 +213,11 @@ func benchInputs(info *models.Info, batch int, overrides []string) ([]models.Ten
 				return nil, usageError{fmt.Errorf("input %q %s has no dynamic batch dimension; use --batch 1", in.Name, in.ShapeString())}
 			}
 		}
-		data := make([]float32, models.Elements(shape))
+		n, ok := models.BoundedElements(shape, 1<<30)
+		if !ok {
+			return nil, usageError{fmt.Errorf("input %q: shape %v is not one a benchmark input can be made for (every dimension positive, at most 2^30 values)", in.Name, shape)}
+		}
+		data := make([]float32, n)
 		for k := range data {
 			data[k] = r.Float32()
 		}

@@ -58,6 +58,10 @@ func TestModelInspectJSONAndBench(t *testing.T) {
 	if res.CPU.Arch == "" || res.Int8GEMM == "" {
 		t.Errorf("bench does not say which instruction sets ORT can use: %+v", res)
 	}
+	// 2^60 × 8 wraps to a negative count: a usage error, not a makeslice panic.
+	if r := edgeflow(t, nil, "model", "bench", path, "--shape", "x=1152921504606846976,8", "--duration", "100ms"); r.code != 2 || !strings.Contains(r.stderr, "at most 2^30 values") {
+		t.Errorf("bench with a shape whose count wraps: exit %d, %s", r.code, r.stderr)
+	}
 	if r := edgeflow(t, nil, "model", "bench", path, "--threads", "1", "--duration", "100ms"); r.code != 0 || !strings.Contains(r.stdout, "int8 GEMM: ") {
 		t.Errorf("bench text output lacks the instruction sets: exit %d, %s", r.code, r.stdout)
 	}
