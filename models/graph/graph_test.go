@@ -73,9 +73,10 @@ func run(t *testing.T, path string) []models.Tensor {
 	return outs
 }
 
-func TestTopoSortAndIndex(t *testing.T) {
-	mlp := &modeltest.MLP{In: 4, Hidden: 8, Out: 2, Seed: 1}
-	data, err := mlp.Bytes()
+// mlpGraph is the graph of a small MLP: x -> Gemm -> h -> Relu -> MatMul -> Add -> y.
+func mlpGraph(t *testing.T) *onnxpb.GraphProto {
+	t.Helper()
+	data, err := (&modeltest.MLP{In: 4, Hidden: 8, Out: 2, Seed: 1}).Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,11 @@ func TestTopoSortAndIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := m.GetGraph()
+	return m.GetGraph()
+}
+
+func TestTopoSortAndIndex(t *testing.T) {
+	g := mlpGraph(t)
 	slices.Reverse(g.Node)
 	if err := graph.TopoSort(g); err != nil {
 		t.Fatal(err)
@@ -115,21 +120,13 @@ func TestTopoSortRefusesTwoProducers(t *testing.T) {
 		{"over an initializer", "w1", `writes "w1", which is already a graph input or initializer`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			data, err := (&modeltest.MLP{In: 4, Hidden: 8, Out: 2, Seed: 1}).Bytes()
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := graph.Decode(data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := m.GetGraph()
+			g := mlpGraph(t)
 			if err := graph.TopoSort(g); err != nil {
 				t.Fatalf("the unchanged model: %v", err)
 			}
 			last := g.Node[len(g.Node)-1]
 			last.Output[0] = c.output
-			err = graph.TopoSort(g)
+			err := graph.TopoSort(g)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error with %s", err, c.want)
 			}
