@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 
@@ -377,6 +378,10 @@ func fitShape(want, given []int64, n int, batched bool) ([]int64, error) {
 	known, dynamic := int64(1), -1
 	for i, d := range want {
 		if d >= 0 {
+			// The model file's own dimensions can wrap around too.
+			if d > 0 && known > math.MaxInt64/d {
+				return nil, fmt.Errorf("the model's shape %v holds more values than an int64 counts", want)
+			}
 			known *= d
 			continue
 		}

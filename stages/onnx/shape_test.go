@@ -24,6 +24,8 @@ func TestFitShapeGiven(t *testing.T) {
 		{"zero dimension", []int64{-1, -1}, []int64{0, 4}, 0, false},
 		{"product wraps to the count", []int64{-1, -1}, []int64{3, 6148914691236517206}, 2, false},
 		{"product wraps to zero", []int64{-1, -1}, []int64{1 << 32, 1 << 32}, 0, false},
+		{"the model's own product wraps", []int64{3, 6148914691236517206}, nil, 2, false},
+		{"a model dimension of zero", []int64{0, 4}, nil, 0, true},
 	} {
 		got, err := fitShape(c.want, c.give, c.n, true)
 		if c.ok != (err == nil) {
