@@ -108,6 +108,10 @@ type Window struct {
 	// held; an entry whose reading has since gone out in a window is stale.
 	holds []hold
 	early atomic.Uint64 // readings acknowledged before their first window
+	pool  windowPool
+	// settle is pool.settle, bound once: a method value made per window
+	// would be an allocation per window.
+	settle pipeline.SettleFunc
 }
 
 // hold is a reading waiting for its first window.
@@ -139,6 +143,7 @@ func newWindow(conf *component.Config, _ *component.Resources) (any, error) {
 		out: conf.String("output"), maxKeys: conf.Int("max_keys"), maxHeld: conf.Int("max_held"),
 		emitPartial: conf.Bool("emit_partial"), keys: map[string]*list.Element{},
 	}
+	w.settle = w.pool.settle
 	if w.out == "key" || w.out == "count" || w.out == "start" || w.out == "end" {
 		return nil, conf.Errorf("output", "%q clashes with a field the window sets; choose another name", w.out)
 	}
@@ -216,7 +221,9 @@ func (w *Window) series(key string) *series {
 }
 
 // emit sends the window of s's current values. It carries the
-// acknowledgements of the readings that are in no earlier window.
+// acknowledgements of the readings that are in no earlier window: they
+// stay held until the engine settles the window, and are released with
+// its outcome (see windowPool).
 func (w *Window) emit(s *series, out pipeline.Emitter) {
 	// The ring in at most two pieces, oldest first: two copies, not a
 	// division per value.
@@ -225,18 +232,20 @@ func (w *Window) emit(s *series, out pipeline.Emitter) {
 		copy(vals[k:], s.vals[:s.head])
 	}
 	last := (s.head + s.n - 1) % w.size
-	m := pipeline.Merge(s.held...)
+	e := w.pool.get()
+	m := &e.msg
+	if n := len(s.held); n > 0 {
+		m.Topic, m.IngestTime = s.held[n-1].Topic, s.held[n-1].IngestTime
+	}
 	m.Key = s.key
 	m.SourceTime = s.times[last]
-	m.Fields = map[string]any{
-		w.out:   vals,
-		"key":   s.keyAny,
-		"count": s.n,
-		"start": s.box(s.head),
-		"end":   s.box(last),
-	}
+	f := e.fields
+	f[w.out], f["key"], f["count"], f["start"], f["end"] = vals, s.keyAny, s.n, s.box(s.head), s.box(last)
+	m.Fields = f
+	e.parts, s.held = s.held, e.parts[:0]
+	m.Track(w.settle, e)
 	out.Emit(m)
-	s.release()
+	m.Release(nil) // the window's own reference; the engine holds the others
 	s.unsent = 0
 }
 
