@@ -98,7 +98,8 @@ func (m *Message) Derive() *Message {
 }
 
 // Merge returns a new message that carries the acknowledgements of all the
-// given messages: their sources are settled only when it is. A window uses it.
+// given messages: their sources are settled only when it is (a stage that
+// reuses its messages tracks them itself instead, as the window stage does).
 // The caller must hold a reference to every part (see Retain) until the merged
 // message has been emitted.
 func Merge(parts ...*Message) *Message {

@@ -1,8 +1,6 @@
 package window
 
 import (
-	"sync"
-
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 
@@ -18,19 +16,14 @@ type emitted struct {
 	parts  []*pipeline.Message
 }
 
-// windowPool hands settled windows back to the stage. settle runs on
-// whichever goroutine released the window last; get runs under the
-// window's lock. get takes the whole free list at once, so the pool's lock
-// is taken once per settle and once per refill.
-type windowPool struct {
-	mu    sync.Mutex
-	free  []*emitted // settled, filled by settle
-	ready []*emitted // taken from free, used by get
-}
+// windowPool hands settled windows back to the stage; get runs under
+// the window's lock.
+type windowPool struct{ pipeline.Recycler[emitted] }
 
-// settle releases the readings the window carried with its outcome (a
-// failed window fails them, so their sources are redelivered) and keeps
-// the window for reuse.
+// settle is the windows' SettleFunc: it releases the readings the window
+// carried with its outcome (a failed window fails them, so their sources
+// are redelivered) and keeps the window for reuse. It runs on whichever
+// goroutine released the window last.
 func (p *windowPool) settle(token any, err error) {
 	e := token.(*emitted)
 	for _, m := range e.parts {
@@ -38,25 +31,15 @@ func (p *windowPool) settle(token any, err error) {
 	}
 	clear(e.parts)
 	e.parts = e.parts[:0]
-	p.mu.Lock()
-	p.free = append(p.free, e)
-	p.mu.Unlock()
+	p.Put(e)
 }
 
 // get returns an empty window: a settled one, or a new one.
 func (p *windowPool) get() *emitted {
-	if len(p.ready) == 0 {
-		p.mu.Lock()
-		p.ready, p.free = p.free, p.ready[:0]
-		p.mu.Unlock()
-	}
-	n := len(p.ready)
-	if n == 0 {
+	e := p.Get()
+	if e == nil {
 		return &emitted{fields: make(map[string]any, 5)}
 	}
-	e := p.ready[n-1]
-	p.ready[n-1] = nil
-	p.ready = p.ready[:n-1]
 	e.msg = pipeline.Message{}
 	clear(e.fields)
 	return e
