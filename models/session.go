@@ -78,6 +78,9 @@ type runBuffers struct {
 	// tensors: a run is then one cgo call with no Go allocation (Run's
 	// slices of values cost more than a small model's Go side otherwise).
 	bind *ort.IoBinding
+	// lent is the array RunFunc hands its outputs over in: a stack array
+	// would escape into use.
+	lent []Tensor
 }
 
 func (b *runBuffers) destroy() {
@@ -185,13 +188,33 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 // an allocation per run; the outputs' data and shapes are still new and
 // the caller's.
 func (s *Session) RunInto(inputs []Tensor, dst []Tensor) ([]Tensor, error) {
+	var result []Tensor
+	if err := s.run(inputs, dst, true, func(outs []Tensor) { result = outs }); err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+// RunFunc runs the model on inputs as Run does and calls use with the
+// outputs, which it lends: their data and shapes may be the session's
+// reused buffers, valid only until use returns. A caller that copies the
+// outputs into memory of its own (a message's reused field, see
+// pipeline.SetSlice) spares Run's copy and its allocations. use is not
+// called when the run fails.
+func (s *Session) RunFunc(inputs []Tensor, use func(outs []Tensor)) error {
+	return s.run(inputs, nil, false, use)
+}
+
+// run runs inputs and calls use with the outputs, in dst's array when it
+// has room: copies the caller keeps when own is set, else lent.
+func (s *Session) run(inputs []Tensor, dst []Tensor, own bool, use func([]Tensor)) error {
 	if len(inputs) != len(s.info.Inputs) {
-		return nil, fmt.Errorf("model takes %d inputs, got %d", len(s.info.Inputs), len(inputs))
+		return fmt.Errorf("model takes %d inputs, got %d", len(s.info.Inputs), len(inputs))
 	}
 	batch := int64(-1)
 	for i, in := range inputs {
 		if err := checkInput(s.info.Inputs[i], in); err != nil {
-			return nil, err
+			return err
 		}
 		if batch < 0 && s.info.Inputs[i].DynamicBatch() {
 			batch = in.Shape[0]
@@ -199,11 +222,14 @@ func (s *Session) RunInto(inputs []Tensor, dst []Tensor) ([]Tensor, error) {
 	}
 	buf, err := s.buffers(inputs, batch)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer s.recycle(buf)
+	if !own {
+		dst = buf.lent
+	}
 	if buf.bind != nil {
-		return s.runBound(inputs, buf, dst)
+		return s.runBound(inputs, buf, dst, own, use)
 	}
 	// Small tensors come from buf (copied in and out); large ones wrap Go
 	// memory directly, which saves copying megabytes per camera frame.
@@ -222,7 +248,7 @@ func (s *Session) RunInto(inputs []Tensor, dst []Tensor) ([]Tensor, error) {
 		}
 		t, err := ort.NewTensor(ort.Shape(in.Shape), in.Data)
 		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", s.info.Inputs[i].Name, err)
+			return fmt.Errorf("input %q: %w", s.info.Inputs[i].Name, err)
 		}
 		liveTensors.Add(1)
 		ins[i] = t
@@ -236,7 +262,7 @@ func (s *Session) RunInto(inputs []Tensor, dst []Tensor) ([]Tensor, error) {
 		case shape != nil:
 			t, err := ort.NewTensor(shape, make([]float32, shape.FlattenedSize()))
 			if err != nil {
-				return nil, fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
+				return fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
 			}
 			liveTensors.Add(1)
 			outs[i] = t
@@ -257,38 +283,51 @@ func (s *Session) RunInto(inputs []Tensor, dst []Tensor) ([]Tensor, error) {
 		}
 	}()
 	if err != nil {
-		return nil, fmt.Errorf("run: %w", err)
+		return fmt.Errorf("run: %w", err)
 	}
 	result := slices.Grow(dst[:0], len(outs))[:len(outs)]
 	for i, v := range outs {
 		t, err := toTensor(v)
 		if err != nil {
-			return nil, fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
+			return fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
 		}
-		if buf.outs[i] != nil {
+		if own && buf.outs[i] != nil {
 			// The buffer is reused: the caller gets a copy it owns.
 			t = Tensor{Shape: t.Shape, Data: append([]float32(nil), t.Data...)}
 		}
 		result[i] = t
 	}
-	return result, nil
+	use(result)
+	if !own {
+		clear(result) // lent no longer: keep the array, not the outputs
+		buf.lent = result
+	}
+	return nil
 }
 
-// runBound runs inputs through buf's bound tensors and returns copies of
-// the outputs in dst (see RunInto): per output its data and its shape,
-// which the caller owns.
-func (s *Session) runBound(inputs []Tensor, buf *runBuffers, dst []Tensor) ([]Tensor, error) {
+// runBound runs inputs through buf's bound tensors and calls use with the
+// outputs in dst's array: per output its data and its shape, copies the
+// caller owns when own is set, else buf's own (see run).
+func (s *Session) runBound(inputs []Tensor, buf *runBuffers, dst []Tensor, own bool, use func([]Tensor)) error {
 	for i, in := range inputs {
 		copy(buf.ins[i].GetData(), in.Data)
 	}
 	if err := s.sess.RunWithBinding(buf.bind); err != nil {
-		return nil, fmt.Errorf("run: %w", err)
+		return fmt.Errorf("run: %w", err)
 	}
 	result := slices.Grow(dst[:0], len(buf.outs))[:len(buf.outs)]
 	for i, t := range buf.outs {
-		result[i] = Tensor{Shape: slices.Clone(buf.outShapes[i]), Data: slices.Clone(t.GetData())}
+		result[i] = Tensor{Shape: buf.outShapes[i], Data: t.GetData()}
+		if own {
+			result[i] = Tensor{Shape: slices.Clone(result[i].Shape), Data: slices.Clone(result[i].Data)}
+		}
 	}
-	return result, nil
+	use(result)
+	if !own {
+		clear(result) // lent no longer: keep the array, not the outputs
+		buf.lent = result
+	}
+	return nil
 }
 
 // buffers returns tensors for a run of inputs at batch size batch: reused

@@ -19,7 +19,10 @@ type Message struct {
 	// Payload holds the bytes as received. Stages that decode it keep it, so
 	// that a dead letter can carry the original.
 	Payload []byte
-	// Fields is the decoded content; it is what expressions see.
+	// Fields is the decoded content; it is what expressions see. Its
+	// values belong to the message: a component that keeps one past the
+	// message's settlement copies it, as the message may be used again
+	// (see SetSlice).
 	Fields map[string]any
 	// Meta carries string metadata, such as MQTT user properties or NATS
 	// headers. It is read-only once the message is emitted: a source may
@@ -39,6 +42,9 @@ type Message struct {
 	own  tracker
 	ref  *tracker
 	refs []*tracker
+	// reuse keeps the slices SetSlice made, on a message its component
+	// uses again (Reset); Clone and Derive do not copy it.
+	reuse *reuse
 }
 
 // NewMessage returns a message with the given payload, stamped with the

@@ -25,9 +25,8 @@ func (p *readingPool) settle(token any, _ error) { p.Put(token.(*reading)) }
 func (p *readingPool) get() *reading {
 	r := p.Get()
 	if r == nil {
-		return &reading{fields: make(map[string]any, 3)}
+		r = &reading{fields: make(map[string]any, 3)}
 	}
-	r.msg = pipeline.Message{}
-	clear(r.fields)
+	r.msg.Reset(r.fields)
 	return r
 }

@@ -68,6 +68,54 @@ func TestProcessBatchAllocations(t *testing.T) {
 	}
 }
 
+// TestReusedMessageAllocatesNothing runs the stage on a message that its
+// component reuses (as the window stage does its windows): the outputs go
+// into the slices the message's last use had, so a run at batch 1
+// allocates nothing of the stage's own, and the values are this run's.
+func TestReusedMessageAllocatesNothing(t *testing.T) {
+	modeltest.RequireRuntime(t)
+	dir := t.TempDir()
+	mlp := &modeltest.MLP{In: 16, Hidden: 32, Out: 4, Seed: 9}
+	mlp.Write(t, dir, "mlp.onnx")
+	stage, err := build(t, dir, "{model: mlp.onnx, inputs: {x: window}, outputs: {y: score}, threads: 1}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stage.Close(context.Background())
+	var m pipeline.Message
+	fields := map[string]any{}
+	inputs := [][]float32{mlp.Input(5), mlp.Input(6)}
+	batch, out := []*pipeline.Message{&m}, &counter{}
+	use := func(i int) {
+		m.Reset(fields) // what the owner does once the message settled
+		copy(pipeline.SetSlice[float32](&m, "window", mlp.In), inputs[i%2])
+		if errs := stage.ProcessBatch(context.Background(), batch, out); errs != nil {
+			t.Fatal(errs)
+		}
+	}
+	use(0)
+	first := m.Fields["score"].([]float32)
+	use(1)
+	allocs := testing.AllocsPerRun(100, func() { use(1) })
+	if !raceEnabled && allocs > 0 {
+		t.Errorf("a run on a reused message allocates %v times, want none", allocs)
+	}
+	use(0)
+	y := m.Fields["score"].([]float32)
+	if &y[0] != &first[0] {
+		t.Errorf("the output went into a new slice, want the message's last one")
+	}
+	want := mlp.Forward(inputs[0])
+	for k := range want {
+		if math.Abs(float64(y[k]-want[k])) > 1e-4 {
+			t.Fatalf("score %v, want %v", y, want)
+		}
+	}
+	if shape, _ := m.Fields["score_shape"].([]int64); !slices.Equal(shape, []int64{1, int64(mlp.Out)}) {
+		t.Errorf("score_shape %v, want [1 %d]", m.Fields["score_shape"], mlp.Out)
+	}
+}
+
 // TestOneShape checks the reused batch-1 input shape follows the sample's
 // shape and never rewrites a shape it handed out.
 func TestOneShape(t *testing.T) {

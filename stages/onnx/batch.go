@@ -209,6 +209,10 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 		}
 		inputs[j] = models.Tensor{Shape: shape, Data: data}
 	}
+	if !batched || size == 1 {
+		s.runSingle(sess, inputs, batch[first.idx], first.idx, errs)
+		return
+	}
 	var results [maxStackOutputs]models.Tensor // RunInto's, when they fit
 	start := clock()
 	outs, err := sess.RunInto(inputs, results[:0])
@@ -272,6 +276,31 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 			m.Fields[names[j][0]] = data
 			m.Fields[names[j][1]] = shape
 		}
+	}
+}
+
+// runSingle runs one message's inputs and copies the outputs into its
+// fields with pipeline.SetSlice: on a message its component reuses (a
+// window), into the slices its last use had, so that a model at batch 1
+// costs the message no allocation; ONNX Runtime's output buffers are
+// read in place (Session.RunFunc), not copied first.
+func (s *Stage) runSingle(sess *models.Session, inputs []models.Tensor, m *pipeline.Message, idx int, errs []error) {
+	info := sess.Info()
+	start := clock()
+	err := sess.RunFunc(inputs, func(outs []models.Tensor) {
+		for j, t := range outs {
+			field := s.outputField(info.Outputs[j].Name)
+			if field == "" {
+				continue
+			}
+			copy(pipeline.SetSlice[float32](m, field, len(t.Data)), t.Data)
+			copy(pipeline.SetSlice[int64](m, s.shapeField(field), len(t.Shape)), t.Shape)
+		}
+	})
+	s.metrics.inference.observe(int64(clock() - start))
+	s.metrics.batch.observe(1)
+	if err != nil {
+		errs[idx] = err
 	}
 }
 

@@ -38,9 +38,8 @@ func (p *windowPool) settle(token any, err error) {
 func (p *windowPool) get() *emitted {
 	e := p.Get()
 	if e == nil {
-		return &emitted{fields: make(map[string]any, 5)}
+		e = &emitted{fields: make(map[string]any, 5)}
 	}
-	e.msg = pipeline.Message{}
-	clear(e.fields)
+	e.msg.Reset(e.fields)
 	return e
 }

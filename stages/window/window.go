@@ -225,12 +225,6 @@ func (w *Window) series(key string) *series {
 // stay held until the engine settles the window, and are released with
 // its outcome (see windowPool).
 func (w *Window) emit(s *series, out pipeline.Emitter) {
-	// The ring in at most two pieces, oldest first: two copies, not a
-	// division per value.
-	vals := make([]float32, s.n)
-	if k := copy(vals, s.vals[s.head:s.n]); k < s.n {
-		copy(vals[k:], s.vals[:s.head])
-	}
 	last := (s.head + s.n - 1) % w.size
 	e := w.pool.get()
 	m := &e.msg
@@ -239,9 +233,14 @@ func (w *Window) emit(s *series, out pipeline.Emitter) {
 	}
 	m.Key = s.key
 	m.SourceTime = s.times[last]
-	f := e.fields
-	f[w.out], f["key"], f["count"], f["start"], f["end"] = vals, s.keyAny, s.n, s.box(s.head), s.box(last)
-	m.Fields = f
+	// The ring in at most two pieces, oldest first: two copies, not a
+	// division per value. A reused window gets its last values' slice.
+	vals := pipeline.SetSlice[float32](m, w.out, s.n)
+	if k := copy(vals, s.vals[s.head:s.n]); k < s.n {
+		copy(vals[k:], s.vals[:s.head])
+	}
+	f := m.Fields
+	f["key"], f["count"], f["start"], f["end"] = s.keyAny, s.n, s.box(s.head), s.box(last)
 	e.parts, s.held = s.held, e.parts[:0]
 	m.Track(w.settle, e)
 	out.Emit(m)

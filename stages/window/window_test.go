@@ -266,6 +266,7 @@ type reuseSink struct {
 	mu       sync.Mutex
 	n        int
 	pointers map[*pipeline.Message]bool
+	arrays   map[*float32]bool // the windows' values
 	errs     []error
 }
 
@@ -274,10 +275,13 @@ func (r *reuseSink) Write(_ context.Context, m *pipeline.Message) error {
 	defer r.mu.Unlock()
 	r.n++
 	if r.pointers == nil {
-		r.pointers = map[*pipeline.Message]bool{}
+		r.pointers, r.arrays = map[*pipeline.Message]bool{}, map[*float32]bool{}
 	}
 	r.pointers[m] = true
 	vals, _ := m.Fields["window"].([]float32)
+	if len(vals) > 0 {
+		r.arrays[&vals[0]] = true
+	}
 	end, _ := m.Fields["end"].(time.Time)
 	ok := m.Fields["key"] == m.Key && m.Fields["count"] == len(vals) && len(vals) == 5 && end.Equal(m.SourceTime)
 	for i := 1; ok && i < len(vals); i++ {
@@ -289,8 +293,8 @@ func (r *reuseSink) Write(_ context.Context, m *pipeline.Message) error {
 	return nil
 }
 
-// TestReusedWindowsAreIntact: the stage reuses a window's message and
-// fields map once the engine has settled it; every window delivered is
+// TestReusedWindowsAreIntact: the stage reuses a window's message, its
+// fields map and its values' slice once the engine has settled it; every window delivered is
 // still whole and its own, and the messages did go round.
 func TestReusedWindowsAreIntact(t *testing.T) {
 	src := componenttest.NewTrackingSource(readings(3000, "a", "b", "c")...)
@@ -304,5 +308,8 @@ func TestReusedWindowsAreIntact(t *testing.T) {
 	}
 	if len(sink.pointers) > sink.n/10 {
 		t.Errorf("%d windows in %d messages: settled windows are not reused", sink.n, len(sink.pointers))
+	}
+	if len(sink.arrays) > sink.n/10 {
+		t.Errorf("%d windows in %d value slices: settled windows' values are not reused", sink.n, len(sink.arrays))
 	}
 }
