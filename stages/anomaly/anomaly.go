@@ -229,22 +229,16 @@ func (s *Stage) normalizeWindow(m *pipeline.Message, out pipeline.Emitter) error
 		}
 		st.z.Clip, st.z.HalfLife = s.clip, s.halfLife
 		st.z.Freeze()
-		norm := st.z.Apply(nil, raw)
+		st.z.Apply(pipeline.SetSlice[float32](m, s.norm, len(raw)), raw)
 		s.mu.Unlock()
-		return s.emitNormalised(m, norm, out)
+		out.Emit(m)
+		return nil
 	}
 	// Judge the window, then let its newest reading move the statistics.
-	norm := st.z.Apply(nil, raw)
+	// A reused window gets its last normalised values' slice back.
+	st.z.Apply(pipeline.SetSlice[float32](m, s.norm, len(raw)), raw)
 	st.z.Observe(float64(raw[len(raw)-1]))
 	s.mu.Unlock()
-	return s.emitNormalised(m, norm, out)
-}
-
-func (s *Stage) emitNormalised(m *pipeline.Message, norm []float32, out pipeline.Emitter) error {
-	if m.Fields == nil {
-		m.Fields = map[string]any{}
-	}
-	m.Fields[s.norm] = norm
 	out.Emit(m)
 	return nil
 }
