@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,6 +147,72 @@ func TestRunAllocations(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunFuncLends: RunFunc hands over a small output in the session's
+// reused buffer (no copy, no allocation; valid only during the call) and
+// a large one as new memory the caller may keep, and says which is which.
+func TestRunFuncLends(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		mlp  *modeltest.MLP
+		lent bool
+	}{
+		{"small output", newMLP(), true},
+		{"large output", &modeltest.MLP{In: 4, Hidden: 4, Out: 20000, Seed: 5}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := openMLP(t, c.mlp, models.LoadOptions{Options: models.Options{IntraOpThreads: 1}})
+			a, b := c.mlp.Input(1), c.mlp.Input(2)
+			in := func(x []float32) []models.Tensor {
+				return []models.Tensor{{Shape: []int64{1, int64(c.mlp.In)}, Data: x}}
+			}
+			err := m.Use(func(s *models.Session) error {
+				var kept []float32
+				var ptrs []*float32
+				for _, x := range [][]float32{a, b} {
+					err := s.RunFunc(in(x), func(outs []models.Output) {
+						o := outs[0]
+						if o.Lent != c.lent {
+							t.Errorf("Lent = %v, want %v", o.Lent, c.lent)
+						}
+						near(t, "output", o.Data, c.mlp.Forward(x), 1e-4)
+						if !slices.Equal(o.Shape, []int64{1, int64(c.mlp.Out)}) {
+							t.Errorf("shape %v, want [1 %d]", o.Shape, c.mlp.Out)
+						}
+						ptrs = append(ptrs, &o.Data[0])
+						if kept == nil {
+							kept = o.Data
+						}
+					})
+					if err != nil {
+						return err
+					}
+				}
+				if c.lent {
+					if ptrs[0] != ptrs[1] {
+						t.Errorf("a small output came in new memory, want the reused buffer")
+					}
+					ins := in(a)
+					allocs := testing.AllocsPerRun(100, func() {
+						if err := s.RunFunc(ins, func([]models.Output) {}); err != nil {
+							t.Fatal(err)
+						}
+					})
+					if !raceEnabled && allocs > 0 {
+						t.Errorf("RunFunc at batch 1 allocates %v times, want none", allocs)
+					}
+					return nil
+				}
+				// Not lent: the first run's output is the caller's and outlives the second.
+				near(t, "first output kept after a later run", kept, c.mlp.Forward(a), 1e-4)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

@@ -78,9 +78,8 @@ type runBuffers struct {
 	// tensors: a run is then one cgo call with no Go allocation (Run's
 	// slices of values cost more than a small model's Go side otherwise).
 	bind *ort.IoBinding
-	// lent is the array RunFunc hands its outputs over in: a stack array
-	// would escape into use.
-	lent []Tensor
+	// lent is the array a run hands its outputs over in (see lend).
+	lent []Output
 }
 
 func (b *runBuffers) destroy() {
@@ -189,25 +188,42 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 // the caller's.
 func (s *Session) RunInto(inputs []Tensor, dst []Tensor) ([]Tensor, error) {
 	var result []Tensor
-	if err := s.run(inputs, dst, true, func(outs []Tensor) { result = outs }); err != nil {
+	err := s.run(inputs, func(outs []Output) {
+		result = slices.Grow(dst[:0], len(outs))[:len(outs)]
+		for i, o := range outs {
+			result[i] = o.Tensor
+			if o.Lent { // the session's buffer: the caller gets a copy it owns
+				result[i] = Tensor{Shape: slices.Clone(o.Shape), Data: slices.Clone(o.Data)}
+			}
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	return result, nil
 }
 
-// RunFunc runs the model on inputs as Run does and calls use with the
-// outputs, which it lends: their data and shapes may be the session's
-// reused buffers, valid only until use returns. A caller that copies the
-// outputs into memory of its own (a message's reused field, see
-// pipeline.SetSlice) spares Run's copy and its allocations. use is not
-// called when the run fails.
-func (s *Session) RunFunc(inputs []Tensor, use func(outs []Tensor)) error {
-	return s.run(inputs, nil, false, use)
+// Output is one output of a run as RunFunc hands it over.
+type Output struct {
+	Tensor
+	// Lent is set when Data and Shape are the session's reused buffers,
+	// valid only until RunFunc's use returns; otherwise they are new
+	// memory (a large output) that the caller may keep.
+	Lent bool
 }
 
-// run runs inputs and calls use with the outputs, in dst's array when it
-// has room: copies the caller keeps when own is set, else lent.
-func (s *Session) run(inputs []Tensor, dst []Tensor, own bool, use func([]Tensor)) error {
+// RunFunc runs the model on inputs as Run does and calls use with the
+// outputs in the model's output order, without copying the ones the
+// session keeps in reused buffers (see Output.Lent). A caller that copies
+// them into memory of its own (a message's reused field, see
+// pipeline.SetSlice) spares Run's copy and its allocations. use is not
+// called when the run fails.
+func (s *Session) RunFunc(inputs []Tensor, use func(outs []Output)) error {
+	return s.run(inputs, use)
+}
+
+// run runs inputs and calls use with the outputs.
+func (s *Session) run(inputs []Tensor, use func([]Output)) error {
 	if len(inputs) != len(s.info.Inputs) {
 		return fmt.Errorf("model takes %d inputs, got %d", len(s.info.Inputs), len(inputs))
 	}
@@ -225,11 +241,8 @@ func (s *Session) run(inputs []Tensor, dst []Tensor, own bool, use func([]Tensor
 		return err
 	}
 	defer s.recycle(buf)
-	if !own {
-		dst = buf.lent
-	}
 	if buf.bind != nil {
-		return s.runBound(inputs, buf, dst, own, use)
+		return s.runBound(inputs, buf, use)
 	}
 	// Small tensors come from buf (copied in and out); large ones wrap Go
 	// memory directly, which saves copying megabytes per camera frame.
@@ -285,49 +298,43 @@ func (s *Session) run(inputs []Tensor, dst []Tensor, own bool, use func([]Tensor
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	result := slices.Grow(dst[:0], len(outs))[:len(outs)]
+	result := slices.Grow(buf.lent[:0], len(outs))[:len(outs)]
 	for i, v := range outs {
 		t, err := toTensor(v)
 		if err != nil {
 			return fmt.Errorf("output %q: %w", s.info.Outputs[i].Name, err)
 		}
-		if own && buf.outs[i] != nil {
-			// The buffer is reused: the caller gets a copy it owns.
-			t = Tensor{Shape: t.Shape, Data: append([]float32(nil), t.Data...)}
-		}
-		result[i] = t
+		// toTensor's data is Go memory made for this run, except a reused
+		// buffer's.
+		result[i] = Output{Tensor: t, Lent: buf.outs[i] != nil}
 	}
-	use(result)
-	if !own {
-		clear(result) // lent no longer: keep the array, not the outputs
-		buf.lent = result
-	}
+	s.lend(buf, result, use)
 	return nil
 }
 
-// runBound runs inputs through buf's bound tensors and calls use with the
-// outputs in dst's array: per output its data and its shape, copies the
-// caller owns when own is set, else buf's own (see run).
-func (s *Session) runBound(inputs []Tensor, buf *runBuffers, dst []Tensor, own bool, use func([]Tensor)) error {
+// runBound runs inputs through buf's bound tensors and lends use the
+// outputs: buf's own data and shapes.
+func (s *Session) runBound(inputs []Tensor, buf *runBuffers, use func([]Output)) error {
 	for i, in := range inputs {
 		copy(buf.ins[i].GetData(), in.Data)
 	}
 	if err := s.sess.RunWithBinding(buf.bind); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	result := slices.Grow(dst[:0], len(buf.outs))[:len(buf.outs)]
+	result := slices.Grow(buf.lent[:0], len(buf.outs))[:len(buf.outs)]
 	for i, t := range buf.outs {
-		result[i] = Tensor{Shape: buf.outShapes[i], Data: t.GetData()}
-		if own {
-			result[i] = Tensor{Shape: slices.Clone(result[i].Shape), Data: slices.Clone(result[i].Data)}
-		}
+		result[i] = Output{Tensor: Tensor{Shape: buf.outShapes[i], Data: t.GetData()}, Lent: true}
 	}
-	use(result)
-	if !own {
-		clear(result) // lent no longer: keep the array, not the outputs
-		buf.lent = result
-	}
+	s.lend(buf, result, use)
 	return nil
+}
+
+// lend calls use with outs and keeps their array in buf for the next run
+// (an array on the stack would escape into use), emptied: lent no longer.
+func (s *Session) lend(buf *runBuffers, outs []Output, use func([]Output)) {
+	use(outs)
+	clear(outs)
+	buf.lent = outs
 }
 
 // buffers returns tensors for a run of inputs at batch size batch: reused

@@ -279,22 +279,30 @@ func (s *Stage) runGroup(sess *models.Session, group []sample, pad int64, batche
 	}
 }
 
-// runSingle runs one message's inputs and copies the outputs into its
-// fields with pipeline.SetSlice: on a message its component reuses (a
-// window), into the slices its last use had, so that a model at batch 1
-// costs the message no allocation; ONNX Runtime's output buffers are
-// read in place (Session.RunFunc), not copied first.
+// runSingle runs one message's inputs and copies the outputs the session
+// keeps in reused buffers into its fields with pipeline.SetSlice: on a
+// message its component reuses (a window), into the slices its last use
+// had, so that a model at batch 1 costs the message no allocation; those
+// buffers are read in place (Session.RunFunc), not copied first. A large
+// output (a detector's) is new memory per run and becomes the field as it is.
 func (s *Stage) runSingle(sess *models.Session, inputs []models.Tensor, m *pipeline.Message, idx int, errs []error) {
 	info := sess.Info()
 	start := clock()
-	err := sess.RunFunc(inputs, func(outs []models.Tensor) {
-		for j, t := range outs {
+	err := sess.RunFunc(inputs, func(outs []models.Output) {
+		for j, o := range outs {
 			field := s.outputField(info.Outputs[j].Name)
 			if field == "" {
 				continue
 			}
-			copy(pipeline.SetSlice[float32](m, field, len(t.Data)), t.Data)
-			copy(pipeline.SetSlice[int64](m, s.shapeField(field), len(t.Shape)), t.Shape)
+			if !o.Lent { // a large output, new memory: the message takes it
+				if m.Fields == nil {
+					m.Fields = make(map[string]any, 2*len(outs))
+				}
+				m.Fields[field], m.Fields[s.shapeField(field)] = o.Data, o.Shape
+				continue
+			}
+			copy(pipeline.SetSlice[float32](m, field, len(o.Data)), o.Data)
+			copy(pipeline.SetSlice[int64](m, s.shapeField(field), len(o.Shape)), o.Shape)
 		}
 	})
 	s.metrics.inference.observe(int64(clock() - start))
