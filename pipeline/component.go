@@ -108,6 +108,19 @@ type Flusher interface {
 	Flush(ctx context.Context, out Emitter) error
 }
 
+// ThreadBound is implemented by stages that call native code which runs
+// best staying on one OS thread, and so, as the kernel keeps a busy thread
+// where it ran, on one core's caches: an ONNX Runtime session, whose
+// weights (a megabyte for a small sensor model) then stay in that core's
+// L2 from one run to the next instead of following the goroutine from
+// core to core. When ThreadBound reports true, the engine locks each of
+// the stage's workers to an OS thread (runtime.LockOSThread) for as long
+// as it runs. The price is a thread per worker, and waking a worker means
+// waking its own thread.
+type ThreadBound interface {
+	ThreadBound() bool
+}
+
 // Closer is implemented by components that hold resources: connections,
 // files, model sessions. Close is called once, when the node has finished.
 type Closer interface {

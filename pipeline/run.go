@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -36,6 +37,7 @@ func (n *node) runStage(ctx context.Context) {
 }
 
 func (n *node) runWorkers(ctx context.Context, workers int, loop func(context.Context)) {
+	loop = n.bound(loop)
 	if workers == 1 {
 		loop(ctx)
 		return
@@ -45,6 +47,19 @@ func (n *node) runWorkers(ctx context.Context, workers int, loop func(context.Co
 		wg.Go(func() { loop(ctx) })
 	}
 	wg.Wait()
+}
+
+// bound returns worker, locked to its OS thread while it runs if the
+// node's stage asks for it (ThreadBound).
+func (n *node) bound(worker func(context.Context)) func(context.Context) {
+	if tb, ok := n.impl.(ThreadBound); !ok || !tb.ThreadBound() {
+		return worker
+	}
+	return func(ctx context.Context) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		worker(ctx)
+	}
 }
 
 func (n *node) stageLoop(ctx context.Context) {
@@ -173,22 +188,23 @@ func (n *node) orderedLoop(ctx context.Context, workers int) {
 			jobs <- j
 		}
 	})
-	for range workers {
-		wg.Go(func() {
-			sw := stopwatch{hist: n.latency}
-			for j := range jobs {
-				if ctx.Err() != nil {
-					j.err = ErrAborted
-				} else {
-					timed := sw.begin()
-					j.err = n.process(ctx, j.m, j)
-					if timed {
-						sw.end()
-					}
+	worker := n.bound(func(ctx context.Context) {
+		sw := stopwatch{hist: n.latency}
+		for j := range jobs {
+			if ctx.Err() != nil {
+				j.err = ErrAborted
+			} else {
+				timed := sw.begin()
+				j.err = n.process(ctx, j.m, j)
+				if timed {
+					sw.end()
 				}
-				j.done <- struct{}{}
 			}
-		})
+			j.done <- struct{}{}
+		}
+	})
+	for range workers {
+		wg.Go(func() { worker(ctx) })
 	}
 	for j := range order {
 		<-j.done

@@ -323,6 +323,11 @@ func (s *Stage) Close(context.Context) error {
 	return err
 }
 
+// ThreadBound implements pipeline.ThreadBound: each worker keeps to one OS
+// thread, so that the model's weights stay in one core's caches between
+// runs. A small model at batch 1 ran 5-12 % faster so (BENCHMARKS.md).
+func (s *Stage) ThreadBound() bool { return true }
+
 // ProcessBatch implements pipeline.BatchProcessor.
 func (s *Stage) ProcessBatch(ctx context.Context, batch []*pipeline.Message, out pipeline.Emitter) []error {
 	now := clock()
