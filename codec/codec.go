@@ -25,6 +25,17 @@ type Decoder interface {
 	Decode(payload []byte, m *pipeline.Message) error
 }
 
+// FillDecoder is a Decoder that can fill a map its caller reuses: a source
+// that recycles its settled messages (the mqtt source) hands each one's
+// map back, cleared, which spares the map's allocations per message.
+type FillDecoder interface {
+	Decoder
+	// DecodeInto is Decode with fields, which must be empty, as m.Fields.
+	// A payload whose fields cannot go there (json: anything but a flat
+	// object) gets a map of its own, and fields is left empty.
+	DecodeInto(payload []byte, m *pipeline.Message, fields map[string]any) error
+}
+
 // Encoder renders m as the bytes a sink writes. The result is owned by the
 // caller.
 type Encoder interface {
@@ -114,8 +125,13 @@ func IsEncoder(name string) bool { return slices.Contains(EncoderNames(), name) 
 
 type rawDecoder struct{}
 
-func (rawDecoder) Decode(payload []byte, m *pipeline.Message) error {
-	m.Fields = map[string]any{"value": string(payload)}
+func (d rawDecoder) Decode(payload []byte, m *pipeline.Message) error {
+	return d.DecodeInto(payload, m, make(map[string]any, 1))
+}
+
+func (rawDecoder) DecodeInto(payload []byte, m *pipeline.Message, fields map[string]any) error {
+	fields["value"] = string(payload)
+	m.Fields = fields
 	return nil
 }
 

@@ -16,11 +16,17 @@ import (
 
 type jsonDecoder struct{}
 
-func (jsonDecoder) Decode(payload []byte, m *pipeline.Message) error {
-	if fields, ok := decodeFlatJSON(payload); ok {
-		m.Fields = fields
+func (d jsonDecoder) Decode(payload []byte, m *pipeline.Message) error {
+	return d.DecodeInto(payload, m, nil)
+}
+
+// DecodeInto implements FillDecoder; a nil fields makes a new map.
+func (jsonDecoder) DecodeInto(payload []byte, m *pipeline.Message, fields map[string]any) error {
+	if flat, ok := decodeFlatJSON(payload, fields); ok {
+		m.Fields = flat
 		return nil
 	}
+	clear(fields) // what the fast path filled before it gave up
 	var v any
 	if err := json.Unmarshal(payload, &v); err != nil {
 		return fmt.Errorf("json: %w", err)

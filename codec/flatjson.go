@@ -16,12 +16,17 @@ import (
 // caller then decodes with encoding/json, which also words the error. The
 // fast path is why the json decoder costs a fraction of encoding/json's
 // reflection-driven Unmarshal at tens of thousands of readings a second.
-func decodeFlatJSON(p []byte) (fields map[string]any, ok bool) {
+// The fields go into into (empty), or a new map when it is nil; on failure
+// into may hold some of them.
+func decodeFlatJSON(p []byte, into map[string]any) (fields map[string]any, ok bool) {
 	i := skipSpace(p, 0)
 	if i >= len(p) || p[i] != '{' {
 		return nil, false
 	}
-	fields = make(map[string]any, 4)
+	fields = into
+	if fields == nil {
+		fields = make(map[string]any, 4)
+	}
 	i = skipSpace(p, i+1)
 	if i < len(p) && p[i] == '}' {
 		return fields, skipSpace(p, i+1) == len(p)

@@ -38,7 +38,7 @@ func TestFlatJSONMatchesEncodingJSON(t *testing.T) {
 // whether the fast path took it.
 func checkFlat(t *testing.T, p []byte) bool {
 	t.Helper()
-	fields, ok := decodeFlatJSON(p)
+	fields, ok := decodeFlatJSON(p, nil)
 	var v any
 	err := json.Unmarshal(p, &v)
 	if !ok {

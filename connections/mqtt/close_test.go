@@ -53,7 +53,7 @@ func TestCloseAcksBeforeTakeover(t *testing.T) {
 			}
 		}
 		c, s := open()
-		var held []*Delivery
+		var held []Delivery
 		for i := range perRound {
 			select {
 			case d := <-s.C():
@@ -69,8 +69,8 @@ func TestCloseAcksBeforeTakeover(t *testing.T) {
 			}
 		}
 		// Settled all at once just before closing, like a pipeline's drain.
-		for _, d := range held {
-			d.Settle(nil)
+		for i := range held {
+			held[i].Settle(nil)
 		}
 		s.Close()
 		c.Close(context.Background())

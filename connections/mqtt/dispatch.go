@@ -144,7 +144,7 @@ func (c *Conn) route(a arrival) {
 		delivered, last = c.attempts.next(msg.MessageID())
 	}
 	for _, s := range subs {
-		d := &Delivery{Topic: msg.Topic(), Payload: msg.Payload(), QoS: msg.Qos(),
+		d := Delivery{Topic: msg.Topic(), Payload: msg.Payload(), QoS: msg.Qos(),
 			Retained: msg.Retained(), Duplicate: msg.Duplicate(), Delivered: delivered, LastError: last,
 			sub: s, ack: ack}
 		if !s.offer(d) {

@@ -21,7 +21,7 @@ type Subscription struct {
 	filters []string // as given, $share/... included
 	match   []string // what incoming topics are matched against
 	qos     byte
-	c       chan *Delivery
+	c       chan Delivery // by value: the subscriber keeps it where it likes (sources/mqtt pools them)
 	slots   chan struct{}
 	once    sync.Once
 	closed  chan struct{}
@@ -48,7 +48,7 @@ func (c *Conn) Register(filters []string, qos byte, maxInFlight int) (*Subscript
 		return nil, errors.New("no topic filters")
 	}
 	s := &Subscription{conn: c, filters: filters, qos: qos,
-		c: make(chan *Delivery, maxInFlight), slots: make(chan struct{}, maxInFlight), closed: make(chan struct{})}
+		c: make(chan Delivery, maxInFlight), slots: make(chan struct{}, maxInFlight), closed: make(chan struct{})}
 	for _, f := range filters {
 		if err := validFilter(f); err != nil {
 			return nil, fmt.Errorf("topic filter %q: %w", f, err)
@@ -87,8 +87,10 @@ func (c *Conn) removeSub(s *Subscription) {
 }
 
 // C returns the deliveries. It is never closed; stop reading when done and
-// call Close.
-func (s *Subscription) C() <-chan *Delivery { return s.c }
+// call Close. A Delivery comes by value, so that a subscriber that keeps
+// its own (sources/mqtt reuses them with its messages) costs no allocation
+// per message; settle it through one copy only.
+func (s *Subscription) C() <-chan Delivery { return s.c }
 
 // Close removes the subscription from the connection (locally only: the
 // broker keeps the session's subscription, so that messages published while
@@ -111,7 +113,7 @@ func (s *Subscription) Close() {
 
 // offer hands d to the subscriber, waiting for a free in-flight slot. It
 // gives up (and returns false) when the subscription or connection closes.
-func (s *Subscription) offer(d *Delivery) bool {
+func (s *Subscription) offer(d Delivery) bool {
 	select {
 	case s.slots <- struct{}{}:
 	default:
@@ -144,11 +146,14 @@ func (s *Subscription) matches(topic string) bool {
 }
 
 // Delivery is one received PUBLISH handed to a subscriber. The subscriber
-// must call Settle exactly once: with nil when the message is done with
-// (delivered, filtered or dead-lettered), or with an error, which leaves it
-// unacknowledged for the broker to redeliver.
+// must call Settle (or Release) exactly once, on one copy: with nil when
+// the message is done with (delivered, filtered or dead-lettered), or with
+// an error, which leaves it unacknowledged for the broker to redeliver.
 type Delivery struct {
-	Topic     string
+	Topic string
+	// Payload is the message's own: paho reads each PUBLISH into a new
+	// buffer and nothing here reuses it, so a subscriber may keep it past
+	// Settle (a dead letter or a retried message does).
 	Payload   []byte
 	QoS       byte
 	Retained  bool
@@ -175,6 +180,9 @@ func (d *Delivery) Settle(err error) { d.settle(err, true) }
 func (d *Delivery) Release() { d.settle(errStopped, false) }
 
 func (d *Delivery) settle(err error, counted bool) {
+	if d.sub == nil {
+		return // made by hand (a test or benchmark): nothing to report to
+	}
 	if err != nil {
 		d.sub.conn.stats.nacked.Add(1)
 	} else {

@@ -5,9 +5,9 @@ package mqtt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/edgeflow/edgeflow/codec"
 	"github.com/edgeflow/edgeflow/component"
@@ -74,9 +74,13 @@ type Source struct {
 	key       address.Key
 	time      address.Time
 	log       zerolog.Logger
+	// fill is dec when it can decode into the reused fields map.
+	fill codec.FillDecoder
 	// maxDeliver is how often a message may fail before it is
 	// dead-lettered.
 	maxDeliver int
+	pool       receivedPool
+	settle     pipeline.SettleFunc // pool.settle, made once
 }
 
 // deadLetterTries is how many deliveries past max_deliver a message gets
@@ -93,6 +97,8 @@ func newSource(conf *component.Config, res *component.Resources) (any, error) {
 		return nil, conf.Errorf("codec", "%v", err)
 	}
 	s := &Source{dec: dec, codecName: conf.String("codec"), log: res.Logger, maxDeliver: conf.Int("max_deliver")}
+	s.fill, _ = dec.(codec.FillDecoder)
+	s.settle = s.pool.settle
 	if s.key, err = address.KeyFrom(conf, "/"); err != nil {
 		return nil, err
 	}
@@ -106,18 +112,6 @@ func newSource(conf *component.Config, res *component.Resources) (any, error) {
 		return nil, conf.Errorf("topics", "%v", err)
 	}
 	return s, nil
-}
-
-// settle is the SettleFunc of every message: the token is the delivery.
-// A message the pipeline aborted (shutdown), or one a sink could not deliver
-// because it was down, is released, not counted as a failed delivery.
-func settle(token any, err error) {
-	d := token.(*mqttconn.Delivery)
-	if err != nil && (errors.Is(err, pipeline.ErrAborted) || pipeline.IsUnavailable(err)) { // IsUnavailable allocates
-		d.Release()
-		return
-	}
-	d.Settle(err)
 }
 
 // Ready implements pipeline.Readier: the source is ready once the broker
@@ -151,7 +145,7 @@ func (s *Source) Run(ctx context.Context, out pipeline.SourceOutput) error {
 				s.log.Warn().Err(err).Msg("subscribe failed; retrying on reconnect")
 			}
 		case d := <-s.sub.C():
-			if err := s.emit(d, out); err != nil {
+			if err := s.emit(&d, out); err != nil {
 				return nil // the pipeline is aborting
 			}
 		}
@@ -198,11 +192,16 @@ func b2i(b bool) int {
 	return 0
 }
 
+// emit turns d into a message and hands it over. Once it has, r (and so
+// d) may already be settled and reused: nothing here touches them after.
 func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
-	m := pipeline.NewMessage(d.Payload)
-	m.Topic = d.Topic
+	r := s.pool.get()
+	r.d = *d
+	d = &r.d
+	m := &r.msg
+	m.Payload, m.Topic, m.IngestTime = d.Payload, d.Topic, time.Now()
 	m.Meta = deliveryMeta(d.QoS, d.Retained, d.Duplicate)
-	m.Track(settle, d)
+	m.Track(s.settle, r)
 	if failed := d.Delivered - 1; failed >= s.maxDeliver+deadLetterTries {
 		// Its dead letter failed too, deadLetterTries times (the pipeline
 		// logged each failure): stop the loop here.
@@ -212,7 +211,7 @@ func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
 		m.Release(nil)
 		return nil
 	}
-	if err := s.dec.Decode(d.Payload, m); err != nil {
+	if err := s.decode(r); err != nil {
 		out.DeadLetter(m, fmt.Errorf("decode %s payload from topic %q: %w", s.codecName, d.Topic, err))
 		return nil
 	}
@@ -229,4 +228,13 @@ func (s *Source) emit(d *mqttconn.Delivery, out pipeline.SourceOutput) error {
 		return nil
 	}
 	return out.Emit(m)
+}
+
+// decode fills r's message from its payload, into r's own fields map when
+// the codec can.
+func (s *Source) decode(r *received) error {
+	if s.fill != nil {
+		return s.fill.DecodeInto(r.d.Payload, &r.msg, r.fields)
+	}
+	return s.dec.Decode(r.d.Payload, &r.msg)
 }
