@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -37,7 +36,6 @@ func (n *node) runStage(ctx context.Context) {
 }
 
 func (n *node) runWorkers(ctx context.Context, workers int, loop func(context.Context)) {
-	loop = n.bound(loop)
 	if workers == 1 {
 		loop(ctx)
 		return
@@ -49,30 +47,21 @@ func (n *node) runWorkers(ctx context.Context, workers int, loop func(context.Co
 	wg.Wait()
 }
 
-// bound returns worker, locked to its OS thread while it runs if the
-// node's stage asks for it (ThreadBound).
-func (n *node) bound(worker func(context.Context)) func(context.Context) {
-	if tb, ok := n.impl.(ThreadBound); !ok || !tb.ThreadBound() {
-		return worker
-	}
-	return func(ctx context.Context) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		worker(ctx)
-	}
-}
-
 func (n *node) stageLoop(ctx context.Context) {
 	sw := stopwatch{hist: n.latency}
 	var flush func()
 	if max(n.opts.Workers, 1) == 1 {
 		flush = n.flushWakes
 	}
+	aff := n.affinity()
+	defer aff.let()
+	wait := aff.beforeWait(flush)
 	for {
-		m, more, ok := n.in.pop(flush)
+		m, more, ok := n.in.pop(wait)
 		if !ok {
 			return
 		}
+		aff.hold()
 		n.stats.received.Add(1)
 		n.coalescing(more, &sw)
 		if ctx.Err() != nil {
@@ -121,11 +110,15 @@ func (n *node) batchLoop(ctx context.Context) {
 	if max(n.opts.Workers, 1) == 1 {
 		flush = n.flushWakes
 	}
+	aff := n.affinity()
+	defer aff.let()
+	wait := aff.beforeWait(flush)
 	for {
 		var more, ok bool
-		if b, more, ok = n.in.popBatch(b[:0], size, n.opts.BatchDelay, timer, flush); !ok {
+		if b, more, ok = n.in.popBatch(b[:0], size, n.opts.BatchDelay, timer, wait); !ok {
 			return
 		}
+		aff.hold()
 		n.stats.received.Add(uint64(len(b)))
 		n.coalescing(more, &sw)
 		if ctx.Err() != nil {
@@ -188,9 +181,12 @@ func (n *node) orderedLoop(ctx context.Context, workers int) {
 			jobs <- j
 		}
 	})
-	worker := n.bound(func(ctx context.Context) {
+	worker := func(ctx context.Context) {
 		sw := stopwatch{hist: n.latency}
+		aff := n.affinity()
+		defer aff.let()
 		for j := range jobs {
+			aff.hold()
 			if ctx.Err() != nil {
 				j.err = ErrAborted
 			} else {
@@ -201,8 +197,11 @@ func (n *node) orderedLoop(ctx context.Context, workers int) {
 				}
 			}
 			j.done <- struct{}{}
+			if len(jobs) == 0 && n.in.len() == 0 {
+				aff.let() // the input ran dry: about to wait
+			}
 		}
-	})
+	}
 	for range workers {
 		wg.Go(func() { worker(ctx) })
 	}

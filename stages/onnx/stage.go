@@ -323,9 +323,10 @@ func (s *Stage) Close(context.Context) error {
 	return err
 }
 
-// ThreadBound implements pipeline.ThreadBound: each worker keeps to one OS
-// thread, so that the model's weights stay in one core's caches between
-// runs. A small model at batch 1 ran 5-12 % faster so (BENCHMARKS.md).
+// ThreadBound implements pipeline.ThreadBound: while messages are queued
+// for it, each worker keeps to one OS thread, so that the model's weights
+// stay in one core's caches between runs (a small model at batch 1 ran
+// about 5 % faster so; BENCHMARKS.md).
 func (s *Stage) ThreadBound() bool { return true }
 
 // ProcessBatch implements pipeline.BatchProcessor.
