@@ -181,29 +181,28 @@ func (n *node) orderedLoop(ctx context.Context, workers int) {
 			jobs <- j
 		}
 	})
-	worker := func(ctx context.Context) {
-		sw := stopwatch{hist: n.latency}
-		aff := n.affinity()
-		defer aff.let()
-		for j := range jobs {
-			aff.hold()
-			if ctx.Err() != nil {
-				j.err = ErrAborted
-			} else {
-				timed := sw.begin()
-				j.err = n.process(ctx, j.m, j)
-				if timed {
-					sw.end()
+	for range workers {
+		wg.Go(func() {
+			sw := stopwatch{hist: n.latency}
+			aff := n.affinity()
+			defer aff.let()
+			for j := range jobs {
+				aff.hold()
+				if ctx.Err() != nil {
+					j.err = ErrAborted
+				} else {
+					timed := sw.begin()
+					j.err = n.process(ctx, j.m, j)
+					if timed {
+						sw.end()
+					}
+				}
+				j.done <- struct{}{}
+				if aff.locked && len(jobs) == 0 && n.in.len() == 0 {
+					aff.let() // the input ran dry: about to wait
 				}
 			}
-			j.done <- struct{}{}
-			if len(jobs) == 0 && n.in.len() == 0 {
-				aff.let() // the input ran dry: about to wait
-			}
-		}
-	}
-	for range workers {
-		wg.Go(func() { worker(ctx) })
+		})
 	}
 	for j := range order {
 		<-j.done
