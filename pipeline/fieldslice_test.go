@@ -4,6 +4,13 @@ import (
 	"testing"
 )
 
+// reused is a message as its component makes it for its first use.
+func reused() (*Message, map[string]any) {
+	m, fields := &Message{}, map[string]any{}
+	m.Reset(fields)
+	return m, fields
+}
+
 func TestSetSliceOnAFreshMessage(t *testing.T) {
 	m := NewMessage(nil)
 	s := SetSlice[float32](m, "y", 3)
@@ -20,11 +27,9 @@ func TestSetSliceOnAFreshMessage(t *testing.T) {
 }
 
 func TestSetSliceHandsBackTheLastUsesSlices(t *testing.T) {
-	var m Message
-	fields := map[string]any{}
-	m.Reset(fields)
-	y := SetSlice[float32](&m, "y", 4)
-	shape := SetSlice[int64](&m, "y_shape", 2)
+	m, fields := reused()
+	y := SetSlice[float32](m, "y", 4)
+	shape := SetSlice[int64](m, "y_shape", 2)
 	m.Fields["other"] = "kept only for this use"
 
 	m.Reset(fields)
@@ -32,13 +37,13 @@ func TestSetSliceHandsBackTheLastUsesSlices(t *testing.T) {
 		t.Fatalf("fields after Reset: %v, want none", m.Fields)
 	}
 	// Asked for in another order: each comes back by type and length.
-	shape2 := SetSlice[int64](&m, "y_shape", 2)
-	y2 := SetSlice[float32](&m, "y", 4)
+	shape2 := SetSlice[int64](m, "y_shape", 2)
+	y2 := SetSlice[float32](m, "y", 4)
 	if &y2[0] != &y[0] || &shape2[0] != &shape[0] {
 		t.Errorf("new slices after Reset, want the last use's")
 	}
 	// A length that fits none of them is a new slice.
-	z := SetSlice[float32](&m, "z", 5)
+	z := SetSlice[float32](m, "z", 5)
 	if &z[0] == &y[0] {
 		t.Errorf("a slice of another length was handed out")
 	}
@@ -46,9 +51,9 @@ func TestSetSliceHandsBackTheLastUsesSlices(t *testing.T) {
 	m.Reset(fields)
 	allocs := testing.AllocsPerRun(100, func() {
 		m.Reset(fields)
-		SetSlice[float32](&m, "y", 4)
-		SetSlice[int64](&m, "y_shape", 2)
-		SetSlice[float32](&m, "z", 5)
+		SetSlice[float32](m, "y", 4)
+		SetSlice[int64](m, "y_shape", 2)
+		SetSlice[float32](m, "z", 5)
 	})
 	if !raceEnabled && allocs != 0 {
 		t.Errorf("refilling a reused message allocates %v times, want 0", allocs)
@@ -56,15 +61,13 @@ func TestSetSliceHandsBackTheLastUsesSlices(t *testing.T) {
 }
 
 func TestSetSliceNeverHandsOutOneSliceTwice(t *testing.T) {
-	var m Message
-	fields := map[string]any{}
+	m, fields := reused()
+	a := SetSlice[float32](m, "y", 2)
+	b := SetSlice[float32](m, "y", 2) // a second stage writing the same field
 	m.Reset(fields)
-	a := SetSlice[float32](&m, "y", 2)
-	b := SetSlice[float32](&m, "y", 2) // a second stage writing the same field
-	m.Reset(fields)
-	c := SetSlice[float32](&m, "y", 2)
-	d := SetSlice[float32](&m, "w", 2)
-	e := SetSlice[float32](&m, "w", 2)
+	c := SetSlice[float32](m, "y", 2)
+	d := SetSlice[float32](m, "w", 2)
+	e := SetSlice[float32](m, "w", 2)
 	seen := map[*float32]string{}
 	for name, s := range map[string][]float32{"c": c, "d": d, "e": e} {
 		if other, ok := seen[&s[0]]; ok {
@@ -81,22 +84,18 @@ func TestSetSliceNeverHandsOutOneSliceTwice(t *testing.T) {
 }
 
 func TestUntakenSlicesAreDropped(t *testing.T) {
-	var m Message
-	fields := map[string]any{}
-	m.Reset(fields)
-	y := SetSlice[float32](&m, "y", 2)
+	m, fields := reused()
+	y := SetSlice[float32](m, "y", 2)
 	m.Reset(fields) // y is spare; this use does not take it
 	m.Reset(fields)
-	if again := SetSlice[float32](&m, "y", 2); &again[0] == &y[0] {
+	if again := SetSlice[float32](m, "y", 2); &again[0] == &y[0] {
 		t.Errorf("a slice left untaken for a whole use was handed out")
 	}
 }
 
 func TestCopiesDoNotShareSpareSlices(t *testing.T) {
-	var m Message
-	fields := map[string]any{}
-	m.Reset(fields)
-	y := SetSlice[float32](&m, "y", 2)
+	m, fields := reused()
+	y := SetSlice[float32](m, "y", 2)
 	m.Reset(fields)
 	// A fan-out copy and a derived message are other messages: they get
 	// slices of their own, and the original keeps its spare one.
@@ -105,7 +104,7 @@ func TestCopiesDoNotShareSpareSlices(t *testing.T) {
 			t.Errorf("%s: got the original's spare slice", name)
 		}
 	}
-	if s := SetSlice[float32](&m, "y", 2); &s[0] != &y[0] {
+	if s := SetSlice[float32](m, "y", 2); &s[0] != &y[0] {
 		t.Errorf("the original lost its spare slice to a copy")
 	}
 }

@@ -128,11 +128,25 @@ func publishSeq(t *testing.T, cl paho.Client, topic string, from, to int, payloa
 // letters) and returns a stop function that drains and waits.
 func running(t *testing.T, conn *mqttconn.Conn, src pipeline.Source, out, dl pipeline.Sink) (stop func()) {
 	t.Helper()
+	return runningVia(t, conn, src, nil, out, dl)
+}
+
+// runningVia is running with stage, on four workers, between the source
+// and out when it is not nil.
+func runningVia(t *testing.T, conn *mqttconn.Conn, src pipeline.Source, stage pipeline.Processor, out, dl pipeline.Sink) (stop func()) {
+	t.Helper()
 	p := pipeline.New(pipeline.Options{Name: t.Name(), Buffer: 16, DrainTimeout: 20 * time.Second})
 	if err := p.AddSource("in", src, pipeline.NodeOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.AddSink("out", out, []string{"in"}, pipeline.NodeOptions{}); err != nil {
+	last := "in"
+	if stage != nil {
+		if err := p.AddStage("stage", stage, []string{"in"}, pipeline.NodeOptions{Workers: 4}); err != nil {
+			t.Fatal(err)
+		}
+		last = "stage"
+	}
+	if err := p.AddSink("out", out, []string{last}, pipeline.NodeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if dl != nil {

@@ -112,24 +112,7 @@ func TestReusedMessagesAreIntact(t *testing.T) {
 			conn := newConn(t, b.URL(), id)
 			src := source(t, conn, fmt.Sprintf("{connection: broker, topics: [r/+], qos: %d, key: {topic_token: 2}, max_in_flight: 32}", qos))
 			out, dl := newIntactSink(), newIntactSink()
-			p := pipeline.New(pipeline.Options{Name: t.Name(), Buffer: 8, DrainTimeout: 20 * time.Second})
-			for _, err := range []error{
-				p.AddSource("in", src, pipeline.NodeOptions{}),
-				p.AddStage("double", doubler{}, []string{"in"}, pipeline.NodeOptions{Workers: 4}),
-				p.AddSink("out", out, []string{"double"}, pipeline.NodeOptions{}),
-				p.SetDeadLetter("dl", dl, pipeline.NodeOptions{}),
-			} {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := conn.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			componenttest.WaitFor(t, time.Minute, "connection", conn.Connected)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- p.Run(ctx) }()
+			stop := runningVia(t, conn, src, doubler{}, out, dl)
 			componenttest.WaitFor(t, time.Minute, "subscription", src.(*Source).Ready)
 
 			const n = 2000
@@ -146,10 +129,7 @@ func TestReusedMessagesAreIntact(t *testing.T) {
 				defer dl.mu.Unlock()
 				return len(out.seen)+len(dl.seen)+len(out.errs)+len(dl.errs) >= n
 			})
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
+			stop()
 			for _, s := range []*intactSink{out, dl} {
 				for _, err := range s.errs {
 					t.Error(err)

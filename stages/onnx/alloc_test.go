@@ -15,12 +15,10 @@ type counter struct{ n int }
 
 func (c *counter) Emit(*pipeline.Message) { c.n++ }
 
-// TestProcessBatchAllocations guards the batch-1 path, where a 12 µs model
-// makes the stage's own work show: one message allocates only what it
-// keeps (the output's data and shape and their boxes in Fields) and what
-// Session.Run and the batched input shape need, nothing per input or per
-// clock reading.
-func TestProcessBatchAllocations(t *testing.T) {
+// mlpStage is the stage over a small MLP (16-32-4, one thread) that reads
+// field window and writes score.
+func mlpStage(t *testing.T) (*Stage, *modeltest.MLP) {
+	t.Helper()
 	modeltest.RequireRuntime(t)
 	dir := t.TempDir()
 	mlp := &modeltest.MLP{In: 16, Hidden: 32, Out: 4, Seed: 9}
@@ -29,7 +27,17 @@ func TestProcessBatchAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stage.Close(context.Background())
+	t.Cleanup(func() { stage.Close(context.Background()) })
+	return stage, mlp
+}
+
+// TestProcessBatchAllocations guards the batch-1 path, where a 12 µs model
+// makes the stage's own work show: one message allocates only what it
+// keeps (the output's data and shape and their boxes in Fields) and what
+// Session.Run and the batched input shape need, nothing per input or per
+// clock reading.
+func TestProcessBatchAllocations(t *testing.T) {
+	stage, mlp := mlpStage(t)
 	x := mlp.Input(5)
 	m := pipeline.NewMessage(nil)
 	m.Fields = map[string]any{"window": x}
@@ -73,15 +81,7 @@ func TestProcessBatchAllocations(t *testing.T) {
 // into the slices the message's last use had, so a run at batch 1
 // allocates nothing of the stage's own, and the values are this run's.
 func TestReusedMessageAllocatesNothing(t *testing.T) {
-	modeltest.RequireRuntime(t)
-	dir := t.TempDir()
-	mlp := &modeltest.MLP{In: 16, Hidden: 32, Out: 4, Seed: 9}
-	mlp.Write(t, dir, "mlp.onnx")
-	stage, err := build(t, dir, "{model: mlp.onnx, inputs: {x: window}, outputs: {y: score}, threads: 1}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stage.Close(context.Background())
+	stage, mlp := mlpStage(t)
 	var m pipeline.Message
 	fields := map[string]any{}
 	inputs := [][]float32{mlp.Input(5), mlp.Input(6)}
