@@ -64,9 +64,11 @@ type Emitter interface {
 // message is delivered (written and flushed, or confirmed by the broker): its
 // source is acknowledged on that word. An error nacks the source.
 //
-// A sink must not keep a message (or its Fields and Meta maps) once its
-// outcome is reported: a source may reuse a message as soon as it is settled
-// (generate does). A sink that keeps messages keeps copies (Message.Clone).
+// A sink must not keep a message (its Fields and Meta maps, or the arrays
+// its fields hold) once its outcome is reported: a source may reuse a
+// message, and SetSlice its arrays, as soon as it is settled (generate,
+// mqtt and the window stage do). A sink that keeps messages keeps copies
+// of what it needs.
 type Sink interface {
 	Write(ctx context.Context, m *Message) error
 }
