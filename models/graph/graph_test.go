@@ -76,15 +76,7 @@ func run(t *testing.T, path string) []models.Tensor {
 // mlpGraph is the graph of a small MLP: x -> Gemm -> h -> Relu -> MatMul -> Add -> y.
 func mlpGraph(t *testing.T) *onnxpb.GraphProto {
 	t.Helper()
-	data, err := (&modeltest.MLP{In: 4, Hidden: 8, Out: 2, Seed: 1}).Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := graph.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.GetGraph()
+	return (&modeltest.MLP{In: 4, Hidden: 8, Out: 2, Seed: 1}).Proto().GetGraph()
 }
 
 func TestTopoSortAndIndex(t *testing.T) {

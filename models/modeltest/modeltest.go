@@ -66,7 +66,10 @@ func (m *MLP) weights() {
 }
 
 // Bytes serialises the model.
-func (m *MLP) Bytes() ([]byte, error) {
+func (m *MLP) Bytes() ([]byte, error) { return proto.Marshal(m.Proto()) }
+
+// Proto returns the model as an ONNX protobuf, for tests that edit it.
+func (m *MLP) Proto() *onnxpb.ModelProto {
 	m.weights()
 	batch := int64(-1) // dynamic
 	if m.Batch > 0 {
@@ -101,7 +104,7 @@ func (m *MLP) Bytes() ([]byte, error) {
 			Output: []*onnxpb.ValueInfoProto{tensorType("y", m.Out)},
 		},
 	}
-	return proto.Marshal(model)
+	return model
 }
 
 // Write saves the model as dir/name and returns its path.

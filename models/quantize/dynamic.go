@@ -15,15 +15,7 @@ import (
 // DynamicQuantizeMatMul / MatMulIntegerToFloat. It needs no calibration
 // data and works from opset 11 (older models are upgraded).
 func Dynamic(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, error) {
-	r := &Report{Mode: "dynamic"}
-	out, err := dynamic(m, &opts, r)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := finish(out, r, &opts, nil); err != nil {
-		return nil, nil, err
-	}
-	return out, r, nil
+	return uncalibrated("dynamic", dynamic, m, opts)
 }
 
 // dynamic is Dynamic without the ONNX Runtime checks: it returns the

@@ -14,14 +14,7 @@ import (
 // and nodes appended.
 func mlpWith(t *testing.T, inits []*onnxpb.TensorProto, nodes ...*onnxpb.NodeProto) *onnxpb.ModelProto {
 	t.Helper()
-	b, err := (&modeltest.MLP{In: 4, Hidden: 3, Out: 2, Seed: 1}).Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := graph.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := (&modeltest.MLP{In: 4, Hidden: 3, Out: 2, Seed: 1}).Proto()
 	g := m.GetGraph()
 	g.Initializer = append(g.Initializer, inits...)
 	g.Node = append(g.Node, nodes...)

@@ -304,6 +304,21 @@ func prepare(m *onnxpb.ModelProto, opts *Options, r *Report, minOpset int64) (*o
 	return out, nil
 }
 
+// uncalibrated runs a mode that needs no calibration data (rewrite), then
+// finish on its result.
+func uncalibrated(mode string, rewrite func(*onnxpb.ModelProto, *Options, *Report) (*onnxpb.ModelProto, error),
+	m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, error) {
+	r := &Report{Mode: mode}
+	out, err := rewrite(m, &opts, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := finish(out, r, &opts, nil); err != nil {
+		return nil, nil, err
+	}
+	return out, r, nil
+}
+
 // finish seals the graph (see seal), checks that ONNX Runtime accepts the
 // result and that its optimised int8 execution agrees with the unfused
 // reference on this CPU.

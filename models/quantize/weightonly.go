@@ -14,15 +14,7 @@ import (
 // DequantizeLinear nodes at load time (it keeps them, and dequantises on
 // every run, unless the session disables its QDQ handling).
 func WeightOnly(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *Report, error) {
-	r := &Report{Mode: "weight-only"}
-	out, err := weightOnly(m, &opts, r)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := finish(out, r, &opts, nil); err != nil {
-		return nil, nil, err
-	}
-	return out, r, nil
+	return uncalibrated("weight-only", weightOnly, m, opts)
 }
 
 // weightOnly is WeightOnly without the ONNX Runtime checks: it returns the
