@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,14 +48,41 @@ func TestMain(m *testing.M) {
 // edgeflow is one running edgeflow process.
 type edgeflow struct {
 	cmd  *exec.Cmd
-	logs *strings.Builder
+	logs *logBuffer
 	done chan error
 }
 
+// logBuffer collects a process's output; tests read it while the process
+// still writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startEdgeflow runs `edgeflow run` on pipeline without an admin server.
 func startEdgeflow(t *testing.T, pipeline string) *edgeflow {
 	t.Helper()
-	cmd := exec.Command(binary, "run", "--no-metrics", "--log-format", "json", pipeline)
-	logs := &strings.Builder{}
+	return startEdgeflowWith(t, pipeline, "--no-metrics")
+}
+
+// startEdgeflowWith runs `edgeflow run` on pipeline with the given flags.
+func startEdgeflowWith(t *testing.T, pipeline string, flags ...string) *edgeflow {
+	t.Helper()
+	args := append(append([]string{"run"}, flags...), "--log-format", "json", pipeline)
+	cmd := exec.Command(binary, args...)
+	logs := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ stages:
 sinks:
   archive: {type: file, input: pace, path: %s, fsync: true}
 `, cluster.URL(), out)
-	}, func(int) {
+	}, instanceOptions{between: func(int) {
 		// The first instance creates the durable; the others start once it
 		// pulls from it (its creation is done). Instances that create the
 		// same new durable at the same moment on a cluster can leave one of
@@ -63,7 +63,7 @@ sinks:
 			info, err := c.Info(cctx)
 			return err == nil && info.NumWaiting > 0
 		})
-	})
+	}})
 
 	var published atomic.Int64
 	pubDone := make(chan error, 1)

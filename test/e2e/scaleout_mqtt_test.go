@@ -59,7 +59,7 @@ sinks:
     msg_id: "seq-{fields.seq}"   # both bridges give a reading the same id
 `, broker.URL(), i, server.URL())
 	}
-	bridges := startInstances(t, 2, bridge, nil)
+	bridges := startInstances(t, 2, bridge, instanceOptions{})
 	waitUntil(t, 20*time.Second, "both bridges to subscribe", func() bool {
 		log := broker.Log()
 		return strings.Contains(log, "edgeflow-bridge-0 1 seq/#") && strings.Contains(log, "edgeflow-bridge-1 1 seq/#")

@@ -36,7 +36,7 @@ sinks:
   archive: {type: file, input: pace, path: %s, fsync: true}
 `, broker.URL(), i, clean, out)
 			}
-			group := startInstances(t, 3, render, nil)
+			group := startInstances(t, 3, render, instanceOptions{})
 			waitUntil(t, 20*time.Second, "the members to subscribe", func() bool {
 				return countIn(broker.Log(), "$share/workers/seq/#") >= 3
 			})

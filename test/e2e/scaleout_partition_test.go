@@ -75,7 +75,7 @@ func TestScaleOutPartitionedWindowsPinned(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	group := startInstances(t, 3, func(_ int, out string) string { return partitionPipeline(server.URL(), out) }, nil)
+	group := startInstances(t, 3, func(_ int, out string) string { return partitionPipeline(server.URL(), out) }, instanceOptions{})
 
 	var published atomic.Int64
 	pubDone := make(chan error, 1)

@@ -24,9 +24,19 @@ type instances struct {
 	outs  []string
 }
 
+// instanceOptions adjust how startInstances starts the instances.
+type instanceOptions struct {
+	// between, if set, is called after instance i has started and before
+	// the next one starts.
+	between func(i int)
+	// flags, if set, are instance i's `edgeflow run` flags instead of
+	// --no-metrics.
+	flags func(i int) []string
+}
+
 // startInstances writes the pipeline render(i, out) for each of n
-// instances and starts them; between starts it calls between(i), if given.
-func startInstances(t *testing.T, n int, render func(i int, out string) string, between func(i int)) *instances {
+// instances and starts them.
+func startInstances(t *testing.T, n int, render func(i int, out string) string, opts instanceOptions) *instances {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instances{}
@@ -35,9 +45,13 @@ func startInstances(t *testing.T, n int, render func(i int, out string) string, 
 		p := filepath.Join(dir, fmt.Sprintf("pipeline-%d.yaml", i))
 		writeFile(t, p, render(i, out))
 		in.outs = append(in.outs, out)
-		in.procs = append(in.procs, startEdgeflow(t, p))
-		if between != nil && i < n-1 {
-			between(i)
+		flags := []string{"--no-metrics"}
+		if opts.flags != nil {
+			flags = opts.flags(i)
+		}
+		in.procs = append(in.procs, startEdgeflowWith(t, p, flags...))
+		if opts.between != nil && i < n-1 {
+			opts.between(i)
 		}
 	}
 	return in
@@ -144,11 +158,12 @@ func jsClient(t *testing.T, url string) jetstream.JetStream {
 
 // TestScaleOutSharedDurableSIGKILL runs three edgeflow instances on one
 // durable pull consumer. They split the stream; one is killed with SIGKILL
-// mid-stream, and the survivors get its unacknowledged messages after
-// ack_wait. Every message arrives; the duplicates are at most what was in
-// flight, which max_ack_pending bounds for the whole consumer.
+// while its admin server shows it holds unacknowledged messages, and the
+// survivors get those after ack_wait. Every message arrives; the duplicates
+// are at most what was in flight, which max_ack_pending bounds for the
+// whole consumer.
 func TestScaleOutSharedDurableSIGKILL(t *testing.T) {
-	const total, maxAckPending = 3000, 100
+	const total, maxAckPending, victim = 3000, 100, 1
 	server := brokertest.StartNATS(t, brokertest.NATSConfig{JetStream: true})
 	js := jsClient(t, server.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -158,6 +173,12 @@ func TestScaleOutSharedDurableSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	group := startInstances(t, 3, func(i int, out string) string {
+		// Each instance is slower than the producer, and the victim slower
+		// still: what it pulls waits in it long enough to be killed there.
+		rate := 300
+		if i == victim {
+			rate = 50
+		}
 		return fmt.Sprintf(`
 name: scale-out
 drain_timeout: 5s
@@ -170,27 +191,44 @@ sources:
     subjects: [in.>]
     jetstream: {stream: IN, durable: workers, ack_wait: 2s, max_ack_pending: %d, pull_batch: 20}
 stages:
-  # Each instance is slower than the producer: messages are in flight in
-  # all three when one dies.
-  pace: {type: throttle, input: readings, rate: 300, burst: 10}
+  pace: {type: throttle, input: readings, rate: %d, burst: 1}
   mark: {type: map, input: pace, set: {delivered: 'int(meta.nats_delivered)'}}
 sinks:
   archive: {type: file, input: mark, path: %s, fsync: true}
-`, server.URL(), maxAckPending, out)
-	}, nil)
+`, server.URL(), maxAckPending, rate, out)
+	}, instanceOptions{flags: func(i int) []string {
+		if i == victim {
+			return []string{"--metrics-listen", "127.0.0.1:0"}
+		}
+		return []string{"--no-metrics"}
+	}})
+	admin := group.procs[victim].adminAddr(t)
 
 	var published atomic.Int64
 	pubDone := make(chan error, 1)
 	go func() {
 		pubDone <- jsPublish(ctx, js, total, 1000, func(i int) string { return fmt.Sprintf("in.s%d", i%100) }, &published)
 	}()
-	waitUntil(t, 30*time.Second, "every instance to have work, a third of the stream done", func() bool {
+	// At 50 a second, five held messages take 100 ms to write: far longer
+	// than reading the gauge and killing.
+	const held = 5
+	var pending float64
+	waitUntil(t, 30*time.Second, "every instance to have work, a third of the stream done, the victim holding messages", func() bool {
 		merged, per := group.seen(t)
-		return len(merged) > total/3 && per[0] > 0 && per[1] > 0 && per[2] > 0
+		if len(merged) <= total/3 || per[0] == 0 || per[1] == 0 || per[2] == 0 {
+			return false
+		}
+		var err error
+		pending, err = gauge(admin, "edgeflow_nats_jetstream_ack_pending")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pending >= held
 	})
-	group.procs[1].kill()
+	group.procs[victim].kill()
 	merged, per := group.seen(t)
-	t.Logf("killed instance 1 with %d of %d delivered (per instance %v), %d published", len(merged), total, per, published.Load())
+	t.Logf("killed instance %d holding %v unacknowledged, with %d of %d delivered (per instance %v), %d published",
+		victim, pending, len(merged), total, per, published.Load())
 
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)
@@ -199,7 +237,7 @@ sinks:
 		merged, _ := group.seen(t)
 		return len(merged) >= total
 	})
-	group.stopAll(t, 1)
+	group.stopAll(t, victim)
 	merged, per = group.seen(t)
 	dups := checkComplete(t, merged, total)
 	t.Logf("all %d delivered, per instance %v; %d duplicates", total, per, dups)
@@ -222,7 +260,7 @@ sinks:
 		for _, r := range records(t, out) {
 			if r.Delivered > 1 {
 				redelivered++
-				if i == 1 {
+				if i == victim {
 					t.Errorf("the killed instance wrote redelivered seq %d", r.Seq)
 				}
 			}
