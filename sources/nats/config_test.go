@@ -17,6 +17,7 @@ func TestSourceConfigErrors(t *testing.T) {
 		{"subjects: [a]\njetstream: {stream: a.b}", "stream name"},
 		{"subjects: [a]\njetstream: {stream: S, durable: 'x y'}", "durable name"},
 		{"subjects: [a]\njetstream: {stream: S, ack_wait: 10ms}", "at least 1s"},
+		{"subjects: [a]\njetstream: {stream: S, max_ack_pending: 10, max_in_flight: 11}", "above max_ack_pending 10"},
 	}
 	for _, c := range cases {
 		_, err := newSource(t, conn, c.conf)

@@ -39,8 +39,12 @@ var jsFields = []component.Field{
 	{Name: "nak_delay", Type: component.Duration, Default: "1s",
 		Description: "Redelivery delay after the first failure; it doubles with each further failure."},
 	{Name: "max_nak_delay", Type: component.Duration, Default: "1m", Description: "Cap of the redelivery delay."},
+	{Name: "max_in_flight", Type: component.Int, Optional: true, Min: component.Bound(1),
+		Description: "Most messages this instance holds in its pipeline unacknowledged, besides the `pull_batch` buffered ahead of it " +
+			"(default: max_ack_pending). Instances on one durable share its max_ack_pending, and one that falls behind would " +
+			"take all of it: give each at most max_ack_pending / instances - pull_batch (docs/scale-out.md)."},
 	{Name: "pull_batch", Type: component.Int, Optional: true, Min: component.Bound(1),
-		Description: "Messages the client buffers ahead of the pipeline (default: the smaller of 256 and max_ack_pending)."},
+		Description: "Messages the client buffers ahead of the pipeline (default: the smaller of 256 and max_in_flight)."},
 	{Name: "pinned", Type: component.Bool, Default: false,
 		Description: "One instance at a time reads the durable (a pinned client; nats-server 2.11 or later): every message " +
 			"of the durable goes to that instance, in order, as stateful stages such as windows need. When it dies (or pulls " +
@@ -60,6 +64,7 @@ type jsConfig struct {
 	deliver       jetstream.DeliverPolicy
 	ackWait       time.Duration
 	maxAckPending int
+	maxInFlight   int
 	maxDeliver    int
 	nakDelay      time.Duration
 	maxNakDelay   time.Duration
@@ -79,6 +84,7 @@ func parseJS(c *component.Config, res *component.Resources, subjects []string) (
 		durable:       c.String("durable"),
 		ackWait:       c.Duration("ack_wait"),
 		maxAckPending: c.Int("max_ack_pending"),
+		maxInFlight:   c.Int("max_in_flight"),
 		maxDeliver:    c.Int("max_deliver"),
 		nakDelay:      c.Duration("nak_delay"),
 		maxNakDelay:   c.Duration("max_nak_delay"),
@@ -111,8 +117,14 @@ func parseJS(c *component.Config, res *component.Resources, subjects []string) (
 	if j.ackWait < time.Second {
 		return nil, c.Errorf("ack_wait", "ack_wait must be at least 1s")
 	}
+	switch {
+	case j.maxInFlight == 0:
+		j.maxInFlight = j.maxAckPending
+	case j.maxInFlight > j.maxAckPending:
+		return nil, c.Errorf("max_in_flight", "max_in_flight %d is above max_ack_pending %d: the server never lets this many be unacknowledged", j.maxInFlight, j.maxAckPending)
+	}
 	if j.pullBatch == 0 {
-		j.pullBatch = min(256, j.maxAckPending)
+		j.pullBatch = min(256, j.maxInFlight)
 	}
 	j.st.init(j.maxAckPending)
 	return j, nil
@@ -158,10 +170,12 @@ type deliveries struct {
 	lastErr  map[uint64]string
 	excused  map[uint64]uint64 // deliveries that failed for a sink outage, by stream sequence
 	limit    int
+	left     chan struct{} // signalled when a delivery leaves inflight
 }
 
 func (d *deliveries) init(maxAckPending int) {
 	d.inflight = make(map[*delivery]struct{})
+	d.left = make(chan struct{}, 1)
 	d.lastErr = make(map[uint64]string)
 	d.excused = make(map[uint64]uint64)
 	// Failed messages may go to another instance and never come back here;
@@ -179,7 +193,7 @@ func (d *deliveries) add(x *delivery) {
 // the message's last error, else any earlier one is forgotten.
 func (d *deliveries) done(x *delivery, failure string) {
 	d.mu.Lock()
-	delete(d.inflight, x)
+	d.remove(x)
 	if failure == "" {
 		delete(d.lastErr, x.seq)
 		delete(d.excused, x.seq)
@@ -194,7 +208,7 @@ func (d *deliveries) done(x *delivery, failure string) {
 // towards max_deliver.
 func (d *deliveries) excuse(x *delivery) {
 	d.mu.Lock()
-	delete(d.inflight, x)
+	d.remove(x)
 	if _, ok := d.excused[x.seq]; ok || len(d.excused) < d.limit {
 		d.excused[x.seq]++
 	}
@@ -212,8 +226,36 @@ func (d *deliveries) failed(seq, delivered uint64) int {
 // drop removes x from the in-flight set and leaves its last error alone.
 func (d *deliveries) drop(x *delivery) {
 	d.mu.Lock()
-	delete(d.inflight, x)
+	d.remove(x)
 	d.mu.Unlock()
+}
+
+// remove takes x out of the in-flight set and wakes a waitRoom; d.mu is
+// held.
+func (d *deliveries) remove(x *delivery) {
+	delete(d.inflight, x)
+	select {
+	case d.left <- struct{}{}:
+	default:
+	}
+}
+
+// waitRoom waits until fewer than n deliveries are in flight; it returns
+// false if ctx ends first.
+func (d *deliveries) waitRoom(ctx context.Context, n int) bool {
+	for {
+		d.mu.Lock()
+		held := len(d.inflight)
+		d.mu.Unlock()
+		if held < n {
+			return true
+		}
+		select {
+		case <-d.left:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func (d *deliveries) lastError(seq uint64) string {
@@ -450,6 +492,11 @@ func (s *Source) consume(ctx context.Context, cons jetstream.Consumer, out pipel
 		return nil
 	}
 	for {
+		// Taking no more than max_in_flight leaves the rest of a shared
+		// durable's max_ack_pending to the other instances.
+		if !s.js.st.waitRoom(ctx, s.js.maxInFlight) {
+			return nil
+		}
 		next, cancel := ctx, context.CancelFunc(func() {})
 		if len(ro.held) > 0 {
 			next, cancel = context.WithTimeout(ctx, reorderWait)

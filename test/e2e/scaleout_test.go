@@ -189,7 +189,9 @@ sources:
     type: nats
     connection: bus
     subjects: [in.>]
-    jetstream: {stream: IN, durable: workers, ack_wait: 2s, max_ack_pending: %d, pull_batch: 20}
+    # Three instances hold at most 3 x (20 + 10) of the durable's 100:
+    # the slow one cannot take the others' share.
+    jetstream: {stream: IN, durable: workers, ack_wait: 2s, max_ack_pending: %d, max_in_flight: 20, pull_batch: 10}
 stages:
   pace: {type: throttle, input: readings, rate: %d, burst: 1}
   mark: {type: map, input: pace, set: {delivered: 'int(meta.nats_delivered)'}}
