@@ -29,6 +29,7 @@ func (m *Message) Reset(fields map[string]any) {
 		// Slices of the use before last that nobody took back are dropped.
 		clear(r.spare)
 		r.spare, r.made = r.made, r.spare[:0]
+		poison(r.spare)
 	}
 	clear(fields)
 	*m = Message{Fields: fields, reuse: r}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"testing"
 )
 
@@ -106,5 +107,27 @@ func TestCopiesDoNotShareSpareSlices(t *testing.T) {
 	}
 	if s := SetSlice[float32](m, "y", 2); &s[0] != &y[0] {
 		t.Errorf("the original lost its spare slice to a copy")
+	}
+}
+
+// Under the race detector, which the tests run with, a field's array that
+// a component kept past settlement loses its values as soon as the message
+// is reset: a breach of SetSlice's contract shows in the first test that
+// reads what it kept.
+func TestResetPoisonsKeptArraysUnderRace(t *testing.T) {
+	m, fields := reused()
+	kept := SetSlice[float64](m, "y", 2)
+	kept[0], kept[1] = 1, 2
+	counts := SetSlice[int](m, "n", 1)
+	counts[0] = 5
+	m.Reset(fields)
+	if !raceEnabled {
+		if kept[0] != 1 || counts[0] != 5 {
+			t.Errorf("without the race detector Reset changed the arrays: %v %v", kept, counts)
+		}
+		return
+	}
+	if !math.IsNaN(kept[0]) || !math.IsNaN(kept[1]) || counts[0] != 0 {
+		t.Errorf("after Reset the kept arrays still read %v and %v", kept, counts)
 	}
 }
