@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/edgeflow/edgeflow/internal/brokertest"
+	"github.com/edgeflow/edgeflow/internal/syncbuf"
 )
 
 // bin is the edgeflow binary built once for all tests.
@@ -342,7 +342,7 @@ func TestRunDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	var log lockedBuffer
+	var log syncbuf.Buffer
 	addrc := make(chan string, 1)
 	// The reader owns stderr until the process exits.
 	go func() {
@@ -482,7 +482,7 @@ func TestReadmeExampleValidates(t *testing.T) {
 
 func TestSecondSignalAborts(t *testing.T) {
 	cmd := exec.Command(bin, "run", "testdata/slow.yaml")
-	var out, errb lockedBuffer
+	var out, errb syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -526,23 +526,4 @@ func TestSecondSignalAborts(t *testing.T) {
 	if !strings.Contains(errb.String(), "aborting without draining") {
 		t.Errorf("log lacks the abort:\n%s", errb.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that a process can write while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

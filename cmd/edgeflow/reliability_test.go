@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeflow/edgeflow/internal/syncbuf"
 )
 
 // Two mqtt connections start with metrics on; before, the second one's
@@ -22,7 +24,7 @@ func TestRunTwoMQTTConnectionsWithMetrics(t *testing.T) {
 // status says so (3), where it used to be 0 like a clean stop.
 func TestRunDrainTimeoutExitStatus(t *testing.T) {
 	cmd := exec.Command(bin, "run", "testdata/stuck_drain.yaml")
-	var out, errb lockedBuffer
+	var out, errb syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

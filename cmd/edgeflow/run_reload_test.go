@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeflow/edgeflow/internal/syncbuf"
 )
 
 // TestRunReloadsOnSIGHUP: SIGHUP re-reads the pipeline file; an invalid
@@ -44,7 +46,7 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 		mu    sync.Mutex
 		lines []logLine
 	)
-	var log lockedBuffer
+	var log syncbuf.Buffer
 	exited := make(chan error, 1)
 	go func() {
 		dec := json.NewDecoder(io.TeeReader(stderr, &log))

@@ -1,37 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/edgeflow/edgeflow/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer for go test's stdout and stderr at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
 
 // module writes a throwaway module with the given files.
 func module(t *testing.T, files map[string]string) string {
@@ -63,7 +39,7 @@ func TestSub(t *testing.T) {
 
 func TestSkipsFailUnlessAllowed(t *testing.T) {
 	dir := module(t, map[string]string{"a/a_test.go": skipping, "allow": "# legit\n./a TestSub/* brokers are optional here\n"})
-	var out syncBuffer
+	var out syncbuf.Buffer
 	code := run(dir, filepath.Join(dir, "allow"), []string{"-count=1", "./..."}, &out, &out)
 	got := out.String()
 	t.Log(got)
@@ -105,7 +81,7 @@ func TestFail(t *testing.T) { t.Log("before"); t.Fatal("boom") }
 `,
 		"c/c.go": "package c\n\nfunc F() int { return \"x\" }\n",
 	})
-	var out syncBuffer
+	var out syncbuf.Buffer
 	code := run(dir, "", []string{"-count=1", "./..."}, &out, &out)
 	got := out.String()
 	t.Log(got)

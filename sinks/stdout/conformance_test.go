@@ -5,30 +5,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/edgeflow/edgeflow/internal/componenttest"
+	"github.com/edgeflow/edgeflow/internal/syncbuf"
 	"github.com/edgeflow/edgeflow/pipeline"
 )
 
-// lockedBuffer is standard output as the tests see it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) seqs(t *testing.T) []int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// seqs reads the conformance messages written to standard output.
+func seqs(t *testing.T, out *syncbuf.Buffer) []int {
 	var got []int
-	for sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes())); sc.Scan(); {
+	for sc := bufio.NewScanner(bytes.NewReader(out.Bytes())); sc.Scan(); {
 		seq, ok := componenttest.SeqOfPayload(sc.Bytes())
 		if !ok {
 			t.Fatalf("line %q is not a conformance message", sc.Text())
@@ -47,7 +34,7 @@ func (brokenPipe) Write([]byte) (int, error) { return 0, errors.New("write /dev/
 // close: standard output outlives the pipeline.
 func TestConformance(t *testing.T) {
 	componenttest.TestSink(t, func(t *testing.T) componenttest.SinkHarness {
-		out := &lockedBuffer{}
+		out := &syncbuf.Buffer{}
 		var s *Sink
 		return componenttest.SinkHarness{
 			Features: componenttest.SinkFeatures{Immediate: true},
@@ -56,7 +43,7 @@ func TestConformance(t *testing.T) {
 				s.w = out
 				return s, nil
 			},
-			Received: func(t *testing.T) []int { return out.seqs(t) },
+			Received: func(t *testing.T) []int { return seqs(t, out) },
 			Break: func(*testing.T) {
 				s.mu.Lock()
 				defer s.mu.Unlock()

@@ -15,8 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/edgeflow/edgeflow/internal/brokertest"
+	"github.com/edgeflow/edgeflow/internal/syncbuf"
 )
 
 var binary string
@@ -54,29 +53,11 @@ func TestMain(m *testing.M) {
 
 func full() bool { return os.Getenv("EDGEFLOW_CHAOS") == "full" }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // edgeflow runs the binary on one pipeline file, across restarts.
 type edgeflow struct {
 	t        *testing.T
 	pipeline string
-	logs     syncBuffer
+	logs     syncbuf.Buffer
 	cmd      *exec.Cmd
 	done     chan error
 	rss      rssLog

@@ -10,12 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgeflow/edgeflow/internal/syncbuf"
 	"go.uber.org/goleak"
 )
 
@@ -48,27 +47,8 @@ func TestMain(m *testing.M) {
 // edgeflow is one running edgeflow process.
 type edgeflow struct {
 	cmd  *exec.Cmd
-	logs *logBuffer
+	logs *syncbuf.Buffer
 	done chan error
-}
-
-// logBuffer collects a process's output; tests read it while the process
-// still writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startEdgeflow runs `edgeflow run` on pipeline without an admin server.
@@ -82,7 +62,7 @@ func startEdgeflowWith(t *testing.T, pipeline string, flags ...string) *edgeflow
 	t.Helper()
 	args := append(append([]string{"run"}, flags...), "--log-format", "json", pipeline)
 	cmd := exec.Command(binary, args...)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
