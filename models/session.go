@@ -196,7 +196,7 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 // the caller's.
 func (s *Session) RunInto(inputs []Tensor, dst []Tensor) ([]Tensor, error) {
 	var result []Tensor
-	err := s.run(inputs, func(outs []Output) {
+	err := s.RunFunc(inputs, func(outs []Output) {
 		result = slices.Grow(dst[:0], len(outs))[:len(outs)]
 		for i, o := range outs {
 			result[i] = o.Tensor
@@ -227,11 +227,6 @@ type Output struct {
 // pipeline.SetSlice) spares Run's copy and its allocations. use is not
 // called when the run fails.
 func (s *Session) RunFunc(inputs []Tensor, use func(outs []Output)) error {
-	return s.run(inputs, use)
-}
-
-// run runs inputs and calls use with the outputs.
-func (s *Session) run(inputs []Tensor, use func([]Output)) error {
 	if len(inputs) != len(s.info.Inputs) {
 		return fmt.Errorf("model takes %d inputs, got %d", len(s.info.Inputs), len(inputs))
 	}

@@ -1,16 +1,12 @@
 package mqtt
 
 import (
-	"context"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/edgeflow/edgeflow/component"
 	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
-	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
-	"github.com/rs/zerolog"
 )
 
 // dropOutput takes what a source emits and settles it at once, as the
@@ -28,14 +24,7 @@ func (o *dropOutput) DeadLetter(m *pipeline.Message, err error) {
 // into a message (metadata, decode, key, time), as in the MQTTToMQTT
 // bench's bridge; no broker is involved.
 func BenchmarkEmitQoS0(b *testing.B) {
-	conn, err := mqttconn.New("bench", mqttconn.Options{URL: "tcp://127.0.0.1:1", ClientID: "bench"}, zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close(context.Background()) })
-	src := componenttest.MustBuild(b, pipeline.KindSource, "mqtt",
-		"connection: broker\ntopics: [in/+]\nqos: 0\nkey: {topic_token: 2}\n",
-		componenttest.WithConnections(map[string]component.Connection{"broker": conn})).(*Source)
+	src := unconnectedSource(b)
 	payloads := make([][]byte, 64)
 	for i := range payloads {
 		payloads[i] = []byte(`{"sensor":"s` + strconv.Itoa(i%8) + `","seq":` + strconv.Itoa(100000+i) +

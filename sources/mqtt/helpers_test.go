@@ -10,6 +10,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/edgeflow/edgeflow/component"
 	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
@@ -184,4 +185,19 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// unconnectedSource is an mqtt source on a connection that is never
+// started, for tests and benchmarks that call emit directly: QoS 0, keyed
+// by the topic's second token.
+func unconnectedSource(tb testing.TB) *Source {
+	tb.Helper()
+	conn, err := mqttconn.New("emit", mqttconn.Options{URL: "tcp://127.0.0.1:1", ClientID: "emit"}, zerolog.Nop())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return componenttest.MustBuild(tb, pipeline.KindSource, "mqtt",
+		"connection: broker\ntopics: [in/+]\nqos: 0\nkey: {topic_token: 2}\n",
+		componenttest.WithConnections(map[string]component.Connection{"broker": conn})).(*Source)
 }

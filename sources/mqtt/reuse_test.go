@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeflow/edgeflow/component"
 	mqttconn "github.com/edgeflow/edgeflow/connections/mqtt"
 	"github.com/edgeflow/edgeflow/internal/brokertest"
 	"github.com/edgeflow/edgeflow/internal/componenttest"
 	"github.com/edgeflow/edgeflow/pipeline"
-	"github.com/rs/zerolog"
 )
 
 // doubler is a stage of several workers that adds a field computed from
@@ -160,14 +158,7 @@ func TestReusedMessagesAreIntact(t *testing.T) {
 // delivery is the next message, and emitting one then costs only the boxes
 // of its numbers (a delivery, a message and a map before).
 func TestEmitReusesSettledMessages(t *testing.T) {
-	conn, err := mqttconn.New("alloc", mqttconn.Options{URL: "tcp://127.0.0.1:1", ClientID: "alloc"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	src := componenttest.MustBuild(t, pipeline.KindSource, "mqtt",
-		"connection: broker\ntopics: [in/+]\nqos: 0\nkey: {topic_token: 2}\n",
-		componenttest.WithConnections(map[string]component.Connection{"broker": conn})).(*Source)
+	src := unconnectedSource(t)
 	payload := []byte(`{"sensor":"s3","seq":100001,"ts":1765000000000000000}`)
 	out := &keepLast{}
 	emit := func() {

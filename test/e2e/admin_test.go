@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // adminAddr waits for the process to log its admin server's address (it
@@ -38,7 +40,7 @@ func (e *edgeflow) adminAddr(t *testing.T) string {
 var metricsClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // gauge reads the admin server's /metrics and returns the sum of the named
-// metric over its label sets.
+// gauge over its label sets.
 func gauge(addr, name string) (float64, error) {
 	resp, err := metricsClient.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -48,24 +50,18 @@ func gauge(addr, name string) (float64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	sum, found := 0.0, false
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		sum, found = sum+v, true
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("GET /metrics: %w", err)
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	if !found {
+	f, ok := families[name]
+	if !ok {
 		return 0, fmt.Errorf("no metric %s", name)
+	}
+	sum := 0.0
+	for _, m := range f.GetMetric() {
+		sum += m.GetGauge().GetValue()
 	}
 	return sum, nil
 }
