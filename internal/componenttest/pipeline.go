@@ -3,6 +3,7 @@ package componenttest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -24,10 +25,19 @@ type Collector struct {
 }
 
 // Write records a copy of m (Message.Clone: its fields and metadata maps
-// copied) and reports it delivered. A copy, because a sink must not keep a
-// message once it is delivered: its source may reuse it (generate does).
+// copied, and the arrays its fields hold) and reports it delivered. A copy,
+// because a sink must not keep a message or its arrays once it is
+// delivered: its component may reuse them (generate and window do, and
+// SetSlice hands a window's values array to its next window).
 func (c *Collector) Write(_ context.Context, m *pipeline.Message) error {
 	kept := m.Clone()
+	for k, v := range kept.Fields {
+		if a := reflect.ValueOf(v); a.Kind() == reflect.Slice && !a.IsNil() {
+			own := reflect.MakeSlice(a.Type(), a.Len(), a.Len())
+			reflect.Copy(own, a)
+			kept.Fields[k] = own.Interface()
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.msgs = append(c.msgs, kept)
